@@ -1,0 +1,7 @@
+"""gluonts-iqf: crossing-free quantile-function forecasting for GluonTS."""
+
+from .distributions import IQF, IQFOutput
+
+__version__ = "0.1.0"
+
+__all__ = ["IQF", "IQFOutput", "__version__"]

@@ -1,0 +1,610 @@
+"""Incremental (Spline) Quantile Function distribution and its GluonTS output.
+
+``IQF`` is a batch of monotone quantile functions (Park et al., AISTATS 2022):
+knot values at fixed levels joined by monotone linear spline pieces, with
+exponential tails beyond the outer knots. Every query (quantile, cdf, density,
+CRPS, moments) is exact and closed-form; see ``_spline.py`` for the math.
+"""
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.distributions import Distribution, constraints
+from torch.distributions.utils import lazy_property
+
+from gluonts.core.component import validated
+from gluonts.torch.distributions import DistributionOutput
+
+from . import _spline
+
+#: Default knot levels: MQ-CNN's training levels (the IQF head of the paper).
+DEFAULT_KNOT_LEVELS = (0.025, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.975)
+
+#: Lower bound of the quantile function's slope ``dq/da`` in the network's
+#: scaled units (scale ~ mean absolute value of the series): bounds the density
+#: by ``1 / (MIN_SLOPE * scale)`` so ``log_prob`` and ``1 / dq`` stay finite.
+MIN_SLOPE = 1e-4
+
+#: Each spline piece gets at least this share (before renormalising) of its
+#: inter-knot interval, along levels and along values, as in GluonTS's ISQF
+#: ``tol``: keeps ``1 / dx`` finite in float32.
+PIECE_FRACTION_FLOOR = 1e-4
+
+LOSSES = ("crps", "nll", "quantile")
+TAILS = ("learned", "fitted")
+
+
+def check_knot_levels(knot_levels: Sequence[float]) -> List[float]:
+    """Validate quantile-knot levels and return them as a list of floats.
+
+    Raises ``ValueError`` naming the problem: fewer than two levels, a level
+    outside the open interval (0, 1), or levels not strictly increasing
+    (unsorted or repeated).
+    """
+    levels = [float(a) for a in knot_levels]
+    if len(levels) < 2:
+        raise ValueError(
+            f"knot_levels needs at least 2 levels (K >= 2), got {len(levels)}: "
+            f"{levels}"
+        )
+    bad = [a for a in levels if not (0.0 < a < 1.0)]
+    if bad:
+        raise ValueError(
+            f"knot_levels must lie strictly inside (0, 1); got {bad} in {levels}"
+        )
+    for lo, hi in zip(levels[:-1], levels[1:]):
+        if not lo < hi:
+            kind = "repeated" if lo == hi else "unsorted"
+            raise ValueError(
+                f"knot_levels must be strictly increasing; {kind} levels "
+                f"{lo} and {hi} in {levels}"
+            )
+    return levels
+
+
+def check_num_pieces(num_pieces: int) -> int:
+    if isinstance(num_pieces, bool) or int(num_pieces) != num_pieces:
+        raise ValueError(f"num_pieces must be an integer, got {num_pieces!r}")
+    if num_pieces < 1:
+        raise ValueError(f"num_pieces must be >= 1, got {num_pieces}")
+    return int(num_pieces)
+
+
+class _NonDecreasing(constraints.Constraint):
+    """Finite values, non-decreasing along the last axis."""
+
+    event_dim = 1
+
+    def check(self, value: Tensor) -> Tensor:
+        finite = torch.isfinite(value).all(-1)
+        return finite & (value[..., 1:] >= value[..., :-1]).all(-1)
+
+
+_simplex_last = constraints.independent(constraints.simplex, 1)
+
+
+class IQF(Distribution):
+    r"""A batch of incremental (spline) quantile functions.
+
+    The quantile function passes through ``(knot_levels[k], knot_values[k])``,
+    is linear on each of ``num_pieces`` spline pieces between neighbouring
+    knots, and has exponential tails: ``q(a) = q_1 + log(a / a_1) / beta_l``
+    below the first knot and ``q(a) = q_K - log((1 - a) / (1 - a_K)) / beta_r``
+    above the last. The distribution is that of ``loc + scale * q(U)`` with
+    ``U ~ U(0, 1)``.
+
+    Parameters
+    ----------
+    knot_levels : Tensor or sequence of float, shape (K,)
+        Strictly increasing levels in (0, 1), K >= 2.
+    knot_values : Tensor, shape (*batch_shape, K)
+        Non-decreasing knot values (in the units before ``loc``/``scale``).
+    beta_l, beta_r : Tensor, shape (*batch_shape,)
+        Positive rates of the left and right exponential tails.
+    piece_widths, piece_heights : Tensor, shape (*batch_shape, K - 1, S), optional
+        Positive fractions summing to 1 along the last axis: the level widths
+        and value heights of the ``S`` spline pieces of each interval. Both or
+        neither; ``None`` is one linear piece per interval (plain IQF).
+    loc : Tensor, shape broadcastable to batch_shape, optional
+    scale : Tensor, shape broadcastable to batch_shape, optional
+        Positive.
+    validate_args : bool, optional
+        Check parameter values (non-decreasing finite knots, positive rates,
+        simplex fractions, positive scale). Shapes and knot levels are always
+        checked.
+
+    Notes
+    -----
+    Queries broadcast like ``torch.distributions``: ``icdf``/``cdf``/
+    ``log_prob``/``crps`` take a value of shape ``(*sample_shape,
+    *batch_shape)`` or anything broadcastable to a shape ending in
+    ``batch_shape`` (a scalar, a batch-shaped tensor, levels with leading
+    dims), and return that broadcast shape.
+    """
+
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(
+        self,
+        knot_levels: Union[Tensor, Sequence[float]],
+        knot_values: Tensor,
+        beta_l: Tensor,
+        beta_r: Tensor,
+        piece_widths: Optional[Tensor] = None,
+        piece_heights: Optional[Tensor] = None,
+        loc: Optional[Union[Tensor, float]] = None,
+        scale: Optional[Union[Tensor, float]] = None,
+        validate_args: Optional[bool] = None,
+    ) -> None:
+        knot_values = torch.as_tensor(knot_values)
+        dtype, device = knot_values.dtype, knot_values.device
+        if not dtype.is_floating_point:
+            knot_values = knot_values.to(torch.get_default_dtype())
+            dtype = knot_values.dtype
+        validating = (
+            Distribution._validate_args if validate_args is None else validate_args
+        )
+        if validating or not isinstance(knot_levels, Tensor):
+            check_knot_levels(torch.as_tensor(knot_levels).tolist())
+        self.knot_levels = torch.as_tensor(knot_levels, dtype=dtype, device=device)
+        K = self.knot_levels.shape[-1]
+        if knot_values.dim() < 1 or knot_values.shape[-1] != K:
+            raise ValueError(
+                f"knot_values must have shape (*batch_shape, {K}) for {K} knot "
+                f"levels, got {tuple(knot_values.shape)}"
+            )
+        if (piece_widths is None) != (piece_heights is None):
+            raise ValueError(
+                "piece_widths and piece_heights must be given together"
+            )
+
+        def as_param(v, default):
+            v = default if v is None else v
+            return torch.as_tensor(v, dtype=dtype, device=device)
+
+        self.beta_l = as_param(beta_l, None)
+        self.beta_r = as_param(beta_r, None)
+        self.loc = as_param(loc, 0.0)
+        self.scale = as_param(scale, 1.0)
+        shapes = [
+            knot_values.shape[:-1],
+            self.beta_l.shape,
+            self.beta_r.shape,
+            self.loc.shape,
+            self.scale.shape,
+        ]
+        if piece_widths is not None:
+            piece_widths = as_param(piece_widths, None)
+            piece_heights = as_param(piece_heights, None)
+            for name, p in (("piece_widths", piece_widths), ("piece_heights", piece_heights)):
+                if p.dim() < 2 or p.shape[-2] != K - 1:
+                    raise ValueError(
+                        f"{name} must have shape (*batch_shape, {K - 1}, S), got "
+                        f"{tuple(p.shape)}"
+                    )
+            if piece_widths.shape[-1] != piece_heights.shape[-1]:
+                raise ValueError(
+                    "piece_widths and piece_heights must have the same number "
+                    f"of pieces, got {piece_widths.shape[-1]} and "
+                    f"{piece_heights.shape[-1]}"
+                )
+            shapes += [piece_widths.shape[:-2], piece_heights.shape[:-2]]
+        try:
+            batch_shape = torch.broadcast_shapes(*shapes)
+        except RuntimeError as err:
+            raise ValueError(
+                f"IQF parameter shapes do not broadcast: {[tuple(s) for s in shapes]}"
+            ) from err
+
+        self.knot_values = knot_values.expand(*batch_shape, K)
+        self.beta_l = self.beta_l.expand(batch_shape)
+        self.beta_r = self.beta_r.expand(batch_shape)
+        self.loc = self.loc.expand(batch_shape)
+        self.scale = self.scale.expand(batch_shape)
+        if piece_widths is not None:
+            S = piece_widths.shape[-1]
+            self.piece_widths = piece_widths.expand(*batch_shape, K - 1, S)
+            self.piece_heights = piece_heights.expand(*batch_shape, K - 1, S)
+        else:
+            self.piece_widths = self.piece_heights = None
+        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+    @property
+    def arg_constraints(self) -> Dict[str, constraints.Constraint]:
+        cons = {
+            "knot_values": _NonDecreasing(),
+            "beta_l": constraints.positive,
+            "beta_r": constraints.positive,
+            "loc": constraints.real,
+            "scale": constraints.positive,
+        }
+        if self.piece_widths is not None:
+            cons["piece_widths"] = _simplex_last
+            cons["piece_heights"] = _simplex_last
+        return cons
+
+    @property
+    def num_pieces(self) -> int:
+        return 1 if self.piece_widths is None else self.piece_widths.shape[-1]
+
+    # ------------------------------------------------------------------ #
+    # flat (batch-major) internals: parameters (B, ...), queries (B, M)
+    # ------------------------------------------------------------------ #
+    @property
+    def _B(self) -> int:
+        return math.prod(self.batch_shape)
+
+    @lazy_property
+    def _flat(self) -> Dict[str, Tensor]:
+        """Grid relative to a reference value inside the bulk, and the
+        closed-form integrals, all flat over the batch.
+
+        ``x`` (N,) or (B, N); ``y`` (B, N) relative to ``ref`` (B, 1); tail
+        scales ``sl``, ``sr`` (B,); ``cum`` (B, N); ``mean``, ``a1`` (B,)
+        relative to ``ref``; ``loc``, ``scale`` (B, 1).
+        """
+        B, K = self._B, self.knot_levels.shape[-1]
+        kv = self.knot_values.reshape(B, K)
+        # the knot nearest the median: subtracting it makes every later
+        # computation work with numbers of the size of the spread
+        k_ref = torch.argmin((self.knot_levels - 0.5).abs())
+        ref = kv.index_select(-1, k_ref.reshape(1))  # (B, 1)
+        widths = heights = None
+        if self.piece_widths is not None:
+            S = self.num_pieces
+            widths = self.piece_widths.reshape(B, K - 1, S)
+            heights = self.piece_heights.reshape(B, K - 1, S)
+        x, y = _spline.spline_grid(self.knot_levels, kv - ref, widths, heights)
+        sl = 1.0 / self.beta_l.reshape(B)
+        sr = 1.0 / self.beta_r.reshape(B)
+        cum, mean, a1 = _spline.integrals(x, y, sl, sr)
+        return dict(
+            x=x, y=y, ref=ref, sl=sl, sr=sr, cum=cum, mean=mean, a1=a1,
+            loc=self.loc.reshape(B, 1), scale=self.scale.reshape(B, 1),
+        )
+
+    def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
+        """Broadcast a query against the batch and lay it out as (B, M)."""
+        p = self._flat
+        value = torch.as_tensor(value, dtype=p["y"].dtype, device=p["y"].device)
+        try:
+            shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"value of shape {tuple(value.shape)} does not broadcast with "
+                f"batch_shape {tuple(self.batch_shape)}"
+            ) from err
+        sample_shape = shape[: len(shape) - len(self.batch_shape)]
+        flat = value.expand(shape).reshape(-1, self._B).transpose(0, 1)
+        return flat, sample_shape
+
+    def _from_flat(self, flat: Tensor, sample_shape: torch.Size) -> Tensor:
+        return flat.transpose(0, 1).reshape(sample_shape + self.batch_shape)
+
+    def _standardize(self, flat_value: Tensor) -> Tensor:
+        """Values (B, M) -> base units relative to the reference (B, M)."""
+        p = self._flat
+        return (flat_value - p["loc"]) / p["scale"] - p["ref"]
+
+    def _icdf_flat(self, u: Tensor) -> Tensor:
+        p = self._flat
+        q = _spline.quantile(p["x"], p["y"], p["sl"], p["sr"], u)
+        return p["loc"] + p["scale"] * (p["ref"] + q)
+
+    # ------------------------------------------------------------------ #
+    # public API
+    # ------------------------------------------------------------------ #
+    def icdf(self, value) -> Tensor:
+        """Quantile function at levels ``value`` in [0, 1].
+
+        value : Tensor or float, shape broadcastable to (*sample_shape,
+        *batch_shape). Returns that broadcast shape. Levels 0 and 1 give
+        ``-inf`` / ``inf``; levels outside [0, 1] or NaN raise ``ValueError``.
+        """
+        u, sample_shape = self._to_flat(value)
+        if not bool(((u >= 0) & (u <= 1)).all()):
+            bad = u[~((u >= 0) & (u <= 1))].flatten()[:5].tolist()
+            raise ValueError(
+                f"quantile levels must lie in [0, 1], got values such as {bad}"
+            )
+        return self._from_flat(self._icdf_flat(u), sample_shape)
+
+    def quantile(self, value) -> Tensor:
+        """Alias of :meth:`icdf`."""
+        return self.icdf(value)
+
+    def cdf(self, value) -> Tensor:
+        """``P(X <= value)``; shape as :meth:`icdf`."""
+        if self._validate_args:
+            self._validate_sample(torch.as_tensor(value))
+        z, sample_shape = self._to_flat(value)
+        p = self._flat
+        f = _spline.cdf(p["x"], p["y"], p["sl"], p["sr"], self._standardize(z))
+        return self._from_flat(f, sample_shape)
+
+    def log_prob(self, value) -> Tensor:
+        """Log density; shape as :meth:`icdf`. The density is constant on each
+        spline piece and exponential in the tails."""
+        if self._validate_args:
+            self._validate_sample(torch.as_tensor(value))
+        z, sample_shape = self._to_flat(value)
+        p = self._flat
+        lp = _spline.log_density(
+            p["x"], p["y"], p["sl"], p["sr"], self._standardize(z)
+        ) - torch.log(p["scale"])
+        return self._from_flat(lp, sample_shape)
+
+    def crps(self, value) -> Tensor:
+        """Closed-form continuous ranked probability score
+        ``int (F(z) - 1{value <= z})^2 dz = 2 int_0^1 rho_a(value - q(a)) da``;
+        shape as :meth:`icdf`."""
+        z, sample_shape = self._to_flat(value)
+        p = self._flat
+        c = _spline.crps(
+            p["x"], p["y"], p["sl"], p["sr"], p["cum"], p["mean"], p["a1"],
+            self._standardize(z),
+        )
+        return self._from_flat(p["scale"] * c, sample_shape)
+
+    def rsample(self, sample_shape=torch.Size()) -> Tensor:
+        """Reparameterised samples ``q(U)``, shape (*sample_shape, *batch_shape)."""
+        shape = self._extended_shape(torch.Size(sample_shape))
+        p = self._flat
+        lo, hi = _spline.level_bounds(p["y"].dtype)
+        u = torch.rand(shape, dtype=p["y"].dtype, device=p["y"].device)
+        u_flat, s_shape = self._to_flat(u.clamp(lo, hi))
+        return self._from_flat(self._icdf_flat(u_flat), s_shape)
+
+    @property
+    def mean(self) -> Tensor:
+        """Exact mean, shape batch_shape."""
+        p = self._flat
+        m = p["loc"].squeeze(-1) + p["scale"].squeeze(-1) * (
+            p["ref"].squeeze(-1) + p["mean"]
+        )
+        return m.reshape(self.batch_shape)
+
+    @property
+    def median(self) -> Tensor:
+        return self.icdf(0.5)
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(
+            "IQF's density is piecewise constant; its mode is not unique"
+        )
+
+    @property
+    def variance(self) -> Tensor:
+        """Exact variance, shape batch_shape."""
+        p = self._flat
+        v = _spline.central_second_moment(p["x"], p["y"], p["mean"], p["sl"], p["sr"])
+        return (p["scale"].squeeze(-1) ** 2 * v).reshape(self.batch_shape)
+
+    def entropy(self) -> Tensor:
+        """Exact differential entropy, shape batch_shape."""
+        p = self._flat
+        h = _spline.entropy(p["x"], p["y"], p["sl"], p["sr"])
+        return (h + torch.log(p["scale"].squeeze(-1))).reshape(self.batch_shape)
+
+    def expand(self, batch_shape, _instance=None) -> "IQF":
+        batch_shape = torch.Size(batch_shape)
+        K = self.knot_levels.shape[-1]
+        pieces = {}
+        if self.piece_widths is not None:
+            S = self.num_pieces
+            pieces = dict(
+                piece_widths=self.piece_widths.expand(*batch_shape, K - 1, S),
+                piece_heights=self.piece_heights.expand(*batch_shape, K - 1, S),
+            )
+        return IQF(
+            self.knot_levels,
+            self.knot_values.expand(*batch_shape, K),
+            self.beta_l.expand(batch_shape),
+            self.beta_r.expand(batch_shape),
+            loc=self.loc.expand(batch_shape),
+            scale=self.scale.expand(batch_shape),
+            validate_args=False,
+            **pieces,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"IQF(knot_levels={self.knot_levels.tolist()}, num_pieces="
+            f"{self.num_pieces}, batch_shape={tuple(self.batch_shape)})"
+        )
+
+
+class IQFOutput(DistributionOutput):
+    r"""GluonTS ``DistributionOutput`` for :class:`IQF`.
+
+    Parameters
+    ----------
+    knot_levels
+        Strictly increasing levels in (0, 1), at least two. Default: MQ-CNN's
+        ``0.025, 0.1, 0.2, ..., 0.9, 0.975``.
+    num_pieces
+        Linear spline pieces per inter-knot interval (1 = IQF, > 1 = ISQF).
+    loss
+        ``"crps"`` (closed form, default), ``"nll"`` (negative log density) or
+        ``"quantile"`` (trapezoid-weighted pinball loss at the knots, the
+        MQ-CNN IQF head's loss; needs ``num_pieces=1`` and
+        ``tails="fitted"``).
+    tails
+        ``"learned"``: the network outputs both tail rates; ``"fitted"``: each
+        tail is the exponential through the two outermost knots on its side
+        (MQ-CNN's extrapolation), no extra parameters.
+    min_slope
+        Floor of the quantile function's slope in scaled units (see
+        ``MIN_SLOPE``).
+
+    Notes
+    -----
+    The network's raw outputs map to: the first knot value (free); each next
+    knot value = previous + gap * (softplus(raw) + min_slope), where gap is
+    the level distance, so every raw value sets the slope of its interval;
+    tail scales ``a_1 * (softplus(raw) + min_slope)`` (left) and ``(1 - a_K) *
+    (softplus(raw) + min_slope)`` (right), which makes the density continuous
+    at the outer knots when the raw values agree; spline fractions from a
+    floored softmax.
+    """
+
+    distr_cls: type = IQF
+
+    @validated()
+    def __init__(
+        self,
+        knot_levels: Optional[List[float]] = None,
+        num_pieces: int = 1,
+        loss: str = "crps",
+        tails: str = "learned",
+        min_slope: float = MIN_SLOPE,
+    ) -> None:
+        super().__init__()
+        self.knot_levels = check_knot_levels(
+            DEFAULT_KNOT_LEVELS if knot_levels is None else knot_levels
+        )
+        self.num_pieces = check_num_pieces(num_pieces)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if tails not in TAILS:
+            raise ValueError(f"tails must be one of {TAILS}, got {tails!r}")
+        if loss == "quantile" and (num_pieces != 1 or tails != "fitted"):
+            raise ValueError(
+                "loss='quantile' only sees the knot values: it cannot train "
+                "spline pieces or tails, so it needs num_pieces=1 and "
+                f"tails='fitted' (got num_pieces={num_pieces}, tails={tails!r})"
+            )
+        if not (min_slope > 0 and math.isfinite(min_slope)):
+            raise ValueError(f"min_slope must be positive and finite, got {min_slope}")
+        self.loss_name = loss
+        self.tails = tails
+        self.min_slope = float(min_slope)
+        K, S = len(self.knot_levels), self.num_pieces
+        self.args_dim: Dict[str, int] = {"knot_values": K}
+        if tails == "learned":
+            self.args_dim["tails"] = 2
+        if S > 1:
+            self.args_dim["piece_widths"] = (K - 1) * S
+            self.args_dim["piece_heights"] = (K - 1) * S
+
+    @property
+    def event_shape(self) -> Tuple:
+        return ()
+
+    def _levels(self, like: Tensor) -> Tensor:
+        return torch.tensor(self.knot_levels, dtype=like.dtype, device=like.device)
+
+    def domain_map(self, *raw: Tensor) -> Tuple[Tensor, ...]:
+        """Raw network outputs -> IQF parameters.
+
+        raw : Tensors of shape (*batch_shape, dim) in the order of
+        ``args_dim``. Returns ``(knot_values (*b, K), beta_l (*b,), beta_r
+        (*b,))`` followed, for ``num_pieces > 1``, by ``(piece_widths,
+        piece_heights)`` of shape (*b, K - 1, S).
+        """
+        raw = list(raw)
+        knots_raw = raw.pop(0)
+        levels = self._levels(knots_raw)
+        gaps = levels[1:] - levels[:-1]
+        slopes = F.softplus(knots_raw[..., 1:]) + self.min_slope
+        knot_values = torch.cat(
+            [knots_raw[..., :1], knots_raw[..., :1] + torch.cumsum(gaps * slopes, -1)],
+            dim=-1,
+        )
+        if self.tails == "learned":
+            tails_raw = raw.pop(0)
+            s_left = levels[0] * (F.softplus(tails_raw[..., 0]) + self.min_slope)
+            s_right = (1 - levels[-1]) * (F.softplus(tails_raw[..., 1]) + self.min_slope)
+        else:
+            s_left, s_right = fitted_tail_scales(self.knot_levels, knot_values)
+        out = (knot_values, 1.0 / s_left, 1.0 / s_right)
+        if self.num_pieces > 1:
+            K, S = len(self.knot_levels), self.num_pieces
+            out = out + tuple(
+                _floored_softmax(r.reshape(*r.shape[:-1], K - 1, S)) for r in raw
+            )
+        return out
+
+    def distribution(
+        self,
+        distr_args: Tuple[Tensor, ...],
+        loc: Optional[Tensor] = None,
+        scale: Optional[Tensor] = None,
+    ) -> IQF:
+        """The :class:`IQF` of ``distr_args`` (output of :meth:`domain_map`),
+        shifted by ``loc`` and multiplied by ``scale`` (each optional, shape
+        broadcastable to the batch shape)."""
+        knot_values = distr_args[0]
+        return IQF(
+            self._levels(knot_values),
+            *distr_args,
+            loc=loc,
+            scale=scale,
+            validate_args=False,  # valid by construction of domain_map
+        )
+
+    def loss(
+        self,
+        target: Tensor,
+        distr_args: Tuple[Tensor, ...],
+        loc: Optional[Tensor] = None,
+        scale: Optional[Tensor] = None,
+    ) -> Tensor:
+        """Per-entry loss in the target's units, shape of ``target``.
+
+        Non-finite targets (missing values that reach the loss unimputed) get
+        loss 0 and no gradient; GluonTS's observed-values mask weights them
+        out of the average.
+        """
+        distr = self.distribution(distr_args, loc=loc, scale=scale)
+        finite = torch.isfinite(target)
+        safe = torch.where(finite, target, torch.zeros_like(target))
+        if self.loss_name == "crps":
+            value = distr.crps(safe)
+        elif self.loss_name == "nll":
+            value = -distr.log_prob(safe)
+        else:
+            value = self._quantile_loss(distr, safe)
+        return torch.where(finite, value, torch.zeros_like(value))
+
+    def _quantile_loss(self, distr: IQF, target: Tensor) -> Tensor:
+        """Trapezoid-weighted ``2 rho_a`` at the knots: the CRPS of the
+        piecewise-linear interpolant on [a_1, a_K] (MQ-CNN's IQF loss)."""
+        levels = self._levels(target)
+        w = torch.empty_like(levels)
+        w[0] = (levels[1] - levels[0]) / 2
+        w[-1] = (levels[-1] - levels[-2]) / 2
+        w[1:-1] = (levels[2:] - levels[:-2]) / 2
+        q = distr.loc.unsqueeze(-1) + distr.scale.unsqueeze(-1) * distr.knot_values
+        return (2 * w * _spline.pinball(levels, q, target.unsqueeze(-1))).sum(-1)
+
+
+def fitted_tail_scales(
+    levels: Sequence[float], knot_values: Tensor
+) -> Tuple[Tensor, Tensor]:
+    """MQ-CNN's tail extrapolation: the exponential tail through the two
+    outermost knots on each side.
+
+    levels : K floats, knot_values : (*b, K) -> scales ``s_left, s_right``
+    (*b,).
+    """
+    s_left = (knot_values[..., 1] - knot_values[..., 0]) / math.log(
+        levels[1] / levels[0]
+    )
+    s_right = (knot_values[..., -1] - knot_values[..., -2]) / math.log(
+        (1 - levels[-2]) / (1 - levels[-1])
+    )
+    return s_left, s_right
+
+
+def _floored_softmax(logits: Tensor) -> Tensor:
+    """Softmax over the last axis with every share >= floor / (1 + S floor)."""
+    S = logits.shape[-1]
+    return (torch.softmax(logits, -1) + PIECE_FRACTION_FLOOR) / (
+        1.0 + S * PIECE_FRACTION_FLOOR
+    )
