@@ -16,6 +16,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
 from gluonts.core.component import validated
+from gluonts.pydantic import pydantic as _pydantic
 from gluonts.torch.distributions import DistributionOutput
 
 from . import _spline
@@ -459,7 +460,7 @@ class IQFOutput(DistributionOutput):
     def __init__(
         self,
         knot_levels: Optional[List[float]] = None,
-        num_pieces: int = 1,
+        num_pieces: _pydantic.StrictInt = 1,  # strict: 2.5 must not become 2
         loss: str = "crps",
         tails: str = "learned",
         min_slope: float = MIN_SLOPE,
