@@ -2,7 +2,14 @@
 
 from .distributions import IQF, IQFOutput
 from .forecast import QuantileFunctionForecast
+from .model import MQCNNEstimator
 
 __version__ = "0.1.0"
 
-__all__ = ["IQF", "IQFOutput", "QuantileFunctionForecast", "__version__"]
+__all__ = [
+    "IQF",
+    "IQFOutput",
+    "MQCNNEstimator",
+    "QuantileFunctionForecast",
+    "__version__",
+]

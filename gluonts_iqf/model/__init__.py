@@ -1,0 +1,5 @@
+"""Forecasting models (GluonTS estimators)."""
+
+from .mqcnn import MQCNNEstimator
+
+__all__ = ["MQCNNEstimator"]

@@ -1,0 +1,422 @@
+"""``MQCNNEstimator``: MQ-CNN as a GluonTS ``PyTorchLightningEstimator``."""
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from gluonts.core.component import validated
+from gluonts.dataset.common import Dataset
+from gluonts.dataset.field_names import FieldName
+from gluonts.dataset.loader import as_stacked_batches
+from gluonts.itertools import Cyclic
+from gluonts.time_feature import TimeFeature, time_features_from_frequency_str
+from gluonts.torch.distributions import DistributionOutput
+from gluonts.torch.model.estimator import PyTorchLightningEstimator
+from gluonts.torch.model.predictor import PyTorchPredictor
+from gluonts.transform import (
+    AddAgeFeature,
+    AddConstFeature,
+    AddObservedValuesIndicator,
+    AddTimeFeatures,
+    AsNumpyArray,
+    Chain,
+    ExpectedNumInstanceSampler,
+    InstanceSampler,
+    MapTransformation,
+    RemoveFields,
+    SetField,
+    TestSplitSampler,
+    Transformation,
+    ValidationSplitSampler,
+    VstackFeatures,
+)
+from gluonts.transform.split import TFTInstanceSplitter
+
+from ...distributions.iqf import IQFOutput
+from .lightning_module import TARGET_INPUTS, MQCNNLightningModule
+
+PREDICTION_INPUTS = [
+    "feat_static_cat",
+    "feat_static_real",
+    "past_target",
+    "past_observed_values",
+    "feat_dynamic_real",
+]
+
+
+class CheckCovariates(MapTransformation):
+    """Reject entries whose covariates do not match what the estimator was
+    told: a ``ValueError`` naming the field and the item.
+
+    Checks that declared dynamic covariates are present, have the declared
+    number of rows, cover the target (and, at prediction time, the horizon
+    for known covariates) and contain no NaN; that undeclared dynamic
+    covariates are absent; and that static features have the declared size
+    and categories lie in ``[0, cardinality)``.
+    """
+
+    @validated()
+    def __init__(
+        self,
+        prediction_length: int,
+        num_feat_dynamic_real: int,
+        num_past_feat_dynamic_real: int,
+        num_feat_static_real: int,
+        cardinality: List[int],
+    ) -> None:
+        self.prediction_length = prediction_length
+        self.dynamic = {
+            FieldName.FEAT_DYNAMIC_REAL: num_feat_dynamic_real,
+            FieldName.PAST_FEAT_DYNAMIC_REAL: num_past_feat_dynamic_real,
+        }
+        self.num_feat_static_real = num_feat_static_real
+        self.cardinality = list(cardinality)
+
+    def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
+        item = data.get(FieldName.ITEM_ID, "<no item_id>")
+        T = len(data[FieldName.TARGET])
+        for field, n in self.dynamic.items():
+            value = data.get(field)
+            if n == 0:
+                if value is not None and np.size(value) > 0:
+                    raise ValueError(
+                        f"item {item}: field '{field}' is present but the "
+                        f"estimator declares {field} = 0; pass "
+                        f"num_{field}={np.atleast_2d(value).shape[0]} or drop the field"
+                    )
+                continue
+            if value is None:
+                raise ValueError(
+                    f"item {item}: the estimator declares num_{field}={n} but "
+                    f"the entry has no '{field}'"
+                )
+            arr = np.atleast_2d(np.asarray(value, dtype=np.float32))
+            if arr.shape[0] != n:
+                raise ValueError(
+                    f"item {item}: '{field}' has {arr.shape[0]} rows, the "
+                    f"estimator declares num_{field}={n}"
+                )
+            need = T + (self.prediction_length if field == FieldName.FEAT_DYNAMIC_REAL and not is_train else 0)
+            if arr.shape[1] < need:
+                raise ValueError(
+                    f"item {item}: '{field}' has length {arr.shape[1]} but "
+                    f"needs {need} (target length {T}"
+                    + (f" + prediction_length {self.prediction_length})" if need > T else ")")
+                )
+            if np.isnan(arr).any():
+                raise ValueError(f"item {item}: '{field}' contains NaN values")
+        static_real = data.get(FieldName.FEAT_STATIC_REAL)
+        if self.num_feat_static_real:
+            size = 0 if static_real is None else np.size(static_real)
+            if size != self.num_feat_static_real:
+                raise ValueError(
+                    f"item {item}: '{FieldName.FEAT_STATIC_REAL}' has {size} "
+                    f"values, the estimator declares {self.num_feat_static_real}"
+                )
+            if np.isnan(np.asarray(static_real, dtype=float)).any():
+                raise ValueError(f"item {item}: '{FieldName.FEAT_STATIC_REAL}' contains NaN")
+        if self.cardinality:
+            cats = data.get(FieldName.FEAT_STATIC_CAT)
+            cats = [] if cats is None else list(np.atleast_1d(cats))
+            if len(cats) != len(self.cardinality):
+                raise ValueError(
+                    f"item {item}: '{FieldName.FEAT_STATIC_CAT}' has {len(cats)} "
+                    f"values, the estimator declares cardinality {self.cardinality}"
+                )
+            for c, card in zip(cats, self.cardinality):
+                if not 0 <= int(c) < card:
+                    raise ValueError(
+                        f"item {item}: '{FieldName.FEAT_STATIC_CAT}' value {c} "
+                        f"outside [0, {card})"
+                    )
+        return data
+
+
+class MQCNNEstimator(PyTorchLightningEstimator):
+    """MQ-CNN (Wen et al. 2017) with a distribution head, default IQF.
+
+    Parameters
+    ----------
+    freq
+        Pandas frequency of the data (for time features).
+    prediction_length
+        Horizon ``H``.
+    context_length
+        Encoder window (default ``4 * H``).
+    num_forking
+        Forecast creation times per training window (default
+        ``context_length``: every position, as MQ-CNN).
+    distr_output
+        Any GluonTS ``DistributionOutput``; default ``IQFOutput()`` whose
+        training loss is the closed-form CRPS.
+    channels_seq, dilation_seq, kernel_size_seq
+        Encoder convolutions (defaults of the MXNet MQ-CNN: 30,30,30 /
+        1,3,9 / 7,3,3).
+    use_residual
+        Append the encoder inputs to its output.
+    decoder_mlp_dim_seq, local_context_dim, agnostic_context_dim, local_mlp_dim_seq
+        Decoder sizes.
+    num_feat_dynamic_real
+        Dataset covariates known in the future (``feat_dynamic_real``).
+    num_past_feat_dynamic_real
+        Dataset covariates known only in the past.
+    num_feat_static_real
+        Static real features.
+    cardinality, embedding_dimension
+        Static categorical features (default embedding size
+        ``min(50, (c + 1) // 2)``).
+    time_features
+        GluonTS time features (default: from ``freq``; ``[]`` for none).
+    use_age_feature
+        Add GluonTS's log-age feature.
+    scaling
+        Causal mean-absolute scaling.
+    lr, weight_decay, patience
+        Optimiser settings.
+    batch_size, num_batches_per_epoch
+        Training loop.
+    trainer_kwargs
+        Passed to ``lightning.Trainer`` (default ``max_epochs=100``).
+    train_sampler, validation_sampler
+        GluonTS instance samplers.
+    """
+
+    @validated()
+    def __init__(
+        self,
+        freq: str,
+        prediction_length: int,
+        context_length: Optional[int] = None,
+        num_forking: Optional[int] = None,
+        distr_output: Optional[DistributionOutput] = None,
+        channels_seq: Optional[List[int]] = None,
+        dilation_seq: Optional[List[int]] = None,
+        kernel_size_seq: Optional[List[int]] = None,
+        use_residual: bool = True,
+        decoder_mlp_dim_seq: Optional[List[int]] = None,
+        local_context_dim: int = 30,
+        agnostic_context_dim: int = 30,
+        local_mlp_dim_seq: Optional[List[int]] = None,
+        num_feat_dynamic_real: int = 0,
+        num_past_feat_dynamic_real: int = 0,
+        num_feat_static_real: int = 0,
+        cardinality: Optional[List[int]] = None,
+        embedding_dimension: Optional[List[int]] = None,
+        time_features: Optional[List[TimeFeature]] = None,
+        use_age_feature: bool = True,
+        scaling: bool = True,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-8,
+        patience: int = 10,
+        batch_size: int = 32,
+        num_batches_per_epoch: int = 50,
+        trainer_kwargs: Optional[Dict[str, Any]] = None,
+        train_sampler: Optional[InstanceSampler] = None,
+        validation_sampler: Optional[InstanceSampler] = None,
+    ) -> None:
+        trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
+        super().__init__(trainer_kwargs=trainer_kwargs)
+        if prediction_length < 1:
+            raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
+        self.freq = freq
+        self.prediction_length = prediction_length
+        self.context_length = context_length or 4 * prediction_length
+        self.num_forking = num_forking or self.context_length
+        if not 1 <= self.num_forking <= self.context_length:
+            raise ValueError(
+                f"num_forking must be in [1, context_length={self.context_length}], "
+                f"got {self.num_forking}"
+            )
+        self.distr_output = distr_output if distr_output is not None else IQFOutput()
+        self.channels_seq = list(channels_seq or [30, 30, 30])
+        self.dilation_seq = list(dilation_seq or [1, 3, 9])
+        self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
+        self.use_residual = use_residual
+        self.decoder_mlp_dim_seq = list(decoder_mlp_dim_seq or [30])
+        self.local_context_dim = local_context_dim
+        self.agnostic_context_dim = agnostic_context_dim
+        self.local_mlp_dim_seq = list(local_mlp_dim_seq or [30])
+        self.num_feat_dynamic_real = num_feat_dynamic_real
+        self.num_past_feat_dynamic_real = num_past_feat_dynamic_real
+        self.num_feat_static_real = num_feat_static_real
+        self.cardinality = list(cardinality or [])
+        self.embedding_dimension = list(
+            embedding_dimension or [min(50, (c + 1) // 2) for c in self.cardinality]
+        )
+        if len(self.embedding_dimension) != len(self.cardinality):
+            raise ValueError(
+                f"embedding_dimension {self.embedding_dimension} does not match "
+                f"cardinality {self.cardinality}"
+            )
+        self.time_features = (
+            time_features_from_frequency_str(freq) if time_features is None else list(time_features)
+        )
+        self.use_age_feature = use_age_feature
+        self.scaling = scaling
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.batch_size = batch_size
+        self.num_batches_per_epoch = num_batches_per_epoch
+        self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
+            num_instances=1.0, min_future=prediction_length
+        )
+        self.validation_sampler = validation_sampler or ValidationSplitSampler(
+            min_future=prediction_length
+        )
+
+    # number of known covariate rows: time features, age, dataset covariates
+    @property
+    def _num_known(self) -> int:
+        return max(len(self.time_features), 1) + int(self.use_age_feature) + self.num_feat_dynamic_real
+
+    def create_transformation(self) -> Transformation:
+        remove = []
+        if not self.num_feat_static_real:
+            remove.append(FieldName.FEAT_STATIC_REAL)
+        if not self.cardinality:
+            remove.append(FieldName.FEAT_STATIC_CAT)
+        remove.append(FieldName.FEAT_DYNAMIC_CAT)
+        remove.append(FieldName.PAST_FEAT_DYNAMIC_CAT)
+        steps: List[Transformation] = [
+            CheckCovariates(
+                prediction_length=self.prediction_length,
+                num_feat_dynamic_real=self.num_feat_dynamic_real,
+                num_past_feat_dynamic_real=self.num_past_feat_dynamic_real,
+                num_feat_static_real=self.num_feat_static_real,
+                cardinality=self.cardinality,
+            ),
+            RemoveFields(field_names=remove),
+            AsNumpyArray(field=FieldName.TARGET, expected_ndim=1),
+            AddObservedValuesIndicator(
+                target_field=FieldName.TARGET, output_field=FieldName.OBSERVED_VALUES
+            ),
+        ]
+        if self.time_features:
+            steps.append(
+                AddTimeFeatures(
+                    start_field=FieldName.START,
+                    target_field=FieldName.TARGET,
+                    output_field=FieldName.FEAT_TIME,
+                    time_features=self.time_features,
+                    pred_length=self.prediction_length,
+                )
+            )
+        else:
+            steps.append(
+                AddConstFeature(
+                    output_field=FieldName.FEAT_TIME,
+                    target_field=FieldName.TARGET,
+                    pred_length=self.prediction_length,
+                    const=0.0,
+                )
+            )
+        known = [FieldName.FEAT_TIME]
+        if self.use_age_feature:
+            steps.append(
+                AddAgeFeature(
+                    target_field=FieldName.TARGET,
+                    output_field=FieldName.FEAT_AGE,
+                    pred_length=self.prediction_length,
+                    log_scale=True,
+                )
+            )
+            known.append(FieldName.FEAT_AGE)
+        if self.num_feat_dynamic_real:
+            known.append(FieldName.FEAT_DYNAMIC_REAL)
+        steps.append(VstackFeatures(output_field=FieldName.FEAT_DYNAMIC_REAL, input_fields=known))
+        if self.num_past_feat_dynamic_real:
+            steps.append(AsNumpyArray(field=FieldName.PAST_FEAT_DYNAMIC_REAL, expected_ndim=2))
+        if not self.num_feat_static_real:
+            steps.append(SetField(output_field=FieldName.FEAT_STATIC_REAL, value=[0.0]))
+        steps.append(AsNumpyArray(field=FieldName.FEAT_STATIC_REAL, expected_ndim=1))
+        if not self.cardinality:
+            steps.append(SetField(output_field=FieldName.FEAT_STATIC_CAT, value=[0]))
+        steps.append(AsNumpyArray(field=FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=np.int64))
+        return Chain(steps)
+
+    def _splitter(self, mode: str) -> TFTInstanceSplitter:
+        sampler = {
+            "training": self.train_sampler,
+            "validation": self.validation_sampler,
+            "test": TestSplitSampler(),
+        }[mode]
+        return TFTInstanceSplitter(
+            instance_sampler=sampler,
+            past_length=self.context_length,
+            future_length=self.prediction_length,
+            time_series_fields=[FieldName.FEAT_DYNAMIC_REAL],
+            past_time_series_fields=(
+                [FieldName.PAST_FEAT_DYNAMIC_REAL] if self.num_past_feat_dynamic_real else []
+            ),
+        )
+
+    def input_names(self) -> List[str]:
+        names = list(PREDICTION_INPUTS)
+        if self.num_past_feat_dynamic_real:
+            names.append(FieldName.PAST_FEAT_DYNAMIC_REAL)
+        return names
+
+    def create_lightning_module(self) -> MQCNNLightningModule:
+        return MQCNNLightningModule(
+            model_kwargs=dict(
+                prediction_length=self.prediction_length,
+                context_length=self.context_length,
+                num_forking=self.num_forking,
+                distr_output=self.distr_output,
+                num_feat_dynamic_real=self._num_known,
+                num_past_feat_dynamic_real=self.num_past_feat_dynamic_real,
+                num_feat_static_real=self.num_feat_static_real,
+                cardinality=self.cardinality,
+                embedding_dimension=self.embedding_dimension,
+                channels_seq=self.channels_seq,
+                dilation_seq=self.dilation_seq,
+                kernel_size_seq=self.kernel_size_seq,
+                use_residual=self.use_residual,
+                decoder_mlp_dim_seq=self.decoder_mlp_dim_seq,
+                local_context_dim=self.local_context_dim,
+                agnostic_context_dim=self.agnostic_context_dim,
+                local_mlp_dim_seq=self.local_mlp_dim_seq,
+                scaling=self.scaling,
+            ),
+            input_names=self.input_names(),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+        )
+
+    def create_training_data_loader(
+        self, data: Dataset, module: MQCNNLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
+    ):
+        instances = self._splitter("training").apply(Cyclic(data).stream(), is_train=True)
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            shuffle_buffer_length=shuffle_buffer_length,
+            field_names=self.input_names() + TARGET_INPUTS,
+            output_type=torch.tensor,
+            num_batches_per_epoch=self.num_batches_per_epoch,
+        )
+
+    def create_validation_data_loader(self, data: Dataset, module: MQCNNLightningModule, **kwargs):
+        instances = self._splitter("validation").apply(data, is_train=True)
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            field_names=self.input_names() + TARGET_INPUTS,
+            output_type=torch.tensor,
+        )
+
+    def create_predictor(
+        self, transformation: Transformation, module: MQCNNLightningModule
+    ) -> PyTorchPredictor:
+        return PyTorchPredictor(
+            input_transform=transformation + self._splitter("test"),
+            input_names=self.input_names(),
+            prediction_net=module,
+            batch_size=self.batch_size,
+            prediction_length=self.prediction_length,
+            device="auto",
+            forecast_generator=self.distr_output.forecast_generator,
+        )

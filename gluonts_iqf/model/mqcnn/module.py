@@ -1,0 +1,367 @@
+"""MQ-CNN network (Wen et al. 2017) in PyTorch, with forking sequences.
+
+Encoder: a stack of dilated causal 1-D convolutions over the past (scaled
+target, observed indicator, log scale, known and past-only covariates, static
+features). Decoder: a global MLP that turns the encoding at a forecast
+creation time plus all the horizon's known covariates into one context per
+horizon step and one horizon-agnostic context; a local MLP, shared across
+steps, maps each step's context, the agnostic context and the step's
+covariates to the parameters of any GluonTS ``DistributionOutput``.
+
+Forking sequences: in training the decoder runs at each of the last
+``num_forking`` positions of the window (every forecast creation time), so
+one window yields many examples. The scale of each creation time is the
+mean absolute observed value *before* it (a causal, expanding mean), so no
+fork ever sees the values it is scored on; the last fork is exactly the
+prediction path.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from gluonts.core.component import validated
+from gluonts.torch.distributions import DistributionOutput
+from gluonts.torch.modules.feature import FeatureEmbedder
+from gluonts.torch.util import weighted_average
+
+#: Smallest scale (GluonTS's MeanScaler default): an all-zero series gets
+#: this scale, so scaled inputs are 0 and forecasts stay finite.
+MIN_SCALE = 1e-10
+
+
+def causal_mean_abs_scale(
+    target: Tensor, observed: Tensor, minimum_scale: float = MIN_SCALE
+) -> Tuple[Tensor, Tensor]:
+    """Expanding mean of ``|target|`` over observed values up to each position.
+
+    Parameters
+    ----------
+    target, observed : Tensor, shape (B, T)
+
+    Returns
+    -------
+    scale : Tensor, shape (B, T)
+        ``scale[:, s]`` uses positions ``0..s`` only; 1 where nothing has been
+        observed yet, floored at ``minimum_scale``.
+    count : Tensor, shape (B, T)
+        Number of observed values up to each position.
+    """
+    count = torch.cumsum(observed, dim=1)
+    total = torch.cumsum(target.abs() * observed, dim=1)
+    scale = torch.where(count > 0, total / count.clamp_min(1.0), torch.ones_like(total))
+    return scale.clamp_min(minimum_scale), count
+
+
+class CausalConvEncoder(nn.Module):
+    """Dilated causal convolutions with ReLU.
+
+    Input (B, T, C_in) -> output (B, T, channels[-1]); position ``s`` of the
+    output depends on input positions ``<= s`` only.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: Sequence[int],
+        dilations: Sequence[int],
+        kernel_sizes: Sequence[int],
+    ) -> None:
+        super().__init__()
+        if not (len(channels) == len(dilations) == len(kernel_sizes)):
+            raise ValueError(
+                "channels_seq, dilation_seq and kernel_size_seq must have the "
+                f"same length, got {len(channels)}, {len(dilations)}, "
+                f"{len(kernel_sizes)}"
+            )
+        layers = []
+        c_in = in_channels
+        for c, d, k in zip(channels, dilations, kernel_sizes):
+            layers.append(nn.ConstantPad1d(((k - 1) * d, 0), 0.0))
+            layers.append(nn.Conv1d(c_in, c, kernel_size=k, dilation=d))
+            layers.append(nn.ReLU())
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.receptive_field = 1 + sum((k - 1) * d for d, k in zip(dilations, kernel_sizes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.transpose(1, 2)).transpose(1, 2)
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: Optional[int] = None) -> nn.Sequential:
+    """Dense ReLU layers ``hidden`` and an optional linear output layer."""
+    layers: List[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, h), nn.ReLU()]
+        in_dim = h
+    if out_dim is not None:
+        layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MQCNNModel(nn.Module):
+    """MQ-CNN with a distribution head.
+
+    Parameters
+    ----------
+    prediction_length
+        Horizon ``H``.
+    context_length
+        Encoder window ``C``.
+    num_forking
+        Forecast creation times per training window (``1 <= F <= C``): the
+        last ``F`` positions of the window.
+    distr_output
+        Any GluonTS ``DistributionOutput`` with ``event_shape == ()``.
+    num_feat_dynamic_real
+        Known covariates per step (time features, age and the dataset's
+        ``feat_dynamic_real``), available for past and future.
+    num_past_feat_dynamic_real
+        Covariates known only in the past.
+    num_feat_static_real
+        Static real features.
+    cardinality, embedding_dimension
+        Static categorical features and their embedding sizes.
+    channels_seq, dilation_seq, kernel_size_seq
+        Encoder convolutions.
+    use_residual
+        Append the encoder's inputs to its output.
+    decoder_mlp_dim_seq
+        Hidden sizes of the global MLP.
+    local_context_dim, agnostic_context_dim
+        Sizes of the per-step and horizon-agnostic contexts.
+    local_mlp_dim_seq
+        Hidden sizes of the local MLP (last one feeds the distribution head).
+    scaling
+        Divide by the causal mean absolute value (else scale 1).
+    """
+
+    def __init__(
+        self,
+        prediction_length: int,
+        context_length: int,
+        num_forking: int,
+        distr_output: DistributionOutput,
+        num_feat_dynamic_real: int = 0,
+        num_past_feat_dynamic_real: int = 0,
+        num_feat_static_real: int = 0,
+        cardinality: Sequence[int] = (),
+        embedding_dimension: Sequence[int] = (),
+        channels_seq: Sequence[int] = (30, 30, 30),
+        dilation_seq: Sequence[int] = (1, 3, 9),
+        kernel_size_seq: Sequence[int] = (7, 3, 3),
+        use_residual: bool = True,
+        decoder_mlp_dim_seq: Sequence[int] = (30,),
+        local_context_dim: int = 30,
+        agnostic_context_dim: int = 30,
+        local_mlp_dim_seq: Sequence[int] = (30,),
+        scaling: bool = True,
+    ) -> None:
+        super().__init__()
+        if not 1 <= num_forking <= context_length:
+            raise ValueError(
+                f"num_forking must be in [1, context_length={context_length}], "
+                f"got {num_forking}"
+            )
+        if distr_output.event_shape != ():
+            raise ValueError("MQ-CNN needs a univariate distr_output (event_shape ())")
+        if len(cardinality) != len(embedding_dimension):
+            raise ValueError(
+                "cardinality and embedding_dimension must have the same length, "
+                f"got {list(cardinality)} and {list(embedding_dimension)}"
+            )
+        self.prediction_length = prediction_length
+        self.context_length = context_length
+        self.num_forking = num_forking
+        self.distr_output = distr_output
+        self.num_feat_dynamic_real = num_feat_dynamic_real
+        self.num_past_feat_dynamic_real = num_past_feat_dynamic_real
+        self.num_feat_static_real = num_feat_static_real
+        self.scaling = scaling
+        self.local_context_dim = local_context_dim
+        self.agnostic_context_dim = agnostic_context_dim
+
+        self.embedder = (
+            FeatureEmbedder(list(cardinality), list(embedding_dimension))
+            if cardinality
+            else None
+        )
+        static_dim = sum(embedding_dimension) + num_feat_static_real
+        # scaled target, observed indicator, log scale, covariates, static
+        enc_in = 3 + num_feat_dynamic_real + num_past_feat_dynamic_real + static_dim
+        self.encoder = CausalConvEncoder(enc_in, channels_seq, dilation_seq, kernel_size_seq)
+        self.use_residual = use_residual
+        enc_out = channels_seq[-1] + (enc_in if use_residual else 0)
+        H = prediction_length
+        self.global_mlp = mlp(
+            enc_out + static_dim + 1 + H * num_feat_dynamic_real,
+            decoder_mlp_dim_seq,
+            H * local_context_dim + agnostic_context_dim,
+        )
+        self.local_mlp = mlp(
+            local_context_dim + agnostic_context_dim + num_feat_dynamic_real,
+            local_mlp_dim_seq,
+        )
+        head_in = local_mlp_dim_seq[-1] if local_mlp_dim_seq else (
+            local_context_dim + agnostic_context_dim + num_feat_dynamic_real
+        )
+        self.args_proj = distr_output.get_args_proj(head_in)
+
+    # ------------------------------------------------------------------ #
+    def _static(self, feat_static_cat: Tensor, feat_static_real: Tensor) -> Tensor:
+        """(B, n_cat), (B, n_real) -> (B, static_dim)."""
+        parts = []
+        if self.embedder is not None:
+            parts.append(self.embedder(feat_static_cat))
+        if self.num_feat_static_real:
+            parts.append(feat_static_real)
+        if not parts:
+            return feat_static_real.new_zeros(feat_static_real.shape[0], 0)
+        return torch.cat(parts, dim=-1)
+
+    def encode(
+        self,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        past_feat_dynamic_real: Optional[Tensor],
+        static: Tensor,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Run the causal encoder over the past window.
+
+        Shapes: past_target, past_observed_values (B, C); feat_dynamic_real
+        (B, C + H, n_known); past_feat_dynamic_real (B, C, n_past) or None;
+        static (B, n_static). Returns encodings (B, C, E), scales (B, C) and
+        observed counts (B, C), all causal in the position.
+        """
+        observed = past_observed_values
+        target = past_target * observed  # imputed values never enter
+        if self.scaling:
+            scale, count = causal_mean_abs_scale(target, observed)
+        else:
+            scale = torch.ones_like(target)
+            count = torch.cumsum(observed, dim=1)
+        C = self.context_length
+        inputs = [
+            (target / scale).unsqueeze(-1),
+            observed.unsqueeze(-1),
+            torch.log(scale).unsqueeze(-1),
+            feat_dynamic_real[:, :C],
+        ]
+        if self.num_past_feat_dynamic_real:
+            inputs.append(past_feat_dynamic_real)
+        if static.shape[-1]:
+            inputs.append(static.unsqueeze(1).expand(-1, C, -1))
+        x = torch.cat(inputs, dim=-1)
+        enc = self.encoder(x)
+        if self.use_residual:
+            enc = torch.cat([enc, x], dim=-1)
+        return enc, scale, count
+
+    def decode(
+        self, enc: Tensor, static: Tensor, log_scale: Tensor, covariates: Tensor
+    ) -> Tuple[Tensor, ...]:
+        """Decoder at F creation times.
+
+        Shapes: enc (B, F, E); static (B, n_static); log_scale (B, F, 1);
+        covariates (B, F, H, n_known) (the known covariates of the F
+        horizons). Returns the distribution arguments, each (B, F, H, ...).
+        """
+        B, F_, H, n = covariates.shape
+        glob_in = torch.cat(
+            [enc, static.unsqueeze(1).expand(-1, F_, -1), log_scale, covariates.reshape(B, F_, H * n)],
+            dim=-1,
+        )
+        ctx = torch.relu(self.global_mlp(glob_in))
+        local = ctx[..., : H * self.local_context_dim].reshape(B, F_, H, self.local_context_dim)
+        agnostic = ctx[..., H * self.local_context_dim :].unsqueeze(2).expand(-1, -1, H, -1)
+        hidden = self.local_mlp(torch.cat([local, agnostic, covariates], dim=-1))
+        return self.args_proj(hidden)
+
+    # ------------------------------------------------------------------ #
+    def forward(
+        self,
+        feat_static_cat: Tensor,
+        feat_static_real: Tensor,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
+    ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+        """Prediction at the end of the window.
+
+        Returns ``(distr_args, loc, scale)`` with distr_args each (B, H, ...),
+        loc and scale (B, 1), as GluonTS's ``DistributionForecastGenerator``
+        expects.
+        """
+        static = self._static(feat_static_cat, feat_static_real)
+        enc, scale, _ = self.encode(
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+        )
+        C, H = self.context_length, self.prediction_length
+        last_scale = scale[:, -1:]  # (B, 1)
+        args = self.decode(
+            enc[:, -1:],
+            static,
+            torch.log(last_scale).unsqueeze(-1),
+            feat_dynamic_real[:, C : C + H].unsqueeze(1),
+        )
+        args = tuple(a.squeeze(1) for a in args)
+        return args, torch.zeros_like(last_scale), last_scale
+
+    def forking_outputs(
+        self,
+        feat_static_cat: Tensor,
+        feat_static_real: Tensor,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
+    ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+        """Distribution arguments at every creation time of the window.
+
+        Creation time ``t`` (``C - F < t <= C``) has seen positions ``< t``
+        and forecasts positions ``t .. t + H - 1`` of the window
+        ``[past | future]``. Returns distr_args each (B, F, H, ...), scales
+        (B, F, 1) and observed counts before each creation time (B, F).
+        """
+        static = self._static(feat_static_cat, feat_static_real)
+        enc, scale, count = self.encode(
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+        )
+        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
+        # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
+        cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1)  # (B, F, n, H)
+        fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
+        args = self.decode(
+            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2)
+        )
+        return args, fork_scale, count[:, C - F_ :]
+
+    def loss(
+        self,
+        feat_static_cat: Tensor,
+        feat_static_real: Tensor,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        future_target: Tensor,
+        future_observed_values: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
+    ) -> Tensor:
+        """Forking-sequence loss, shape (B,): the ``distr_output`` loss over
+        every creation time and horizon step, averaged with weight = target
+        observed and at least one value observed before the creation time.
+        Steps beyond the window never occur (creation times end at ``C``)."""
+        args, fork_scale, count = self.forking_outputs(
+            feat_static_cat, feat_static_real, past_target, past_observed_values,
+            feat_dynamic_real, past_feat_dynamic_real,
+        )
+        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
+        target = torch.cat([past_target, future_target], dim=1)[:, C - F_ + 1 :]
+        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
+        target = target.unfold(1, H, 1)  # (B, F, H)
+        weights = observed.unfold(1, H, 1) * (count > 0).unsqueeze(-1).to(observed.dtype)
+        values = self.distr_output.loss(target=target, distr_args=args, loc=None, scale=fork_scale)
+        return weighted_average(values.flatten(1), weights=weights.flatten(1), dim=1)

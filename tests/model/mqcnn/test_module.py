@@ -1,0 +1,166 @@
+"""MQCNNModel: shapes for every input combination, forking-sequence loss vs
+one creation time at a time, causality, and the prediction path."""
+
+import itertools
+
+import pytest
+import torch
+
+from gluonts.torch.distributions import StudentTOutput
+
+from gluonts_iqf import IQFOutput
+from gluonts_iqf.model.mqcnn.module import MQCNNModel, causal_mean_abs_scale
+
+B, C, H = 3, 20, 5
+
+
+def make_model(n_known=2, n_past=0, n_static_real=0, cardinality=(), num_forking=C, distr_output=None, **kw):
+    return MQCNNModel(
+        prediction_length=H,
+        context_length=C,
+        num_forking=num_forking,
+        distr_output=distr_output or IQFOutput(knot_levels=[0.1, 0.5, 0.9], num_pieces=2),
+        num_feat_dynamic_real=n_known,
+        num_past_feat_dynamic_real=n_past,
+        num_feat_static_real=n_static_real,
+        cardinality=list(cardinality),
+        embedding_dimension=[2] * len(cardinality),
+        channels_seq=(8, 8),
+        dilation_seq=(1, 2),
+        kernel_size_seq=(3, 2),
+        decoder_mlp_dim_seq=(16,),
+        local_context_dim=6,
+        agnostic_context_dim=4,
+        local_mlp_dim_seq=(8,),
+        **kw,
+    )
+
+
+def make_batch(n_known=2, n_past=0, n_static_real=0, cardinality=(), seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    batch = dict(
+        feat_static_cat=torch.stack([torch.randint(0, c, (B,), generator=g) for c in cardinality], -1)
+        if cardinality else torch.zeros(B, 1, dtype=torch.long),
+        feat_static_real=torch.randn(B, max(n_static_real, 1), generator=g, dtype=dtype),
+        past_target=(torch.rand(B, C, generator=g, dtype=dtype) * 50 + 10),
+        past_observed_values=(torch.rand(B, C, generator=g) > 0.1).to(dtype),
+        feat_dynamic_real=torch.randn(B, C + H, n_known, generator=g, dtype=dtype),
+        future_target=torch.rand(B, H, generator=g, dtype=dtype) * 50 + 10,
+        future_observed_values=(torch.rand(B, H, generator=g) > 0.1).to(dtype),
+    )
+    batch["past_observed_values"][0, :7] = 0  # a padded start
+    if n_past:
+        batch["past_feat_dynamic_real"] = torch.randn(B, C, n_past, generator=g, dtype=dtype)
+    return batch
+
+
+def prediction_inputs(batch):
+    return {k: v for k, v in batch.items() if not k.startswith("future_")}
+
+
+COMBOS = list(itertools.product([1, 3], [0, 2], [0, 2], [(), (4, 7)]))
+
+
+@pytest.mark.parametrize("n_known, n_past, n_static_real, cardinality", COMBOS)
+def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, cardinality):
+    torch.manual_seed(0)
+    m = make_model(n_known, n_past, n_static_real, cardinality)
+    batch = make_batch(n_known, n_past, n_static_real, cardinality)
+    args, loc, scale = m(**prediction_inputs(batch))
+    assert args[0].shape == (B, H, 3) and args[1].shape == (B, H)
+    assert args[3].shape == (B, H, 2, 2)
+    assert loc.shape == scale.shape == (B, 1)
+    fargs, fscale, count = m.forking_outputs(**prediction_inputs(batch))
+    assert fargs[0].shape == (B, C, H, 3) and fscale.shape == (B, C, 1) and count.shape == (B, C)
+    loss = m.loss(**batch)
+    assert loss.shape == (B,) and torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+
+
+def test_causal_scale():
+    y = torch.tensor([[0.0, 2.0, -4.0, 0.0, 6.0]])
+    obs = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0]])
+    scale, count = causal_mean_abs_scale(y, obs)
+    torch.testing.assert_close(scale, torch.tensor([[1.0, 2.0, 3.0, 3.0, 4.0]]))
+    torch.testing.assert_close(count, torch.tensor([[0.0, 1.0, 2.0, 2.0, 3.0]]))
+    zero, _ = causal_mean_abs_scale(torch.zeros(1, 3), torch.ones(1, 3))
+    assert (zero == 1e-10).all()
+
+
+@pytest.mark.parametrize("num_forking", [C, 7, 1])
+def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
+    """The vectorised forking loss equals an explicit loop that, for each
+    creation time t, decodes from the encoding at t - 1 with the
+    covariates, targets and mask of positions t .. t + H - 1."""
+    torch.manual_seed(0)
+    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking).double()
+    batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
+    got = m.loss(**batch)
+
+    static = m._static(batch["feat_static_cat"], batch["feat_static_real"])
+    enc, scale, count = m.encode(
+        batch["past_target"], batch["past_observed_values"], batch["feat_dynamic_real"],
+        batch["past_feat_dynamic_real"], static,
+    )
+    full_y = torch.cat([batch["past_target"], batch["future_target"]], 1)
+    full_o = torch.cat([batch["past_observed_values"], batch["future_observed_values"]], 1)
+    num = torch.zeros(B, dtype=torch.float64)
+    den = torch.zeros(B, dtype=torch.float64)
+    for t in range(C - num_forking + 1, C + 1):
+        s = scale[:, t - 1 : t]  # (B, 1)
+        args = m.decode(
+            enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
+            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1),
+        )
+        args = tuple(a.squeeze(1) for a in args)
+        values = m.distr_output.loss(full_y[:, t : t + H], args, scale=s)
+        w = full_o[:, t : t + H] * (count[:, t - 1 : t] > 0)
+        num += (values * w).sum(-1)
+        den += w.sum(-1)
+    torch.testing.assert_close(got, num / den.clamp_min(1.0), rtol=1e-12, atol=1e-12)
+
+
+def test_no_creation_time_sees_its_targets():
+    """d(parameters of creation time t) / d(target at positions >= t) == 0,
+    and != 0 for earlier positions (autograd, float64)."""
+    torch.manual_seed(0)
+    m = make_model(n_known=1).double()
+    batch = make_batch(1, dtype=torch.float64)
+    batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
+    past = batch["past_target"].clone().requires_grad_(True)
+    inputs = {**prediction_inputs(batch), "past_target": past}
+    args, fscale, _ = m.forking_outputs(**inputs)
+    for f, t in [(0, 1), (5, 6), (C - 1, C)]:
+        out = args[0][:, f].sum() + fscale[:, f].sum()
+        (grad,) = torch.autograd.grad(out, past, retain_graph=True)
+        assert (grad[:, t:] == 0).all(), f"creation time {t} sees later targets"
+        assert (grad[:, :t].abs().sum(-1) > 0).all()
+
+
+def test_last_creation_time_is_the_prediction_path():
+    torch.manual_seed(0)
+    m = make_model(n_known=2, n_past=2)
+    batch = make_batch(2, 2)
+    args, loc, scale = m(**prediction_inputs(batch))
+    fargs, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
+    for a, fa in zip(args, fargs):
+        torch.testing.assert_close(a, fa[:, -1])
+    torch.testing.assert_close(scale, fscale[:, -1])
+    assert (loc == 0).all()
+
+
+def test_any_gluonts_distribution_output():
+    torch.manual_seed(0)
+    m = make_model(distr_output=StudentTOutput())
+    batch = make_batch()
+    args, _, scale = m(**prediction_inputs(batch))
+    assert args[0].shape == (B, H)
+    assert torch.isfinite(m.loss(**batch)).all()
+
+
+def test_invalid_settings():
+    with pytest.raises(ValueError, match="num_forking"):
+        make_model(num_forking=C + 1)
+    with pytest.raises(ValueError, match="same length"):
+        MQCNNModel(H, C, C, IQFOutput(), channels_seq=(8, 8), dilation_seq=(1,), kernel_size_seq=(3, 3))
