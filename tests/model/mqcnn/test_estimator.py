@@ -1,0 +1,204 @@
+"""MQCNNEstimator end to end on the embedded M4 hourly data: training lowers
+the loss, predict / evaluate / serialize round trip, zero crossings, covariate
+handling and bad input."""
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+
+from gluonts.dataset.split import split
+from gluonts.ev.metrics import MeanWeightedSumQuantileLoss
+from gluonts.evaluation import Evaluator, make_evaluation_predictions
+from gluonts.model import Predictor, evaluate_model
+from gluonts.torch.distributions import StudentTOutput
+from gluonts.torch.model.forecast import DistributionForecast
+
+from gluonts_iqf import IQFOutput, MQCNNEstimator, QuantileFunctionForecast, datasets
+from gluonts_iqf.metrics import crossing_rate
+
+H = 48
+N_SERIES = 30
+
+
+class LossRecorder(pl.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"] if isinstance(outputs, dict) else outputs))
+
+    def on_after_backward(self, trainer, pl_module):
+        for name, p in pl_module.named_parameters():
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                raise AssertionError(f"non-finite gradient in {name}")
+
+
+def estimator(root, epochs=1, batches=5, callbacks=(), **kw):
+    params = dict(
+        freq="h",
+        prediction_length=H,
+        context_length=96,
+        num_forking=24,
+        channels_seq=[16, 16, 16],
+        batch_size=16,
+        num_batches_per_epoch=batches,
+        trainer_kwargs=dict(
+            max_epochs=epochs,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            logger=False,
+            default_root_dir=str(root),
+            callbacks=list(callbacks),
+        ),
+    )
+    params.update(kw)
+    return MQCNNEstimator(**params)
+
+
+@pytest.fixture(scope="module")
+def m4():
+    ds = datasets.load("m4_hourly")
+    return list(ds.train)[:N_SERIES], list(ds.test)[:N_SERIES]
+
+
+@pytest.fixture(scope="module")
+def trained(m4, tmp_path_factory):
+    pl.seed_everything(0)
+    rec = LossRecorder()
+    est = estimator(tmp_path_factory.mktemp("mqcnn"), epochs=4, batches=10, callbacks=[rec])
+    return est, est.train(m4[0]), rec
+
+
+def test_training_lowers_the_loss(trained, m4):
+    """The forking loss on fixed batches drops after training (seeded)."""
+    est, predictor, rec = trained
+    assert len(rec.losses) == 40 and np.isfinite(rec.losses).all()
+    fresh = est.create_lightning_module()
+    trained_net = predictor.prediction_net
+    loader = est.create_validation_data_loader(est.create_transformation().apply(m4[0], is_train=True), fresh)
+    before = after = 0.0
+    with torch.no_grad():
+        for batch in loader:
+            before += float(fresh._loss(batch))
+            after += float(trained_net._loss(batch))
+    assert after < 0.8 * before
+
+
+def test_predict_evaluate_zero_crossings(trained, m4):
+    _, predictor, _ = trained
+    fc_it, ts_it = make_evaluation_predictions(m4[1], predictor)
+    forecasts, series = list(fc_it), list(ts_it)
+    assert len(forecasts) == N_SERIES and isinstance(forecasts[0], QuantileFunctionForecast)
+    assert forecasts[0].prediction_length == H
+    agg, _ = Evaluator(num_workers=0)(series, forecasts)
+    assert np.isfinite(agg["mean_wQuantileLoss"]) and agg["mean_wQuantileLoss"] < 0.5
+    assert crossing_rate(forecasts) == 0.0
+    _, template = split(m4[1], offset=-H)
+    ev = evaluate_model(
+        predictor,
+        test_data=template.generate_instances(prediction_length=H),
+        metrics=[MeanWeightedSumQuantileLoss(quantile_levels=[0.1, 0.5, 0.9])],
+        axis=None,
+    )
+    assert np.isfinite(ev.to_numpy()).all()
+
+
+def test_serialize_deserialize_identical_forecasts(trained, m4, tmp_path):
+    _, predictor, _ = trained
+    predictor.serialize(Path(tmp_path))
+    loaded = Predictor.deserialize(Path(tmp_path))
+    a = list(predictor.predict(m4[0][:6]))
+    b = list(loaded.predict(m4[0][:6]))
+    levels = [0.01, 0.1, 0.5, 0.9, 0.99]
+    for fa, fb in zip(a, b):
+        assert fa.item_id == fb.item_id and fa.start_date == fb.start_date
+        np.testing.assert_array_equal(fa.quantiles(levels), fb.quantiles(levels))
+        np.testing.assert_array_equal(fa.mean, fb.mean)
+
+
+def _entry(target, item, start="2020-01-01 00:00", **extra):
+    import pandas as pd
+
+    return {"target": np.asarray(target, dtype=np.float32), "start": pd.Period(start, freq="h"), "item_id": item, **extra}
+
+
+def test_short_nan_zero_and_constant_series(tmp_path):
+    """Shorter than the context (padded and masked), 20 % NaN, all-zero and
+    constant series: finite losses and finite forecasts."""
+    rng = np.random.default_rng(0)
+    base = 50 + 10 * np.sin(np.arange(400) * 2 * np.pi / 24)
+    noisy = base + rng.normal(0, 2, 400)
+    noisy[rng.random(400) < 0.2] = np.nan
+    data = [
+        _entry(base[:30], "short"),
+        _entry(noisy, "nan"),
+        _entry(np.zeros(300), "zero"),
+        _entry(np.full(300, 7.0), "const"),
+        _entry(base[:300], "normal"),
+    ]
+    rec = LossRecorder()
+    pl.seed_everything(0)
+    predictor = estimator(tmp_path, epochs=1, batches=6, callbacks=[rec]).train(data)
+    assert np.isfinite(rec.losses).all()
+    forecasts = list(predictor.predict(data))
+    for f in forecasts:
+        q = f.quantiles([0.05, 0.5, 0.95])
+        assert np.isfinite(q).all() and np.isfinite(f.mean).all(), f.item_id
+        assert np.all(np.diff(q, axis=0) >= 0)
+    zero = forecasts[2]
+    assert np.abs(zero.quantiles([0.05, 0.95])).max() < 1e-6
+
+
+def test_covariates_all_kinds(tmp_path):
+    rng = np.random.default_rng(1)
+    T = 300
+    data = []
+    for i in range(8):
+        known = rng.normal(size=(2, T + H)).astype(np.float32)
+        past = rng.normal(size=(1, T)).astype(np.float32)
+        target = 100 + 10 * known[0, :T] + rng.normal(size=T)
+        data.append(
+            _entry(
+                target, f"s{i}",
+                feat_dynamic_real=known, past_feat_dynamic_real=past,
+                feat_static_real=[float(i)], feat_static_cat=[i % 3],
+            )
+        )
+    est = estimator(
+        tmp_path, num_feat_dynamic_real=2, num_past_feat_dynamic_real=1,
+        num_feat_static_real=1, cardinality=[3],
+    )
+    pl.seed_everything(0)
+    predictor = est.train([{**d, "feat_dynamic_real": d["feat_dynamic_real"][:, :T]} for d in data])
+    forecasts = list(predictor.predict(data))
+    assert len(forecasts) == 8 and all(np.isfinite(f.mean).all() for f in forecasts)
+
+
+@pytest.mark.parametrize(
+    "declared, entry_extra, message",
+    [
+        (dict(num_feat_dynamic_real=2), {}, "no 'feat_dynamic_real'"),
+        (dict(num_feat_dynamic_real=2), dict(feat_dynamic_real=np.zeros((1, 300))), "has 1 rows"),
+        (dict(), dict(feat_dynamic_real=np.zeros((1, 300))), "is present but"),
+        (dict(num_feat_dynamic_real=1), dict(feat_dynamic_real=np.full((1, 300), np.nan)), "contains NaN"),
+        (dict(num_past_feat_dynamic_real=1), dict(past_feat_dynamic_real=np.zeros((1, 100))), "has length 100"),
+        (dict(cardinality=[3]), dict(feat_static_cat=[5]), r"outside \[0, 3\)"),
+        (dict(num_feat_static_real=2), dict(feat_static_real=[1.0]), "has 1 values"),
+    ],
+)
+def test_covariate_mismatch_names_the_field(declared, entry_extra, message, tmp_path):
+    data = [_entry(np.arange(300.0), "bad-item", **entry_extra)]
+    est = estimator(tmp_path, **declared)
+    with pytest.raises(ValueError, match=message) as err:
+        est.train(data)
+    assert "bad-item" in str(err.value)
+
+
+def test_other_distribution_output(tmp_path, m4):
+    pl.seed_everything(0)
+    predictor = estimator(tmp_path, distr_output=StudentTOutput()).train(m4[0][:10])
+    f = next(iter(predictor.predict(m4[0][:1])))
+    assert isinstance(f, DistributionForecast) and np.isfinite(f.mean).all()
