@@ -85,6 +85,13 @@ def spline_grid(
     return x, y
 
 
+#: Shared grids up to this many points are searched by counting comparisons
+#: (one fused pass over the values), larger or per-row grids by
+#: ``torch.searchsorted`` (binary search), which is slower per value on tiny
+#: grids.
+SMALL_GRID = 32
+
+
 def find_bins(grid: Tensor, values: Tensor) -> Tensor:
     """Index ``j`` of the piece ``[grid_j, grid_{j+1})`` holding each value.
 
@@ -99,8 +106,15 @@ def find_bins(grid: Tensor, values: Tensor) -> Tensor:
     Tensor, shape (B, M), int64 in ``[0, N - 2]`` (values outside the grid are
     clamped to the first / last piece; callers handle them as tails).
     """
+    N = grid.shape[-1]
+    if grid.dim() == 1 and N <= SMALL_GRID:
+        # interior points only: count of grid_1..grid_{N-2} <= value
+        idx = torch.zeros(values.shape, dtype=torch.int64, device=values.device)
+        for g in grid[1:-1].unbind():
+            idx += values >= g
+        return idx
     idx = torch.searchsorted(grid.contiguous(), values.contiguous(), right=True)
-    return (idx - 1).clamp(0, grid.shape[-1] - 2)
+    return (idx - 1).clamp(0, N - 2)
 
 
 def gather_rows(table: Tensor, idx: Tensor) -> Tensor:
@@ -198,15 +212,18 @@ def quantile(
     yj, yj1 = gather_rows(y, j), gather_rows(y, j + 1)
     t = ((u - xj) / (xj1 - xj)).clamp(0.0, 1.0)
     mid = yj + t * (yj1 - yj)
-    # each branch sees only inputs from its own domain, so that the branch
-    # torch.where discards has finite values and finite gradients
-    u_left = torch.minimum(u, x0)
-    left = y[:, :1] + s_left.unsqueeze(-1) * torch.log(u_left / x0)
-    u_right = torch.maximum(u, xn)
-    right = y[:, -1:] - s_right.unsqueeze(-1) * torch.log(
-        (1.0 - u_right) / (1.0 - xn)
+    # one log for both tails: log(u / x0) on the left, log((1 - u) / (1 - xn))
+    # on the right, log(1) = 0 inside; every branch stays finite, so the
+    # discarded ones never feed NaN into gradients
+    left, right = u < x0, u > xn
+    ratio = torch.where(
+        left, u / x0, torch.where(right, (1.0 - u) / (1.0 - xn), 1.0)
     )
-    return torch.where(u < x0, left, torch.where(u > xn, right, mid))
+    tail_scale = torch.where(
+        left, s_left.unsqueeze(-1), torch.where(right, -s_right.unsqueeze(-1), 0.0)
+    )
+    tail_value = torch.where(left, y[:, :1], y[:, -1:])
+    return torch.where(left | right, tail_value + tail_scale * torch.log(ratio), mid)
 
 
 def _spline_cdf_parts(
@@ -225,8 +242,8 @@ def _spline_cdf_parts(
     yj, yj1 = gather_rows(y, j), gather_rows(y, j + 1)
     dy = yj1 - yj
     flat = dy <= 0
-    dy_safe = torch.where(flat, torch.ones_like(dy), dy)
-    t = torch.where(flat, torch.ones_like(dy), ((z - yj) / dy_safe).clamp(0.0, 1.0))
+    dy_safe = torch.where(flat, 1.0, dy)
+    t = torch.where(flat, 1.0, ((z - yj) / dy_safe).clamp(0.0, 1.0))
     return j, xj, yj, xj1 - xj, dy, t
 
 
