@@ -1,0 +1,67 @@
+"""QuantileFunctionForecast: exact queries, conversions, GluonTS interop."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gluonts.model.forecast import QuantileForecast, SampleForecast
+
+from gluonts_iqf import IQF, QuantileFunctionForecast
+
+H = 6
+
+
+@pytest.fixture
+def forecast():
+    g = torch.Generator().manual_seed(0)
+    incr = torch.rand(H, 4, generator=g, dtype=torch.float64) + 0.1
+    kv = torch.cumsum(incr, -1) + 10
+    d = IQF([0.05, 0.3, 0.6, 0.95], kv, torch.full((H,), 2.0, dtype=torch.float64),
+            torch.full((H,), 1.5, dtype=torch.float64), scale=torch.tensor(3.0, dtype=torch.float64))
+    return QuantileFunctionForecast(d, start_date=pd.Period("2021-03-01 00:00", freq="h"), item_id="A")
+
+
+def test_quantiles_exact_and_string_levels(forecast):
+    d = forecast.distribution
+    for level in [0.001, 0.05, 0.42, 0.95, 0.999]:
+        np.testing.assert_array_equal(forecast.quantile(level), d.icdf(level).numpy())
+    np.testing.assert_array_equal(forecast.quantile("p95"), forecast.quantile(0.95))
+    np.testing.assert_array_equal(forecast.quantile("0.3"), d.icdf(0.3).numpy())
+    q = forecast.quantiles([0.1, 0.5, 0.9])
+    assert q.shape == (3, H) and np.all(np.diff(q, axis=0) > 0)
+    np.testing.assert_array_equal(forecast.median, forecast.quantile(0.5))
+    np.testing.assert_allclose(forecast.cdf(q), np.repeat([[0.1], [0.5], [0.9]], H, 1), atol=1e-12)
+    with pytest.raises(ValueError):
+        forecast.quantile(1.5)
+
+
+def test_mean_variance_crps(forecast):
+    d = forecast.distribution
+    np.testing.assert_array_equal(forecast.mean, d.mean.numpy())
+    np.testing.assert_array_equal(forecast.variance, d.variance.numpy())
+    y = forecast.quantile(0.7)
+    np.testing.assert_array_equal(forecast.crps(y), d.crps(torch.as_tensor(y)).numpy())
+    assert forecast["mean"] is forecast.mean
+    np.testing.assert_array_equal(forecast["0.9"], forecast.quantile(0.9))
+
+
+def test_conversions(forecast):
+    qf = forecast.to_quantile_forecast([0.1, "p50", 0.9])
+    assert isinstance(qf, QuantileForecast)
+    np.testing.assert_array_equal(qf.quantile(0.9), forecast.quantile(0.9))
+    assert qf.start_date == forecast.start_date and qf.item_id == "A"
+    torch.manual_seed(0)
+    sf = forecast.to_sample_forecast(20000)
+    assert isinstance(sf, SampleForecast) and sf.samples.shape == (20000, H)
+    # sample quantiles converge to the exact ones (seeded, 3 % of the spread)
+    spread = forecast.quantile(0.9) - forecast.quantile(0.1)
+    assert np.all(np.abs(sf.quantile(0.5) - forecast.quantile(0.5)) < 0.03 * spread)
+    assert forecast.dim() == 1 and forecast.copy_dim(0) is forecast
+    assert len(forecast.index) == H and forecast.index[0] == forecast.start_date
+
+
+def test_rejects_wrong_batch_shape():
+    d = IQF([0.1, 0.9], torch.zeros(2, 3, 2) + torch.tensor([0.0, 1.0]), torch.ones(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="batch_shape"):
+        QuantileFunctionForecast(d, start_date=pd.Period("2021-01-01", freq="D"))
