@@ -297,3 +297,22 @@ def test_matches_gluonts_isqf(name):
     for z in ours.sample((3,)):  # GluonTS takes batch-shaped values only
         torch.testing.assert_close(ours.crps(z), g.crps(z), rtol=1e-7, atol=1e-9)
         torch.testing.assert_close(ours.cdf(z), g.cdf(z), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reference_values_from_methods(name, dtype):
+    """METHODS.md C.5 and C.6 (GluonTS's ISQF unit-test constants)."""
+    if name != "iqf-2":  # configuration-independent: run once per dtype
+        pytest.skip("reference values do not depend on the registry config")
+    t = lambda v: torch.tensor(v, dtype=dtype)
+    d = IQF([0.1, 0.9], t([0.0, 1.0]), t(2.0), t(2.0))
+    want = [0.5 * math.log(0.5), 0.25, 0.75, 1 + 0.5 * math.log(10)]
+    torch.testing.assert_close(d.icdf(t([0.05, 0.3, 0.7, 0.99])), t(want))
+    # left tail 0.0075 + right tail 0.0075 + spline 7/75
+    torch.testing.assert_close(d.crps(t(0.5)), t(0.0075 + 0.0075 + 7 / 75))
+    half = torch.full((2, 2), 0.5, dtype=dtype)
+    d = IQF([0.1, 0.5, 0.9], t([0.0, 1.0, 2.0]), t(1.0), t(1.0), half, half)
+    want = [math.log(0.1), 0.875, 1.625, 2 + math.log(2)]
+    torch.testing.assert_close(d.icdf(t([0.01, 0.45, 0.75, 0.95])), t(want))
+    # left tail 0.025 + right tail 0.005 + spline 44/75
+    torch.testing.assert_close(d.crps(t(2.0)), t(0.025 + 0.005 + 44 / 75))
