@@ -381,9 +381,9 @@ def _summary(wall: List[float], cpu: List[float], warm: float, repeats: int) -> 
 
 def time_pair(fn_ours: Callable, fn_gl: Callable, repeats: int, sync: Callable):
     """One warm-up call of each, then ``repeats`` timed calls of each,
-    alternating ours / GluonTS so that both see the same machine state (this
-    2-vCPU VM has multi-second phases where everything runs several times
-    slower). A side whose warm-up took longer than ``SLOW_CALL_S`` gets one
+    alternating ours / GluonTS so that both see the same machine state (on a
+    small shared machine other jobs come and go and can slow everything
+    several times for seconds). A side whose warm-up took longer than ``SLOW_CALL_S`` gets one
     timed call only. Returns two summaries (milliseconds)."""
     warm_o, _ = _timed(fn_ours, sync)
     warm_g, _ = _timed(fn_gl, sync)
@@ -542,6 +542,14 @@ def profile_ours(prob: "Problem", calls) -> None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
+def loadavg() -> Optional[float]:
+    """1-minute load average (other jobs on the machine), if known."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def op_latency(threads: int, numel: int) -> float:
     """Median wall time (ms) of one element-wise add of ``numel`` float32
     values with ``threads`` threads: a probe of the machine's per-op
@@ -583,7 +591,8 @@ def _probe_text(ps: Dict) -> str:
     return (
         f"add of {ps['probe_numel']:,} floats {ps['probe_before_ms']:.3f} ms before / "
         f"{ps['probe_after_ms']:.3f} ms after at {ps['threads']} thread(s), "
-        f"{ps['probe_1_thread_ms']:.3f} ms at 1 thread"
+        f"{ps['probe_1_thread_ms']:.3f} ms at 1 thread; load average "
+        f"{ps['load_before']} before / {ps['load_after']} after"
     )
 
 
@@ -607,9 +616,10 @@ ANOMALY_MARK = " \u2020"
 def flag_thread_anomalies(passes) -> None:
     """Mark timings of a multi-thread pass that are more than
     ``ANOMALY_RATIO`` times the same timing of the single-thread pass: on a
-    healthy machine a second thread never makes an operation that much
-    slower, so such a timing measures the machine (OpenMP worker threads slow
-    to wake on this VM), not the code. Sets ``thread_anomaly`` on the timing
+    machine with a free core a second thread never makes an operation that
+    much slower, so such a timing measures contention for the cores (an
+    OpenMP parallel region waits for its worker thread whenever another
+    process holds that core), not the code. Sets ``thread_anomaly`` on the timing
     dicts and ``anomalies`` (count) and ``degraded`` on the pass."""
     single = next((ps for ps in passes if ps["threads"] == 1), None)
     if single is None:
@@ -716,7 +726,7 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
         "U(1, 100) per series, targets = scale x 3 x N(0, 1); `torch.no_grad` except "
         f"for the training step. Target: speed-up (ratio of the medians) >= "
         f"{TARGET_SPEEDUP:.0f}x for every operation; the last column of each table "
-        "is the ratio of the fastest calls, less sensitive to this VM's noise."
+        "is the ratio of the fastest calls, less sensitive to other load on the machine."
     )
     L.append("")
     L.append(
@@ -733,11 +743,14 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
         L.append(
             "Machine probe: median wall time of one element-wise add of "
             f"{passes[0]['probe_numel']:,} float32 values (the size of the 19 x 10 "
-            "spline grid at 256 x 48), at the pass's thread count before and after the pass, "
-            "and with 1 thread. On this 2-vCPU VM the multi-thread figure "
-            "sometimes jumps to many milliseconds for minutes at a time (the "
-            "OpenMP worker threads are slow to wake); the timings of such a pass "
-            "measure that, not the code."
+            "spline grid at 256 x 48), at the pass's thread count before and after "
+            "the pass, and with 1 thread, plus the 1-minute load average. When "
+            "other processes keep the cores busy (this machine is shared with "
+            "other jobs), the multi-thread figure jumps from ~0.2 ms to ~8-16 ms: "
+            "every OpenMP parallel region waits a scheduler slice for its "
+            "descheduled worker thread; the multi-thread timings then measure "
+            "that contention, not the code, and the single-thread pass is the "
+            "better measure."
         )
         L.append("")
     for ps in passes:
@@ -749,7 +762,7 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
             f"Summary, {ps['threads']} thread(s): target met for {met} of {len(rows)} "
             f"operations (distribution + query) and {met_b} of {n_b} (query on a "
             "built distribution)"
-            + (" -- pass degraded by the machine, see below." if ps["degraded"] else ".")
+            + (" -- pass degraded by other load on the machine, see below." if ps["degraded"] else ".")
             + "  "
         )
     L.append("")
@@ -766,17 +779,17 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
             L.append(
                 f"{ANOMALY_MARK.strip()} marks {ps['anomalies']} of {ps['timings']} "
                 f"timings that are more than {ANOMALY_RATIO:g}x the same timing with "
-                "1 thread: a second thread does not make an operation that much "
-                "slower on a healthy machine, so these measure the machine "
-                "(OpenMP worker threads slow to wake on this VM), not the code."
+                "1 thread: with a free core a second thread does not make an "
+                "operation that much slower, so these measure contention for the "
+                "cores with other processes, not the code."
             )
         if ps["degraded"]:
             L.append("")
             L.append(
-                f"> **Warning:** this {threads}-thread pass was degraded by the "
-                "machine (per-op threading overhead many times the single-thread "
-                "one during the pass); prefer the single-thread tables to judge the "
-                "code."
+                f"> **Warning:** this {threads}-thread pass was degraded by other "
+                "load on the machine (per-op threading overhead many times the "
+                "single-thread one during the pass); prefer the single-thread "
+                "tables to judge the code."
             )
         L.append("")
         L.append(
@@ -935,10 +948,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if on_cpu:
             numel = 256 * 48 * 181  # the 19 x 10 spline grid at default size
             ps.update(probe_numel=numel, probe_1_thread_ms=op_latency(1, numel),
-                      probe_before_ms=op_latency(t, numel))
+                      probe_before_ms=op_latency(t, numel), load_before=loadavg())
         ps["rows"] = run_timings(args, dtype, t)
         if on_cpu:
             ps["probe_after_ms"] = op_latency(t, numel)
+            ps["load_after"] = loadavg()
             worst = max(ps["probe_before_ms"], ps["probe_after_ms"])
             ps["degraded"] = t > 1 and worst > 3.0 * ps["probe_1_thread_ms"]
         else:

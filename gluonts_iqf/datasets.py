@@ -497,3 +497,746 @@ def load(
     return TrainDatasets(
         metadata=_metadata(freq, pl, cardinality), train=train, test=test
     )
+
+
+# ==========================================================================
+# Local data: long-format CSV / Parquet, GluonTS JSON lines, any of the above
+# ==========================================================================
+#
+# Everything below turns a user's own files into the same entries as the
+# benchmark loaders above (``target`` 1-D float32 with NaN for missing values,
+# ``start`` a ``pd.Period``, ``item_id`` a string, optional
+# ``feat_dynamic_real`` of shape (num_covariates, T)), and rejects bad input
+# with a :class:`DataError` whose one-line message names the problem and the
+# item.
+
+from typing import Sequence  # noqa: E402  (used by the local-data loaders)
+
+__all__ += [
+    "DataError",
+    "LONG_FRAME_SUFFIXES",
+    "JSONL_SUFFIXES",
+    "read_frame",
+    "infer_frequency",
+    "load_long_frame",
+    "load_jsonl_dir",
+    "load_any",
+    "backtest_split",
+]
+
+#: File suffixes :func:`load_long_frame` reads (compression from the suffix).
+LONG_FRAME_SUFFIXES: Tuple[str, ...] = (
+    ".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".parquet", ".pq",
+)
+#: File suffixes :func:`load_jsonl_dir` reads (one JSON object per line).
+JSONL_SUFFIXES: Tuple[str, ...] = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+
+# how many names an error message lists before "..."
+_MAX_LISTED = 12
+
+
+class DataError(ValueError):
+    """Bad input data. The message is one line naming the problem and,
+    where there is one, the item (series) it concerns."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+def _listing(names: Sequence[Any]) -> str:
+    names = [repr(str(n)) for n in names]
+    if len(names) > _MAX_LISTED:
+        names = names[:_MAX_LISTED] + [f"... ({len(names) - _MAX_LISTED} more)"]
+    return ", ".join(names)
+
+
+def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in suffixes)
+
+
+def read_frame(path: PathLike) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file into a DataFrame.
+
+    Raises :class:`DataError` for a missing file, an unknown suffix, an
+    unreadable or empty file.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"file not found: {p}")
+    if p.is_dir():
+        raise DataError(f"expected a CSV or Parquet file, got the directory {p}")
+    if not _has_suffix(p, LONG_FRAME_SUFFIXES):
+        raise DataError(
+            f"unsupported file type {p.name!r}: expected one of "
+            f"{', '.join(LONG_FRAME_SUFFIXES)}"
+        )
+    try:
+        if _has_suffix(p, (".parquet", ".pq")):
+            frame = pd.read_parquet(p)
+        else:
+            # strings stay strings (item ids like "007"); numbers are
+            # converted per column below
+            frame = pd.read_csv(p, dtype=str, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"file {p} is empty") from None
+    except Exception as exc:  # parser / arrow errors: one line
+        raise DataError(
+            f"cannot read {p}: {type(exc).__name__}: {exc}"
+        ) from None
+    if frame.empty:
+        raise DataError(f"file {p} has no data rows")
+    return frame
+
+
+def _period_freq(freq: str) -> str:
+    """The ``pd.Period`` frequency string for an offset alias (``"MS"`` and
+    ``"ME"`` -> ``"M"``, ``"h"`` -> ``"h"``), or :class:`DataError`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            return pd.Period("2000-01-03", freq=freq).freqstr
+        except Exception:
+            pass
+        try:
+            idx = pd.date_range("2000-01-03", periods=3, freq=freq)
+            return idx.to_period().freqstr
+        except Exception:
+            raise DataError(
+                f"unknown frequency {freq!r}: use a pandas alias such as "
+                "'h', 'D', 'W', 'M', 'Q', 'Y', '15min'"
+            ) from None
+
+
+def _parse_timestamps(values: pd.Series, column: str, items: pd.Series) -> pd.DatetimeIndex:
+    """Column -> naive DatetimeIndex; DataError naming the first bad value
+    and its item."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        ts = pd.DatetimeIndex(values)
+    else:
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(
+                f"column {column!r} holds numbers, not timestamps (item "
+                f"{items.iloc[0]!r}, value {values.iloc[0]!r}); write dates "
+                "such as 2020-01-31 or 2020-01-31 13:00"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                ts = pd.DatetimeIndex(pd.to_datetime(values, errors="coerce"))
+            except Exception:
+                ts = pd.DatetimeIndex(
+                    pd.to_datetime(values, errors="coerce", format="mixed")
+                )
+        bad = np.flatnonzero(ts.isna().to_numpy() & values.notna().to_numpy())
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(
+                f"item {items.iloc[i]!r}: unparsable timestamp "
+                f"{values.iloc[i]!r} in column {column!r} (row {i + 1})"
+            )
+    missing = np.flatnonzero(ts.isna())
+    if missing.size:
+        i = int(missing[0])
+        raise DataError(
+            f"item {items.iloc[i]!r}: missing timestamp in column {column!r} "
+            f"(row {i + 1})"
+        )
+    if ts.tz is not None:
+        ts = ts.tz_localize(None)  # keep local wall-clock time
+    return ts
+
+
+def infer_frequency(
+    timestamps: Dict[str, pd.DatetimeIndex]
+) -> str:
+    """One offset alias for all series (``pd.infer_freq`` per series).
+
+    ``timestamps`` maps item id -> sorted, unique timestamps. Series with
+    fewer than 3 timestamps or with gaps cannot be inferred on their own and
+    adopt the others' frequency (their fit is checked when the grid is
+    built). Raises :class:`DataError` when series disagree or when no series
+    has a regular frequency.
+    """
+    found: Dict[str, str] = {}
+    irregular: Optional[str] = None
+    short: Optional[Tuple[str, int]] = None
+    for item, ts in timestamps.items():
+        if len(ts) < 3:
+            short = short or (item, len(ts))
+            continue
+        f = pd.infer_freq(ts)
+        if f is None:
+            irregular = irregular or item
+            continue
+        found.setdefault(f, item)
+    if len(found) > 1:
+        (f1, i1), (f2, i2) = list(found.items())[:2]
+        raise DataError(
+            f"series disagree on the frequency: item {i1!r} is {f1!r}, item "
+            f"{i2!r} is {f2!r}; pass one frequency explicitly"
+        )
+    if found:
+        return next(iter(found))
+    if irregular is not None:
+        raise DataError(
+            f"item {irregular!r}: irregular timestamps, cannot infer the "
+            "frequency; pass the frequency explicitly (gaps become NaN)"
+        )
+    item, n = short if short is not None else ("?", 0)
+    raise DataError(
+        f"item {item!r}: cannot infer the frequency from {n} timestamp(s); "
+        "pass the frequency explicitly"
+    )
+
+
+def _check_columns(frame: pd.DataFrame, wanted: Dict[str, str]) -> None:
+    available = [str(c) for c in frame.columns]
+    for role, col in wanted.items():
+        if col not in frame.columns:
+            raise DataError(
+                f"missing {role} column {col!r}; available columns: "
+                f"{_listing(available)}"
+            )
+
+
+def _numeric(values: pd.Series, column: str, items: pd.Series, stamps) -> np.ndarray:
+    """Column -> float64 with NaN for empty cells; DataError naming the first
+    non-numeric value, its item and timestamp."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=np.float64)
+    num = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(num.isna().to_numpy() & values.notna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"item {items.iloc[i]!r}: non-numeric value {values.iloc[i]!r} in "
+            f"column {column!r} at {stamps[i]}"
+        )
+    return num.to_numpy(dtype=np.float64)
+
+
+def load_long_frame(
+    path: Union[PathLike, pd.DataFrame],
+    item_id: Optional[str] = "item_id",
+    timestamp: str = "timestamp",
+    target: str = "target",
+    freq: Optional[str] = None,
+    covariates: Optional[Sequence[str]] = None,
+    static_covariates: Optional[Sequence[str]] = None,
+    min_length: int = 1,
+) -> List[Entry]:
+    """Series from a long-format table: one row per (item, timestamp).
+
+    Parameters
+    ----------
+    path
+        CSV (``.csv``, optionally ``.gz``/``.bz2``/``.zip``/``.xz``) or
+        Parquet (``.parquet``/``.pq``) file, or a DataFrame.
+    item_id
+        Column naming the series; ``None`` for a single series (item id
+        ``"0"``). Ids become strings.
+    timestamp
+        Column of dates/times (any format pandas parses; time zones dropped,
+        local time kept).
+    target
+        Numeric column to forecast; empty cells become NaN.
+    freq
+        Pandas frequency alias (``"h"``, ``"D"``, ``"W"``, ``"M"``, ...).
+        Default: ``pd.infer_freq`` per series, which must agree across series
+        (:func:`infer_frequency`). With an explicit ``freq`` each timestamp is
+        placed in its period and missing periods become NaN.
+    covariates
+        Numeric columns stacked as ``feat_dynamic_real``, shape
+        ``(len(covariates), T)``; NaN (or a missing period) is an error.
+    static_covariates
+        Columns constant within each series: numeric ones become
+        ``feat_static_real``, others ``feat_static_cat`` (integer codes over
+        the sorted distinct values of the whole table).
+    min_length
+        Minimum number of time steps per series.
+
+    Returns
+    -------
+    list of dict
+        Entries in order of first appearance of each item:
+        ``{"start": pd.Period, "target": float32 (T,), "item_id": str}``
+        plus ``feat_dynamic_real`` / ``feat_static_real`` /
+        ``feat_static_cat`` when asked for. ``entry["start"].freqstr`` is the
+        frequency.
+
+    Raises
+    ------
+    DataError
+        Missing file or column (the available columns are listed),
+        unparsable or duplicate timestamps, non-numeric targets, irregular or
+        unknown frequency, a series shorter than ``min_length``, NaN in
+        covariates, a static covariate that varies within a series.
+    """
+    covariates = list(covariates or [])
+    static_covariates = list(static_covariates or [])
+    if isinstance(path, pd.DataFrame):
+        frame = path
+        if frame.empty:
+            raise DataError("the table has no data rows")
+    else:
+        frame = read_frame(path)
+    wanted = {"timestamp": timestamp, "target": target}
+    if item_id is not None:
+        wanted["item id"] = item_id
+    for c in covariates:
+        _check_columns(frame, {"covariate": c})
+    for c in static_covariates:
+        _check_columns(frame, {"static covariate": c})
+    _check_columns(frame, wanted)
+
+    frame = frame.reset_index(drop=True)
+    if item_id is None:
+        items = pd.Series(["0"] * len(frame))
+    else:
+        raw_items = frame[item_id]
+        miss = np.flatnonzero(raw_items.isna().to_numpy())
+        if miss.size:
+            raise DataError(
+                f"missing item id in column {item_id!r} (row {int(miss[0]) + 1})"
+            )
+        items = raw_items.astype(str)
+    stamps = _parse_timestamps(frame[timestamp], timestamp, items)
+    values = _numeric(frame[target], target, items, stamps)
+    cov_values = [_numeric(frame[c], c, items, stamps) for c in covariates]
+
+    # group rows by item (order of first appearance), sort by time
+    codes, uniques = pd.factorize(items, sort=False)
+    order = np.lexsort((stamps.asi8, codes))
+    codes_sorted = codes[order]
+    bounds = np.flatnonzero(np.diff(codes_sorted)) + 1
+    groups = np.split(order, bounds)
+
+    series_ts: Dict[str, pd.DatetimeIndex] = {}
+    for rows in groups:
+        item = str(uniques[codes[rows[0]]])
+        ts = stamps[rows]
+        dup = np.flatnonzero(ts[1:] == ts[:-1])
+        if dup.size:
+            raise DataError(
+                f"item {item!r}: duplicate timestamp {ts[int(dup[0])]} "
+                f"in column {timestamp!r}"
+            )
+        series_ts[item] = ts
+
+    if freq is None:
+        offset_alias = infer_frequency(series_ts)
+        strict = True
+    else:
+        offset_alias = str(freq)
+        strict = False
+    pfreq = _period_freq(offset_alias)
+
+    static_codes: Dict[str, Dict[Any, int]] = {}
+    for c in static_covariates:
+        col = frame[c]
+        if not pd.api.types.is_numeric_dtype(col):
+            num = pd.to_numeric(col, errors="coerce")
+            if not (num.isna() & col.notna()).any():
+                continue  # numbers stored as text (CSV): numeric
+            static_codes[c] = {
+                v: i for i, v in enumerate(sorted(col.dropna().astype(str).unique()))
+            }
+
+    entries: List[Entry] = []
+    for rows in groups:
+        item = str(uniques[codes[rows[0]]])
+        ts = series_ts[item]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            periods = ts.to_period(pfreq)
+        mult = max(int(getattr(periods.freq, "n", 1)), 1)
+        ordinals = periods.asi8
+        same = np.flatnonzero(ordinals[1:] == ordinals[:-1])
+        if same.size:
+            j = int(same[0])
+            raise DataError(
+                f"item {item!r}: timestamps {ts[j]} and {ts[j + 1]} fall in the "
+                f"same {pfreq!r} period: irregular timestamps or a frequency "
+                "coarser than the data"
+            )
+        steps = (ordinals - ordinals[0]) // mult
+        if strict and len(ts) >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                grid = pd.date_range(ts[0], ts[-1], freq=offset_alias)
+            off_grid = ~ts.isin(grid)
+            if off_grid.any():
+                bad = ts[int(np.flatnonzero(off_grid)[0])]
+                raise DataError(
+                    f"item {item!r}: irregular timestamps: {bad} is not on the "
+                    f"{offset_alias!r} grid that starts at {ts[0]}; pass the "
+                    "frequency explicitly to place timestamps in periods"
+                )
+        length = int(steps[-1]) + 1
+        if length < min_length:
+            raise DataError(
+                f"item {item!r}: series has {length} time step(s), fewer than "
+                f"the required minimum of {min_length}"
+            )
+        y = np.full(length, np.nan, dtype=np.float32)
+        y[steps] = values[rows]
+        if np.isnan(y).all():
+            raise DataError(f"item {item!r}: no observed target values")
+        entry: Entry = {
+            "start": periods[0],
+            "target": y,
+            "item_id": item,
+        }
+        if covariates:
+            x = np.full((len(covariates), length), np.nan, dtype=np.float32)
+            for k, (name, col) in enumerate(zip(covariates, cov_values)):
+                x[k, steps] = col[rows]
+                nan = np.flatnonzero(np.isnan(x[k]))
+                if nan.size:
+                    when = periods[0] + int(nan[0])
+                    raise DataError(
+                        f"item {item!r}: NaN in covariate {name!r} at {when}"
+                        + (" (missing row)" if nan[0] not in steps else "")
+                    )
+            entry["feat_dynamic_real"] = x
+        reals, cats = [], []
+        for c in static_covariates:
+            col = frame[c].iloc[rows]
+            distinct = col.dropna().unique()
+            if col.isna().any():
+                raise DataError(f"item {item!r}: NaN in static covariate {c!r}")
+            if len(distinct) != 1:
+                raise DataError(
+                    f"item {item!r}: static covariate {c!r} varies within the "
+                    f"series ({_listing(distinct[:3])})"
+                )
+            if c in static_codes:
+                cats.append(static_codes[c][str(distinct[0])])
+            else:
+                reals.append(float(pd.to_numeric(distinct[0])))
+        if reals:
+            entry["feat_static_real"] = np.array(reals, dtype=np.float32)
+        if cats:
+            entry["feat_static_cat"] = np.array(cats, dtype=np.int32)
+        entries.append(entry)
+    return entries
+
+
+def _read_metadata_freq(path: Path) -> Optional[Dict[str, Any]]:
+    """GluonTS ``metadata.json`` next to / above a JSON-lines folder."""
+    base = path if path.is_dir() else path.parent
+    for cand in (
+        base / "metadata.json",
+        base / "metadata" / "metadata.json",
+        base.parent / "metadata.json",
+        base.parent / "metadata" / "metadata.json",
+    ):
+        if cand.is_file():
+            try:
+                meta = json.loads(cand.read_text())
+            except Exception as exc:
+                raise DataError(f"cannot read {cand}: {exc}") from None
+            if not isinstance(meta, dict):
+                raise DataError(f"{cand} does not hold a JSON object")
+            return meta
+    return None
+
+
+def _jsonl_files(path: Path) -> List[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file()
+        and not p.name.startswith((".", "_"))
+        and _has_suffix(p, JSONL_SUFFIXES)
+        and p.name != "metadata.json"
+    )
+
+
+def load_jsonl_dir(
+    path: PathLike,
+    freq: Optional[str] = None,
+    min_length: int = 1,
+) -> List[Entry]:
+    """Series from a GluonTS JSON-lines folder (or one such file).
+
+    Every ``*.json``, ``*.jsonl``, ``*.json.gz`` file (name order; hidden
+    files, ``_*`` and ``metadata.json`` skipped) holds one JSON object per
+    line, as GluonTS's ``FileDataset`` reads: ``start``, ``target``
+    (``null``/``"NaN"`` for missing) and optionally ``item_id``,
+    ``feat_static_cat``, ``feat_static_real``, ``feat_dynamic_real``,
+    ``past_feat_dynamic_real``.
+
+    ``freq`` defaults to the ``freq`` of a ``metadata.json`` in the folder
+    (or ``metadata/metadata.json``, or the parent's, GluonTS's layout).
+    Entries without ``item_id`` get their running index as a string.
+    Raises :class:`DataError` naming the file, line and item of bad input.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"file or directory not found: {p}")
+    if freq is None:
+        meta = _read_metadata_freq(p)
+        freq = None if meta is None else meta.get("freq")
+        if not freq:
+            raise DataError(
+                f"no frequency for {p}: add a metadata.json with \"freq\" or "
+                "pass the frequency explicitly"
+            )
+    pfreq = _period_freq(str(freq))
+    files = _jsonl_files(p)
+    if not files:
+        raise DataError(
+            f"no JSON-lines files ({', '.join(JSONL_SUFFIXES)}) in {p}"
+        )
+    entries: List[Entry] = []
+    for f in files:
+        opener = gzip.open if f.name.lower().endswith(".gz") else open
+        try:
+            with opener(f, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+                lines = fh.read().splitlines()
+        except Exception as exc:
+            raise DataError(f"cannot read {f}: {type(exc).__name__}: {exc}") from None
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{f.name} line {lineno}"
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc})") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{where}: expected a JSON object")
+            item = str(rec["item_id"]) if rec.get("item_id") is not None else str(len(entries))
+            where = f"{where} (item {item!r})"
+            for key in ("start", "target"):
+                if key not in rec:
+                    raise DataError(
+                        f"{where}: missing field {key!r}; fields present: "
+                        f"{_listing(sorted(rec))}"
+                    )
+            try:
+                start = _period(rec["start"], pfreq)
+            except Exception:
+                raise DataError(f"{where}: unparsable start {rec['start']!r}") from None
+            try:
+                y = np.array(
+                    [np.nan if v is None else v for v in rec["target"]],
+                    dtype=np.float32,
+                )
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: target is not a list of numbers") from None
+            if y.ndim != 1:
+                raise DataError(
+                    f"{where}: target has shape {y.shape}; only univariate "
+                    "(1-D) targets are supported"
+                )
+            if len(y) < min_length:
+                raise DataError(
+                    f"item {item!r}: series has {len(y)} time step(s), fewer "
+                    f"than the required minimum of {min_length} ({f.name} "
+                    f"line {lineno})"
+                )
+            entry: Entry = {"start": start, "target": y, "item_id": item}
+            for key, dtype, ndim in (
+                ("feat_static_cat", np.int32, 1),
+                ("feat_static_real", np.float32, 1),
+                ("feat_dynamic_real", np.float32, 2),
+                ("past_feat_dynamic_real", np.float32, 2),
+            ):
+                if rec.get(key) is None:
+                    continue
+                try:
+                    arr = np.array(
+                        rec[key] if dtype is np.int32 else _none_to_nan(rec[key]),
+                        dtype=dtype,
+                    )
+                except (TypeError, ValueError):
+                    raise DataError(f"{where}: field {key!r} is not numeric") from None
+                if arr.ndim == 1 and ndim == 2:
+                    arr = arr.reshape(1, -1)
+                if arr.ndim != ndim:
+                    raise DataError(f"{where}: field {key!r} must be {ndim}-D")
+                if dtype is np.float32 and np.isnan(arr).any():
+                    raise DataError(f"item {item!r}: NaN in covariate {key!r} ({f.name} line {lineno})")
+                entry[key] = arr
+            entries.append(entry)
+    if not entries:
+        raise DataError(f"no series in {p}")
+    return entries
+
+
+def _none_to_nan(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_none_to_nan(v) for v in value]
+    return np.nan if value is None else value
+
+
+def _entries_freq(entries: List[Entry]) -> str:
+    return entries[0]["start"].freqstr
+
+
+def load_any(
+    spec: PathLike,
+    data_dir: Optional[PathLike] = None,
+    freq: Optional[str] = None,
+    *,
+    min_length: int = 1,
+    **columns: Any,
+) -> TrainDatasets:
+    """Resolve ``spec`` to a dataset.
+
+    ``spec`` is, in this order:
+
+    * a name in :data:`DATASETS` -> :func:`load` ``(spec, data_dir)``
+      (the embedded ``m4_hourly`` needs no files);
+    * a directory in GluonTS's layout (``train/`` and optionally ``test/``
+      sub-folders of JSON lines, ``metadata.json`` with ``freq`` and
+      ``prediction_length``) -> both splits;
+    * a directory or file of JSON lines -> :func:`load_jsonl_dir`;
+    * a CSV/Parquet file in long format -> :func:`load_long_frame`, with
+      ``columns`` (``item_id``, ``timestamp``, ``target``, ``covariates``,
+      ``static_covariates``) passed on.
+
+    Returns ``TrainDatasets``; ``test`` is ``None`` where the source has no
+    test split, ``metadata.freq`` the frequency and
+    ``metadata.prediction_length`` the source's horizon where known.
+    Raises :class:`DataError` for an unknown name (listing the known ones),
+    a missing file and any bad content.
+    """
+    allowed = {"item_id", "timestamp", "target", "covariates", "static_covariates"}
+    unknown = set(columns) - allowed
+    if unknown:
+        raise TypeError(f"load_any got unexpected arguments {sorted(unknown)}")
+    text = str(spec)
+    if text in DATASETS:
+        try:
+            return load(text, data_dir)
+        except FileNotFoundError as exc:
+            raise DataError(str(exc)) from None
+    p = Path(text).expanduser()
+    if not p.exists():
+        looks_like_path = (
+            os.sep in text or "/" in text or bool(Path(text).suffix)
+        )
+        if looks_like_path:
+            raise DataError(f"file or directory not found: {p}")
+        raise DataError(
+            f"unknown dataset {text!r}: known datasets are "
+            f"{', '.join(DATASETS)} (embedded: {', '.join(EMBEDDED)}); or give "
+            "a CSV/Parquet file or a directory"
+        )
+    if p.is_dir() and (p / "train").is_dir():
+        meta = _read_metadata_freq(p / "train") or {}
+        f = freq or meta.get("freq")
+        if not f:
+            raise DataError(
+                f"no frequency for {p}: add metadata.json with \"freq\" or "
+                "pass the frequency explicitly"
+            )
+        train = load_jsonl_dir(p / "train", f, min_length=min_length)
+        test = (
+            load_jsonl_dir(p / "test", f, min_length=min_length)
+            if (p / "test").is_dir()
+            else None
+        )
+        pl = meta.get("prediction_length")
+        return TrainDatasets(
+            metadata=MetaData(
+                freq=_entries_freq(train),
+                prediction_length=int(pl) if pl else None,
+            ),
+            train=train,
+            test=test,
+        )
+    if p.is_dir() or _has_suffix(p, JSONL_SUFFIXES):
+        entries = load_jsonl_dir(p, freq, min_length=min_length)
+        meta = _read_metadata_freq(p) or {}
+        pl = meta.get("prediction_length")
+    elif _has_suffix(p, LONG_FRAME_SUFFIXES):
+        entries = load_long_frame(p, freq=freq, min_length=min_length, **columns)
+        pl = None
+    else:
+        raise DataError(
+            f"unsupported file type {p.name!r}: expected CSV/Parquet "
+            f"({', '.join(LONG_FRAME_SUFFIXES)}) or JSON lines "
+            f"({', '.join(JSONL_SUFFIXES)})"
+        )
+    return TrainDatasets(
+        metadata=MetaData(
+            freq=_entries_freq(entries),
+            prediction_length=int(pl) if pl else None,
+        ),
+        train=entries,
+        test=None,
+    )
+
+
+def _cut(entry: Entry, n: int) -> Entry:
+    """``entry`` without its last ``n`` time steps (covariates too)."""
+    out = dict(entry)
+    if n <= 0:
+        return out
+    out["target"] = entry["target"][:-n].copy()
+    for key in ("feat_dynamic_real", "past_feat_dynamic_real"):
+        if key in entry:
+            out[key] = np.asarray(entry[key])[..., :-n].copy()
+    return out
+
+
+def backtest_split(
+    data: TrainDatasets,
+    prediction_length: int,
+    min_train_length: int = 1,
+) -> Tuple[List[Entry], List[Entry]]:
+    """Training series and test series for a backtest of the last
+    ``prediction_length`` steps of each test series.
+
+    * With a test split (benchmark datasets, GluonTS folders): ``train`` as
+      stored, each cut by a further ``prediction_length -
+      metadata.prediction_length`` steps when the requested horizon is longer
+      than the dataset's (so no training value lies in a test window);
+      ``test`` as stored.
+    * Without one: ``test`` = the series, ``train`` = the series without
+      their last ``prediction_length`` steps.
+
+    Raises :class:`DataError` naming the first item whose training part is
+    shorter than ``min_train_length`` or whose test window is not observed
+    at all.
+    """
+    H = int(prediction_length)
+    if H < 1:
+        raise DataError(f"prediction_length must be >= 1, got {H}")
+    if data.test is None:
+        test = list(data.train)
+        train = [_cut(e, H) for e in test]
+    else:
+        recipe = data.metadata.prediction_length or H
+        extra = max(0, H - int(recipe))
+        train = [_cut(e, extra) for e in data.train]
+        test = list(data.test)
+    for e in train:
+        n = len(e["target"])
+        if n < min_train_length:
+            raise DataError(
+                f"item {e.get('item_id')!r}: series too short for a backtest "
+                f"with prediction_length {H}: {n} training step(s) left, the "
+                f"minimum is {min_train_length}"
+            )
+    for e in test:
+        n = len(e["target"])
+        if n < H + min_train_length:
+            raise DataError(
+                f"item {e.get('item_id')!r}: series has {n} time step(s), fewer "
+                f"than prediction_length {H} + minimum history "
+                f"{min_train_length}"
+            )
+        if np.isnan(np.asarray(e["target"][-H:], dtype=float)).all():
+            raise DataError(
+                f"item {e.get('item_id')!r}: the last {H} values (the test "
+                "window) are all missing"
+            )
+    return train, test

@@ -1,0 +1,183 @@
+"""ConvexQuantileMap / ConvexQuantileOutput: quantile-map monotonicity,
+inversion, exact and stochastic log densities against autograd Jacobians,
+energy score against scoringrules, losses with missing values, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import scoringrules
+import torch
+
+from gluonts.core import serde
+
+from gluonts_iqf.distributions.convex import (
+    ConvexQuantileMap,
+    ConvexQuantileOutput,
+    InversionWarning,
+    energy_score_samples,
+)
+from gluonts_iqf.nn import PICNN
+
+B, D, HC = 5, 4, 3
+
+
+def make(seed=0, dim=D, batch=B):
+    torch.manual_seed(seed)
+    m = PICNN(dim, HC, hidden_dim=8, num_layers=2, context_hidden_dim=6).double()
+    for mods in (m.A, m.C, m.D):
+        for lin in mods:
+            torch.nn.init.normal_(lin.weight, std=0.3)
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(batch, HC, generator=g, dtype=torch.float64)
+    loc = torch.randn(batch, dim, generator=g, dtype=torch.float64) * 10
+    scale = torch.rand(batch, dim, generator=g, dtype=torch.float64) * 3 + 0.5
+    return ConvexQuantileMap(m, h, loc=loc, scale=scale)
+
+
+def jacobian_logdet(d, z):
+    """Oracle: log |det dY/dz| of the map z -> loc + scale * grad G(z)."""
+    out = []
+    for i in range(z.shape[0]):
+        f = lambda zz: d.loc[i] + d.scale[i] * d.picnn.gradient(zz.unsqueeze(0), d.context[i : i + 1]).squeeze(0)
+        out.append(torch.linalg.slogdet(torch.autograd.functional.jacobian(f, z[i]))[1])
+    return torch.stack(out)
+
+
+def test_shapes_and_monotone_quantile_map():
+    d = make()
+    assert d.batch_shape == (B,) and d.event_shape == (D,)
+    assert d.sample((7,)).shape == (7, B, D)
+    g = torch.Generator().manual_seed(1)
+    u = torch.rand(200, B, D, generator=g, dtype=torch.float64).clamp(1e-4, 1 - 1e-4)
+    v = torch.rand(200, B, D, generator=g, dtype=torch.float64).clamp(1e-4, 1 - 1e-4)
+    qu, qv = d.quantile(u), d.quantile(v)
+    zu, zv = torch.special.ndtri(u), torch.special.ndtri(v)
+    # monotone in the latent coordinates of the data scale
+    inner = (((qu - qv) / d.scale) * (zu - zv)).sum(-1)
+    assert (inner >= -1e-10).all()
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        d.quantile(torch.zeros(B, D))
+
+
+def test_inversion_round_trip():
+    d = make()
+    y = d.sample()
+    inv = d.invert(y)
+    assert bool(inv.converged.all()) and inv.iterations <= 20
+    torch.testing.assert_close(d._map(inv.z), y, rtol=1e-8, atol=1e-8)
+
+
+def test_non_convergence_is_reported():
+    d = make()
+    y = d.sample().detach()
+    with pytest.warns(InversionWarning, match="did not converge"):
+        inv = d.invert(y, tol=1e-15, max_iter=1)
+    assert not bool(inv.converged.all())
+
+
+def test_exact_log_prob_matches_jacobian_oracle():
+    d = make()
+    y = d.sample((1,))[0]
+    z = d.invert(y).z
+    ref = -0.5 * (z * z).sum(-1) - 0.5 * D * math.log(2 * math.pi) - jacobian_logdet(d, z)
+    torch.testing.assert_close(d.log_prob(y), ref, rtol=1e-8, atol=1e-8)
+
+
+def test_log_prob_integrates_to_one_in_1d():
+    d = make(dim=1, batch=2)
+    full = lambda v: torch.full((2, 1), v, dtype=torch.float64)
+    with torch.no_grad():
+        lo, hi = d.quantile(full(1e-9)), d.quantile(full(1 - 1e-9))
+    for i in range(2):
+        grid = torch.linspace(lo[i, 0].item(), hi[i, 0].item(), 4001, dtype=torch.float64)
+        dd = ConvexQuantileMap(d.picnn, d.context[i : i + 1].expand(4001, -1), d.loc[i : i + 1].expand(4001, -1), d.scale[i : i + 1].expand(4001, -1))
+        with torch.no_grad():
+            dens = dd.log_prob(grid.unsqueeze(-1)).exp()
+        assert torch.trapezoid(dens, grid).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_stochastic_log_prob_close_to_exact():
+    torch.manual_seed(3)
+    d = make(dim=12)
+    y = d.sample()
+    exact = d.log_prob(y)
+    torch.manual_seed(4)
+    est = d.log_prob(y, exact=False, num_probes=100)
+    torch.testing.assert_close(est, exact, rtol=0, atol=0.05)  # 100 probes (seeded)
+
+
+def test_log_prob_gradients_match_finite_differences():
+    d = make(dim=3, batch=2)
+    y = d.sample().detach()
+    p = d.picnn.first.weight
+    loss = -d.log_prob(y).sum()
+    (grad,) = torch.autograd.grad(loss, p)
+    eps = 1e-6
+    with torch.no_grad():
+        p[0, 0] += eps
+        up = -d.log_prob(y).sum()
+        p[0, 0] -= 2 * eps
+        down = -d.log_prob(y).sum()
+        p[0, 0] += eps
+    assert grad[0, 0].item() == pytest.approx(((up - down) / (2 * eps)).item(), rel=1e-5, abs=1e-7)
+
+
+def test_energy_score_matches_scoringrules():
+    d = make()
+    torch.manual_seed(5)
+    y = d.sample().detach()
+    with torch.no_grad():
+        samples = d.sample((3000,))
+    ours = energy_score_samples(samples, y).numpy()
+    ref = np.asarray(scoringrules.es_ensemble(y.numpy(), samples.numpy().transpose(1, 0, 2)))
+    # ours is the unbiased (fair) estimator, scoringrules the plug-in one:
+    # they differ by E||X - X'|| / (2 m), under 0.1 % here
+    np.testing.assert_allclose(ours, ref, rtol=1e-3)
+    torch.manual_seed(6)
+    with torch.no_grad():
+        est = d.energy_score(y, num_samples=3000)
+    np.testing.assert_allclose(est.numpy(), ref, rtol=0.05)  # independent draws: MC error
+
+
+def test_energy_score_mask_scores_observed_marginal():
+    samples = torch.randn(50, 3, 4, dtype=torch.float64)
+    y = torch.randn(3, 4, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 0, 0]] * 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        energy_score_samples(samples, y, mask=mask), energy_score_samples(samples[..., :2], y[..., :2])
+    )
+
+
+@pytest.mark.parametrize("loss", ["energy", "nll"])
+def test_output_losses_with_missing_values(loss):
+    out = ConvexQuantileOutput(dim=D, hidden_dim=8, loss=loss, es_num_samples=16)
+    torch.manual_seed(0)
+    picnn = out.make_picnn(HC).double()
+    h = torch.randn(B, HC, dtype=torch.float64)
+    target = torch.randn(B, D, dtype=torch.float64) * 5 + 20
+    scale = torch.full((B, 1), 5.0, dtype=torch.float64)
+    loc = torch.full((B, 1), 20.0, dtype=torch.float64)
+    target[0, 1] = float("nan")
+    observed = torch.ones(B, D, dtype=torch.float64)
+    observed[2, 3] = 0
+    values = out.loss(target, picnn, h, loc=loc, scale=scale, observed=observed)
+    assert values.shape == (B,) and torch.isfinite(values).all()
+    values.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in picnn.parameters() if p.grad is not None)
+    if loss == "nll":
+        assert values[0] == 0 and values[2] == 0
+
+
+def test_output_settings_and_serde():
+    out = ConvexQuantileOutput(dim=6, hidden_dim=12, loss="nll", es_num_samples=30, beta=1.5)
+    back = serde.decode(serde.encode(out))
+    assert (back.dim, back.hidden_dim, back.loss_name, back.es_num_samples, back.beta) == (6, 12, "nll", 30, 1.5)
+    for kwargs, msg in [
+        (dict(loss="crps"), "loss"),
+        (dict(es_num_samples=1), "es_num_samples"),
+        (dict(beta=2.0), "beta"),
+        (dict(dim=0), "dim"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            ConvexQuantileOutput(**{"dim": 3, **kwargs})

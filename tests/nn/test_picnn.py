@@ -1,0 +1,77 @@
+"""PICNN: convexity in x for any context, monotone gradient, positive
+definite Hessian, closed-form gradient == autograd, zero-initialised context
+path."""
+
+import pytest
+import torch
+
+from gluonts_iqf.nn import PICNN
+from gluonts_iqf.nn.picnn import MIN_CONVEXITY
+
+
+def random_picnn(seed, dim=5, context_dim=3, layers=3, randomize_context=True):
+    torch.manual_seed(seed)
+    m = PICNN(dim, context_dim, hidden_dim=16, num_layers=layers, context_hidden_dim=8).double()
+    if randomize_context:  # trained networks have non-zero context paths
+        for mods in (m.A, m.C, m.D):
+            for lin in mods:
+                torch.nn.init.normal_(lin.weight, std=0.5)
+                torch.nn.init.normal_(lin.bias, std=0.5)
+        with torch.no_grad():
+            for p in m.P:
+                p.add_(torch.randn_like(p) * 2)
+    return m
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_convex_along_random_segments(seed):
+    m = random_picnn(seed)
+    g = torch.Generator().manual_seed(seed)
+    x = 3 * torch.randn(64, 5, generator=g, dtype=torch.float64)
+    y = 3 * torch.randn(64, 5, generator=g, dtype=torch.float64)
+    h = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    for t in torch.linspace(0.05, 0.95, 7, dtype=torch.float64):
+        lhs = m(t * x + (1 - t) * y, h)
+        rhs = t * m(x, h) + (1 - t) * m(y, h)
+        assert (lhs <= rhs + 1e-10).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gradient_is_monotone_and_matches_autograd(seed):
+    m = random_picnn(seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = 2 * torch.randn(128, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = 2 * torch.randn(128, 5, generator=g, dtype=torch.float64)
+    h = torch.randn(128, 3, generator=g, dtype=torch.float64)
+    (auto,) = torch.autograd.grad(m(x, h).sum(), x)
+    torch.testing.assert_close(m.gradient(x, h), auto, rtol=1e-12, atol=1e-12)
+    gx, gy = m.gradient(x.detach(), h), m.gradient(y, h)
+    inner = ((gx - gy) * (x.detach() - y)).sum(-1)
+    # strong monotonicity: >= mu ||x - y||^2
+    assert (inner >= m.mu.item() * ((x.detach() - y) ** 2).sum(-1) - 1e-9).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hessian_symmetric_positive_definite(seed):
+    m = random_picnn(seed, layers=2)
+    g = torch.Generator().manual_seed(200 + seed)
+    x = torch.randn(32, 5, generator=g, dtype=torch.float64)
+    h = torch.randn(32, 3, generator=g, dtype=torch.float64)
+    H = m.hessian(x, h)
+    assert H.shape == (32, 5, 5)
+    torch.testing.assert_close(H, H.transpose(1, 2), rtol=0, atol=1e-12)
+    assert (torch.linalg.eigvalsh(H) >= MIN_CONVEXITY - 1e-12).all()
+    ref = torch.stack([torch.autograd.functional.hessian(lambda xx: m(xx.unsqueeze(0), h[i : i + 1]).sum(), x[i]) for i in range(4)])
+    torch.testing.assert_close(H[:4], ref, rtol=1e-10, atol=1e-10)
+
+
+def test_context_path_starts_at_zero():
+    m = random_picnn(0, randomize_context=False)
+    x = torch.randn(8, 5, dtype=torch.float64)
+    h1, h2 = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 3, dtype=torch.float64)
+    torch.testing.assert_close(m.gradient(x, h1), m.gradient(x, h2))
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="PICNN needs"):
+        PICNN(0, 3)
