@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"gradient steps per epoch (default {DEFAULTS['batches_per_epoch']})")
     b.add_argument("--batch-size", type=_positive_int("--batch-size"), default=DEFAULTS["batch_size"],
                    help=f"training batch size (default {DEFAULTS['batch_size']})")
+    b.add_argument("--lr", type=float, default=DEFAULTS["lr"],
+                   help=f"Adam learning rate (default {DEFAULTS['lr']})")
     b.add_argument("--levels", default=DEFAULTS["levels"],
                    help=f"quantile levels written to the forecast files (default {DEFAULTS['levels']})")
     b.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed (default 0)")
@@ -613,7 +615,7 @@ def _estimator(args, freq: str, H: int, trainer_kwargs: Dict[str, Any]):
         prediction_length=H,
         batch_size=args.batch_size,
         num_batches_per_epoch=args.batches_per_epoch,
-        lr=DEFAULTS["lr"],
+        lr=args.lr,
         trainer_kwargs=trainer_kwargs,
     )
     if args.model == "mqcnn":
@@ -657,6 +659,8 @@ def cmd_backtest(args) -> int:
     started = _since_start()  # interpreter start + imports so far
     model = _check_model(args.model)
     levels = parse_levels(args.levels)
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise CLIError(f"--lr must be a positive number, got {args.lr}")
     out = _check_output_dir(args.output, args.overwrite)
     console = _console()
 
@@ -705,7 +709,7 @@ def cmd_backtest(args) -> int:
         "distr_output": "IQFOutput()", "loss": "closed-form CRPS",
         "epochs": args.epochs, "batches_per_epoch": args.batches_per_epoch,
         "batch_size": args.batch_size, "gradient_steps": args.epochs * args.batches_per_epoch,
-        "lr": DEFAULTS["lr"], "levels": levels, "seed": args.seed,
+        "lr": args.lr, "levels": levels, "seed": args.seed,
         "device": torch_device, "torch_threads": threads, "max_series": args.max_series,
     }
     _print_settings(console, settings)

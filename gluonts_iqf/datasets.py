@@ -628,14 +628,14 @@ def _parse_timestamps(values: pd.Series, column: str, items: pd.Series) -> pd.Da
                 ts = pd.DatetimeIndex(
                     pd.to_datetime(values, errors="coerce", format="mixed")
                 )
-        bad = np.flatnonzero(ts.isna().to_numpy() & values.notna().to_numpy())
+        bad = np.flatnonzero(np.asarray(ts.isna()) & values.notna().to_numpy())
         if bad.size:
             i = int(bad[0])
             raise DataError(
                 f"item {items.iloc[i]!r}: unparsable timestamp "
                 f"{values.iloc[i]!r} in column {column!r} (row {i + 1})"
             )
-    missing = np.flatnonzero(ts.isna())
+    missing = np.flatnonzero(np.asarray(ts.isna()))
     if missing.size:
         i = int(missing[0])
         raise DataError(

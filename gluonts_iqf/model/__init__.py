@@ -1,5 +1,6 @@
 """Forecasting models (GluonTS estimators)."""
 
 from .mqcnn import MQCNNEstimator
+from .mqf2 import MQF2Estimator
 
-__all__ = ["MQCNNEstimator"]
+__all__ = ["MQCNNEstimator", "MQF2Estimator"]

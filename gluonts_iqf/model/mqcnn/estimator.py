@@ -75,7 +75,7 @@ class CheckCovariates(MapTransformation):
 
     def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
         item = data.get(FieldName.ITEM_ID, "<no item_id>")
-        T = len(data[FieldName.TARGET])
+        T = np.shape(data[FieldName.TARGET])[-1]
         for field, n in self.dynamic.items():
             value = data.get(field)
             if n == 0:
@@ -266,6 +266,9 @@ class MQCNNEstimator(PyTorchLightningEstimator):
             min_future=prediction_length
         )
 
+    #: 1 for univariate targets (T,); multivariate subclasses use 2 (dim, T)
+    _target_ndim = 1
+
     # number of known covariate rows: time features, age, dataset covariates
     @property
     def _num_known(self) -> int:
@@ -288,7 +291,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 cardinality=self.cardinality,
             ),
             RemoveFields(field_names=remove),
-            AsNumpyArray(field=FieldName.TARGET, expected_ndim=1),
+            AsNumpyArray(field=FieldName.TARGET, expected_ndim=self._target_ndim),
             AddObservedValuesIndicator(
                 target_field=FieldName.TARGET, output_field=FieldName.OBSERVED_VALUES
             ),

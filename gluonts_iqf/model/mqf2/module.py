@@ -1,0 +1,207 @@
+"""MQF² network: MQ-CNN's causal encoder, a context per forecast creation
+time, and a convex potential (PICNN) whose gradient is the joint quantile
+map.
+
+Event layouts (``joint``):
+
+* ``"horizon"``: one series, ``d = H`` (the paper's multi-horizon setting);
+* ``"all"``: ``target_dim`` series jointly over every step and series,
+  ``d = H * target_dim``, ordered step-major (``h * target_dim + k``) like
+  GluonTS's multivariate samples (H, target_dim);
+* ``"step"``: ``target_dim`` series jointly at each step, ``d = target_dim``,
+  one PICNN shared across steps with a per-step context.
+"""
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from gluonts.torch.util import weighted_average
+
+from ...distributions.convex import ConvexQuantileMap, ConvexQuantileOutput
+from ..mqcnn.module import CausalConvEncoder, causal_mean_abs_scale, mlp
+
+JOINT = ("horizon", "all", "step")
+
+
+class MQF2Model(nn.Module):
+    """MQF² with an MQ-CNN encoder.
+
+    Parameters
+    ----------
+    prediction_length, context_length, num_forking
+        As in MQ-CNN (creation times are the last ``num_forking`` positions).
+    target_dim
+        Number of series modelled jointly (1 = univariate).
+    joint
+        ``"horizon"`` (univariate), ``"all"`` or ``"step"`` (multivariate).
+    convex_output
+        :class:`ConvexQuantileOutput` (PICNN size, loss, energy-score
+        samples); its ``dim`` must match the event size of ``joint``.
+    num_feat_dynamic_real
+        Known covariates per step (time features, age, dataset covariates).
+    channels_seq, dilation_seq, kernel_size_seq
+        Encoder convolutions.
+    context_dim
+        Size of the PICNN's context per creation time (and step).
+    decoder_mlp_dim_seq
+        Hidden sizes of the MLP that makes the context.
+    num_parallel_samples
+        Joint sample paths per series at prediction.
+    """
+
+    def __init__(
+        self,
+        prediction_length: int,
+        context_length: int,
+        num_forking: int,
+        target_dim: int,
+        joint: str,
+        convex_output: ConvexQuantileOutput,
+        num_feat_dynamic_real: int,
+        channels_seq: Sequence[int] = (30, 30, 30),
+        dilation_seq: Sequence[int] = (1, 3, 9),
+        kernel_size_seq: Sequence[int] = (7, 3, 3),
+        context_dim: int = 32,
+        decoder_mlp_dim_seq: Sequence[int] = (64,),
+        num_parallel_samples: int = 100,
+    ) -> None:
+        super().__init__()
+        if joint not in JOINT:
+            raise ValueError(f"joint must be one of {JOINT}, got {joint!r}")
+        if joint == "horizon" and target_dim != 1:
+            raise ValueError("joint='horizon' is for one series; use 'all' or 'step' for target_dim > 1")
+        H, k = prediction_length, target_dim
+        expected = {"horizon": H, "all": H * k, "step": k}[joint]
+        if convex_output.dim != expected:
+            raise ValueError(
+                f"convex_output.dim must be {expected} for joint={joint!r}, "
+                f"prediction_length={H}, target_dim={k}; got {convex_output.dim}"
+            )
+        if not 1 <= num_forking <= context_length:
+            raise ValueError(f"num_forking must be in [1, {context_length}], got {num_forking}")
+        self.prediction_length, self.context_length = H, context_length
+        self.num_forking, self.target_dim, self.joint = num_forking, k, joint
+        self.convex_output = convex_output
+        self.num_feat_dynamic_real = num_feat_dynamic_real
+        self.num_parallel_samples = num_parallel_samples
+        enc_in = 3 * k + num_feat_dynamic_real
+        self.encoder = CausalConvEncoder(enc_in, channels_seq, dilation_seq, kernel_size_seq)
+        enc_out = channels_seq[-1] + enc_in
+        n = num_feat_dynamic_real
+        if joint == "step":
+            self.step_embedding = nn.Embedding(H, 8)
+            ctx_in = enc_out + k + n + 8
+        else:
+            self.step_embedding = None
+            ctx_in = enc_out + k + H * n
+        self.context_net = mlp(ctx_in, decoder_mlp_dim_seq, context_dim)
+        self.picnn = convex_output.make_picnn(context_dim)
+
+    # ------------------------------------------------------------------ #
+    def _as_btk(self, x: Tensor) -> Tensor:
+        """(B, T) or (B, T, k) -> (B, T, k)."""
+        return x.unsqueeze(-1) if x.dim() == 2 else x
+
+    def encode(self, past_target: Tensor, past_observed_values: Tensor, feat_dynamic_real: Tensor):
+        """Causal encoding; returns enc (B, C, E), scale (B, C, k) and
+        observed counts (B, C, k)."""
+        y = self._as_btk(past_target)
+        obs = self._as_btk(past_observed_values)
+        y = y * obs
+        B, C, k = y.shape
+        scale, count = causal_mean_abs_scale(
+            y.transpose(1, 2).reshape(B * k, C), obs.transpose(1, 2).reshape(B * k, C)
+        )
+        scale = scale.reshape(B, k, C).transpose(1, 2)
+        count = count.reshape(B, k, C).transpose(1, 2)
+        x = torch.cat([y / scale, obs, torch.log(scale), feat_dynamic_real[:, :C]], dim=-1)
+        return torch.cat([self.encoder(x), x], dim=-1), scale, count
+
+    def contexts(self, enc: Tensor, log_scale: Tensor, covariates: Tensor) -> Tensor:
+        """enc (B, F, E), log_scale (B, F, k), covariates (B, F, H, n) ->
+        contexts (B, F, c) or, for ``joint="step"``, (B, F, H, c)."""
+        B, F_, H, n = covariates.shape
+        if self.joint == "step":
+            steps = self.step_embedding.weight.expand(B, F_, -1, -1)
+            inp = torch.cat(
+                [enc.unsqueeze(2).expand(-1, -1, H, -1), log_scale.unsqueeze(2).expand(-1, -1, H, -1), covariates, steps],
+                dim=-1,
+            )
+        else:
+            inp = torch.cat([enc, log_scale, covariates.reshape(B, F_, H * n)], dim=-1)
+        return self.context_net(inp)
+
+    def _event(self, values: Tensor) -> Tensor:
+        """Window values (B, F, H, k) -> events (B, F, d) or (B, F, H, k)."""
+        if self.joint == "step":
+            return values
+        return values.reshape(*values.shape[:2], -1)  # step-major h * k + j
+
+    def _event_scale(self, scale: Tensor) -> Tensor:
+        """Per-series scales (B, F, k) -> broadcast to the event layout."""
+        H = self.prediction_length
+        if self.joint == "step":
+            return scale.unsqueeze(2)  # (B, F, 1, k)
+        return scale.unsqueeze(2).expand(-1, -1, H, -1).reshape(*scale.shape[:2], -1)
+
+    def distribution(self, context: Tensor, scale: Tensor) -> ConvexQuantileMap:
+        return ConvexQuantileMap(self.picnn, context, scale=scale)
+
+    # ------------------------------------------------------------------ #
+    def forward(
+        self,
+        feat_static_cat: Tensor,
+        feat_static_real: Tensor,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        num_samples: Optional[int] = None,
+    ) -> Tensor:
+        """Joint sample paths at the end of the window: (B, S, H) for one
+        series, (B, S, H, target_dim) otherwise, in data units."""
+        S = num_samples or self.num_parallel_samples
+        C, H, k = self.context_length, self.prediction_length, self.target_dim
+        enc, scale, _ = self.encode(past_target, past_observed_values, feat_dynamic_real)
+        last_scale = scale[:, -1:]  # (B, 1, k)
+        ctx = self.contexts(enc[:, -1:], torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
+        ctx = ctx.squeeze(1)  # (B, c) or (B, H, c)
+        ev_scale = self._event_scale(last_scale).squeeze(1)
+        samples = self.distribution(ctx, ev_scale).sample((S,))  # (S, B, d) or (S, B, H, k)
+        samples = samples.transpose(0, 1)
+        B = samples.shape[0]
+        if k == 1:
+            return samples.reshape(B, S, H)
+        return samples.reshape(B, S, H, k)
+
+    def loss(
+        self,
+        feat_static_cat: Tensor,
+        feat_static_real: Tensor,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        future_target: Tensor,
+        future_observed_values: Tensor,
+    ) -> Tensor:
+        """Forking loss (energy score or NLL in scaled units), shape (B,)."""
+        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
+        enc, scale, count = self.encode(past_target, past_observed_values, feat_dynamic_real)
+        cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, n)
+        fork_scale = scale[:, C - F_ :]  # (B, F, k)
+        ctx = self.contexts(enc[:, C - F_ :], torch.log(fork_scale), cov)
+        full_y = torch.cat([self._as_btk(past_target), self._as_btk(future_target)], 1)[:, C - F_ + 1 :]
+        full_o = torch.cat([self._as_btk(past_observed_values), self._as_btk(future_observed_values)], 1)[:, C - F_ + 1 :]
+        target = full_y.unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, k)
+        observed = full_o.unfold(1, H, 1).transpose(-1, -2)
+        values = self.convex_output.loss(
+            self._event(target), self.picnn, ctx, scale=self._event_scale(fork_scale),
+            observed=self._event(observed),
+        )  # (B, F) or (B, F, H)
+        weights = (count[:, C - F_ :] > 0).all(-1).to(values.dtype)  # (B, F)
+        if self.joint == "step":
+            step_w = observed.amax(-1)  # a step with any observed series
+            return weighted_average(values.flatten(1), weights=(weights.unsqueeze(-1) * step_w).flatten(1), dim=1)
+        has_obs = observed.flatten(2).amax(-1)
+        return weighted_average(values, weights=weights * has_obs, dim=1)
