@@ -137,10 +137,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--output", default="benchmarks/results/mqcnn.json")
     p.add_argument("--markdown", default="benchmarks/RESULTS.md",
                    help=f"markdown file whose '{SECTION}' section is (re)written; '' to skip")
-    p.add_argument("--mqcnn-forking", type=int, default=None,
-                   help="MQ-CNN num_forking (default: the estimator's, = context length)")
-    p.add_argument("--mqcnn-context", type=int, default=None,
-                   help="MQ-CNN context_length (default: the estimator's, 4 x prediction_length)")
+    p.add_argument("--mqcnn-forking", type=_check_size, default=None,
+                   help="MQ-CNN num_forking: an integer, or a multiple of the prediction "
+                        "length like '1H'; capped at the context length (default: the "
+                        "estimator's, = context length)")
+    p.add_argument("--mqcnn-context", type=_check_size, default=None,
+                   help="MQ-CNN context_length: an integer, or a multiple of the prediction "
+                        "length like '2H' (default: the estimator's, 4 x prediction_length)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads(N) in every run (default: torch's own)")
     p.add_argument("--max-series", type=int, default=None,
@@ -168,14 +171,18 @@ def _quiet() -> None:
     import logging
     import warnings
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GluonTS Evaluator's progress bar
+    import lightning.pytorch  # noqa: F401  (sets its loggers' levels on import)
+
     for name in ("lightning", "lightning.pytorch", "pytorch_lightning",
                  "lightning.fabric", "gluonts"):
         logging.getLogger(name).setLevel(logging.ERROR)
     # Known noise: Lightning's "few dataloader workers" / "no val loader"
-    # hints, GluonTS's "mean not stored" note for quantile forecasts,
+    # hints, GluonTS's indexing deprecation and "mean not stored" notes,
     # statsforecast/numba deprecation notes.
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", message="Using a non-tuple sequence")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -202,6 +209,29 @@ def _trainer_kwargs(cfg: Dict[str, Any], root: str) -> Dict[str, Any]:
     )
 
 
+def horizon_multiple(value: Optional[str], H: int) -> Optional[int]:
+    """``None`` -> None; ``"96"`` -> 96; ``"2H"`` -> 2 * H (H = prediction_length)."""
+    if value is None:
+        return None
+    v = str(value).strip()
+    if v.upper().endswith("H"):
+        return max(1, int(round(float(v[:-1] or 1) * H)))
+    return int(v)
+
+
+def _check_size(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    v = value.strip()
+    try:
+        n = float(v[:-1] or 1) if v.upper().endswith("H") else int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or a multiple of H like '2H', got {value!r}")
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value!r}")
+    return v
+
+
 def _neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: str):
     common = dict(
         prediction_length=H,
@@ -212,11 +242,12 @@ def _neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: 
     if model == "mqcnn":
         from gluonts_iqf import MQCNNEstimator
 
+        context = horizon_multiple(cfg.get("mqcnn_context"), H)
+        forking = horizon_multiple(cfg.get("mqcnn_forking"), H)
+        if forking is not None:  # never more forks than context positions
+            forking = min(forking, context or 4 * H)
         return MQCNNEstimator(
-            freq=freq,
-            context_length=cfg.get("mqcnn_context"),
-            num_forking=cfg.get("mqcnn_forking"),
-            **common,
+            freq=freq, context_length=context, num_forking=forking, **common
         )
     if model == "deepar":
         from gluonts.torch import DeepAREstimator
@@ -775,6 +806,9 @@ def _rel(path: Path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    # read by tqdm at import time: silences the Evaluator's progress bar in
+    # the spawned children
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if args.threads:
         import torch
 

@@ -334,7 +334,11 @@ def _resolve_device(device: str) -> Tuple[str, str]:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        # piped / captured output: do not squeeze tables into 80 columns
+        console = Console(stderr=stderr, highlight=False, soft_wrap=False, width=160)
+    return console
 
 
 @contextlib.contextmanager

@@ -620,15 +620,26 @@ def _parse_timestamps(values: pd.Series, column: str, items: pd.Series) -> pd.Da
                 f"{items.iloc[0]!r}, value {values.iloc[0]!r}); write dates "
                 "such as 2020-01-31 or 2020-01-31 13:00"
             )
+        given = values.notna().to_numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
                 ts = pd.DatetimeIndex(pd.to_datetime(values, errors="coerce"))
-            except Exception:
-                ts = pd.DatetimeIndex(
-                    pd.to_datetime(values, errors="coerce", format="mixed")
-                )
-        bad = np.flatnonzero(np.asarray(ts.isna()) & values.notna().to_numpy())
+            except Exception:  # e.g. mixed time zones
+                ts = None
+            if ts is None or (np.asarray(ts.isna()) & given).any():
+                # pandas guesses one format from the first value; values in
+                # other formats are parsed one by one
+                try:
+                    ts = pd.DatetimeIndex(
+                        pd.to_datetime(values, errors="coerce", format="mixed")
+                    )
+                except Exception as exc:
+                    raise DataError(
+                        f"column {column!r}: cannot parse the timestamps "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from None
+        bad = np.flatnonzero(np.asarray(ts.isna()) & given)
         if bad.size:
             i = int(bad[0])
             raise DataError(

@@ -12,7 +12,13 @@
 * output ``G = P_L (z_L * softplus(A_L c + a_L)) + B_L (x * (C_L c + 1)) +
   D_L c + (mu / 2) ||x||^2`` with ``mu = softplus(w) + MIN_CONVEXITY``,
   a strong-convexity term that makes ``grad G`` invertible;
-* ``c = ELU(E h)``; the context projections ``A, C, D`` start at zero, so
+* a low-rank positive semi-definite quadratic ``(1 / 2) ||L(c)^T x||^2``
+  with ``L(c) = L_0 + reshape(F c)`` of shape (d, rank): it keeps ``G``
+  convex and lets the gradient map carry linear dependence across the d
+  coordinates directly (a Gaussian with covariance ``A A^T`` is
+  ``grad G = A x``), which the softplus units alone represent poorly;
+* a linear term ``offset^T x`` (a location shift of the gradient map);
+* ``c = ELU(E h)``; the context projections ``A, C, D, F`` start at zero, so
   training starts from an unconditional map.
 
 ``gradient`` returns ``grad_x G`` by an explicit backward pass written as a
@@ -22,7 +28,7 @@ No GluonTS imports here.
 """
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +72,9 @@ class PICNN(nn.Module):
         Number of hidden layers (>= 1).
     context_hidden_dim
         Width of the context embedding ``c``.
+    rank
+        Rank of the PSD quadratic term (0 disables it; default ``min(dim,
+        16)``).
     """
 
     def __init__(
@@ -75,6 +84,7 @@ class PICNN(nn.Module):
         hidden_dim: int = 32,
         num_layers: int = 2,
         context_hidden_dim: int = 32,
+        rank: Optional[int] = None,
     ) -> None:
         super().__init__()
         if dim < 1 or num_layers < 1 or hidden_dim < 1:
@@ -114,6 +124,15 @@ class PICNN(nn.Module):
             [nn.Parameter(torch.zeros(widths[l + 1])) for l in range(num_layers)]
         )
         self.convexity = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))  # mu = 1 at init
+        self.offset = nn.Parameter(torch.zeros(dim))
+        self.rank = min(dim, 16) if rank is None else rank
+        if self.rank:
+            # small random start: at L = 0 the quadratic's gradient in L vanishes
+            self.L0 = nn.Parameter(torch.randn(dim, self.rank) * (0.1 / math.sqrt(dim)))
+            self.L_ctx = nn.Linear(ch, dim * self.rank) if ch else None
+            if self.L_ctx is not None:
+                nn.init.zeros_(self.L_ctx.weight)
+                nn.init.zeros_(self.L_ctx.bias)
 
     # ------------------------------------------------------------------ #
     def _context(self, h: Tensor) -> Tensor:
@@ -138,6 +157,15 @@ class PICNN(nn.Module):
             bias = self.out_bias[l].expand(B_, -1)
         return gate, xmul, bias
 
+    def _low_rank(self, c: Tensor, batch: int) -> Optional[Tensor]:
+        """L(c), shape (B, d, rank), or None without the quadratic term."""
+        if not self.rank:
+            return None
+        L = self.L0.expand(batch, -1, -1)
+        if self.L_ctx is not None:
+            L = L + self.L_ctx(c).reshape(batch, self.dim, self.rank)
+        return L
+
     @property
     def mu(self) -> Tensor:
         """Strong-convexity coefficient (scalar tensor)."""
@@ -158,8 +186,31 @@ class PICNN(nn.Module):
                 z = gaussian_softplus(pre)
             else:
                 out = pre.squeeze(-1)
-        potential = out + 0.5 * self.mu * (x * x).sum(-1)
-        return potential, u, cache
+        potential = out + 0.5 * self.mu * (x * x).sum(-1) + x @ self.offset
+        L = self._low_rank(c, x.shape[0])
+        Ltx = None
+        if L is not None:
+            Ltx = torch.einsum("bdr,bd->br", L, x)
+            potential = potential + 0.5 * (Ltx * Ltx).sum(-1)
+        return potential, u, cache, L, Ltx
+
+    @torch.no_grad()
+    def init_from_data(self, y: Tensor) -> None:
+        """Data-dependent start (as ActNorm in CP-Flow / GluonTS's MQF²): make
+        the initial map ``grad G(z) ~ offset + mu z`` match the location and
+        spread of standardised targets ``y`` (N, d): ``offset`` = mean per
+        coordinate, ``mu`` = overall standard deviation. Non-finite entries
+        are ignored."""
+        finite = torch.isfinite(y)
+        n = finite.sum(0).clamp_min(1)
+        mean = torch.where(finite, y, 0.0).sum(0) / n
+        resid = torch.where(finite, y - mean, 0.0)
+        std = (resid.pow(2).sum() / finite.sum().clamp_min(2)).sqrt()
+        std = std.clamp_min(10 * MIN_CONVEXITY)
+        self.offset.copy_(mean)
+        self.convexity.copy_(torch.log(torch.expm1(std - MIN_CONVEXITY)))
+        if self.rank:
+            self.L0.mul_(std.sqrt())
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:
         """Potential ``G(x; h)``: x (B, d), h (B, h_dim) -> (B,)."""
@@ -168,8 +219,10 @@ class PICNN(nn.Module):
     def gradient(self, x: Tensor, h: Tensor) -> Tensor:
         """``grad_x G(x; h)``, shape (B, d), by an explicit backward pass
         (differentiable with one ordinary backward)."""
-        _, u, cache = self._forward_cache(x, h)
-        grad_x = self.mu * x
+        _, u, cache, L, Ltx = self._forward_cache(x, h)
+        grad_x = self.mu * x + self.offset
+        if L is not None:
+            grad_x = grad_x + torch.einsum("bdr,br->bd", L, Ltx)
         delta = None  # dG / d(pre-activation) of the current layer, (B, w_out)
         for l in reversed(range(self.num_layers)):
             gate, xmul, P, pre = cache[l]

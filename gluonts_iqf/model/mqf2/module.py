@@ -98,6 +98,8 @@ class MQF2Model(nn.Module):
             ctx_in = enc_out + k + H * n
         self.context_net = mlp(ctx_in, decoder_mlp_dim_seq, context_dim)
         self.picnn = convex_output.make_picnn(context_dim)
+        # data-dependent initialisation done (a buffer: saved with the weights)
+        self.register_buffer("initialized", torch.tensor(False))
 
     # ------------------------------------------------------------------ #
     def _as_btk(self, x: Tensor) -> Tensor:
@@ -195,6 +197,11 @@ class MQF2Model(nn.Module):
         full_o = torch.cat([self._as_btk(past_observed_values), self._as_btk(future_observed_values)], 1)[:, C - F_ + 1 :]
         target = full_y.unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, k)
         observed = full_o.unfold(1, H, 1).transpose(-1, -2)
+        if self.training and not bool(self.initialized):
+            z = self._event(target / fork_scale.unsqueeze(2))
+            z = torch.where(self._event(observed) > 0, z, float("nan"))
+            self.picnn.init_from_data(z.reshape(-1, z.shape[-1]).detach())
+            self.initialized.fill_(True)
         values = self.convex_output.loss(
             self._event(target), self.picnn, ctx, scale=self._event_scale(fork_scale),
             observed=self._event(observed),
