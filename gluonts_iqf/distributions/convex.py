@@ -201,6 +201,20 @@ class ConvexQuantileMap(Distribution):
     def _standardize(self, y: Tensor) -> Tensor:
         return (y - self.loc) / self.scale
 
+    def _check_exact(self, exact: Optional[bool]) -> bool:
+        """Default: exact Hessians up to EXACT_LOGDET_MAX_DIM, the stochastic
+        path above; forcing exact above it is refused (cost d^3 per row)."""
+        if exact is None:
+            return self.dim <= EXACT_LOGDET_MAX_DIM
+        if exact and self.dim > EXACT_LOGDET_MAX_DIM:
+            raise ValueError(
+                f"exact log-determinant requested for d={self.dim} > "
+                f"EXACT_LOGDET_MAX_DIM={EXACT_LOGDET_MAX_DIM}: it needs d "
+                "backward passes and an O(d^3) factorisation per row; use "
+                "exact=False (stochastic Lanczos quadrature) or the default"
+            )
+        return bool(exact)
+
     # -------------------------------------------------------------- API
     def quantile(self, u: Tensor) -> Tensor:
         """Quantile map at ``u in (0, 1)^d``: u (*S, *batch_shape, d) ->
@@ -258,7 +272,7 @@ class ConvexQuantileMap(Distribution):
         ``max_iter`` steps are reported in ``converged`` and by an
         :class:`InversionWarning`.
         """
-        exact = self.dim <= EXACT_LOGDET_MAX_DIM if exact is None else exact
+        exact = self._check_exact(exact)
         B = math.prod(self.batch_shape)
         target = self._standardize(y).reshape(B, self.dim).detach()
         h = self._flat_context(1).detach()
@@ -318,7 +332,7 @@ class ConvexQuantileMap(Distribution):
         estimate the log-determinant's gradient uses the unbiased surrogate
         ``v^T H stopgrad(H^-1 v)`` with conjugate gradients.
         """
-        exact = self.dim <= EXACT_LOGDET_MAX_DIM if exact is None else exact
+        exact = self._check_exact(exact)
         B, d = math.prod(self.batch_shape), self.dim
         G = self.picnn
         inv = self.invert(y, tol=tol, max_iter=max_iter, exact=exact)

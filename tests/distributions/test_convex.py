@@ -181,3 +181,15 @@ def test_output_settings_and_serde():
     ]:
         with pytest.raises(ValueError, match=msg):
             ConvexQuantileOutput(**{"dim": 3, **kwargs})
+
+
+def test_large_dimension_uses_estimator_and_refuses_forced_exact():
+    from gluonts_iqf.distributions.convex import EXACT_LOGDET_MAX_DIM
+
+    d = make(dim=EXACT_LOGDET_MAX_DIM + 1, batch=2)
+    y = d.sample().detach()
+    with pytest.raises(ValueError, match="exact log-determinant requested"):
+        d.log_prob(y, exact=True)
+    torch.manual_seed(0)
+    lp = d.log_prob(y, num_probes=4)  # default switches to the estimator
+    assert lp.shape == (2,) and torch.isfinite(lp).all()
