@@ -14,7 +14,8 @@ TARGET_INPUTS = ["future_target", "future_observed_values"]
 
 
 class MQCNNLightningModule(pl.LightningModule):
-    """Trains an :class:`MQCNNModel` with its forking-sequence loss.
+    """Trains an :class:`MQCNNModel` (or, in subclasses, another forking
+    model given by ``model_cls``) with its forking-sequence loss.
 
     Parameters
     ----------
@@ -28,6 +29,8 @@ class MQCNNLightningModule(pl.LightningModule):
         Epochs without improvement before ReduceLROnPlateau halves the rate.
     """
 
+    model_cls = MQCNNModel
+
     @validated()
     def __init__(
         self,
@@ -38,7 +41,7 @@ class MQCNNLightningModule(pl.LightningModule):
         patience: int = 10,
     ) -> None:
         super().__init__()
-        self.model = MQCNNModel(**model_kwargs)
+        self.model = self.model_cls(**model_kwargs)
         self.input_names = list(input_names)
         self.lr = lr
         self.weight_decay = weight_decay
