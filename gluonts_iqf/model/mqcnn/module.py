@@ -279,6 +279,17 @@ class MQCNNModel(nn.Module):
         hidden = self.local_mlp(torch.cat([local, agnostic, covariates], dim=-1))
         return self.args_proj(hidden)
 
+    def _encode_inputs(
+        self, feat_static_cat, feat_static_real, past_target, past_observed_values,
+        feat_dynamic_real, past_feat_dynamic_real,
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Static features (B, n_static) and :meth:`encode`'s outputs."""
+        static = self._static(feat_static_cat, feat_static_real)
+        enc, scale, count = self.encode(
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+        )
+        return static, enc, scale, count
+
     # ------------------------------------------------------------------ #
     def forward(
         self,
@@ -295,9 +306,9 @@ class MQCNNModel(nn.Module):
         loc and scale (B, 1), as GluonTS's ``DistributionForecastGenerator``
         expects.
         """
-        static = self._static(feat_static_cat, feat_static_real)
-        enc, scale, _ = self.encode(
-            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+        static, enc, scale, _ = self._encode_inputs(
+            feat_static_cat, feat_static_real, past_target, past_observed_values,
+            feat_dynamic_real, past_feat_dynamic_real,
         )
         C, H = self.context_length, self.prediction_length
         last_scale = scale[:, -1:]  # (B, 1)
@@ -326,9 +337,9 @@ class MQCNNModel(nn.Module):
         ``[past | future]``. Returns distr_args each (B, F, H, ...), scales
         (B, F, 1) and observed counts before each creation time (B, F).
         """
-        static = self._static(feat_static_cat, feat_static_real)
-        enc, scale, count = self.encode(
-            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+        static, enc, scale, count = self._encode_inputs(
+            feat_static_cat, feat_static_real, past_target, past_observed_values,
+            feat_dynamic_real, past_feat_dynamic_real,
         )
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
