@@ -241,13 +241,9 @@ class IQF(Distribution):
 
     @lazy_property
     def _flat(self) -> Dict[str, Tensor]:
-        """Grid relative to a reference value inside the bulk, and the
-        closed-form integrals, all flat over the batch.
-
-        ``x`` (N,) or (B, N); ``y`` (B, N) relative to ``ref`` (B, 1); tail
-        scales ``sl``, ``sr`` (B,); ``cum`` (B, N); ``mean``, ``a1`` (B,)
-        relative to ``ref``; ``loc``, ``scale`` (B, 1).
-        """
+        """Grid relative to a reference value inside the bulk, flat over the
+        batch: ``x`` (N,) or (B, N); ``y`` (B, N) relative to ``ref`` (B, 1);
+        tail scales ``sl``, ``sr`` (B,); ``loc``, ``scale`` (B, 1)."""
         B, K = self._B, self.knot_levels.shape[-1]
         kv = self.knot_values.reshape(B, K)
         # the knot nearest the median: subtracting it makes every later
@@ -260,13 +256,19 @@ class IQF(Distribution):
             widths = self.piece_widths.reshape(B, K - 1, S)
             heights = self.piece_heights.reshape(B, K - 1, S)
         x, y = _spline.spline_grid(self.knot_levels, kv - ref, widths, heights)
-        sl = 1.0 / self.beta_l.reshape(B)
-        sr = 1.0 / self.beta_r.reshape(B)
-        cum, mean, a1 = _spline.integrals(x, y, sl, sr)
         return dict(
-            x=x, y=y, ref=ref, sl=sl, sr=sr, cum=cum, mean=mean, a1=a1,
+            x=x, y=y, ref=ref,
+            sl=1.0 / self.beta_l.reshape(B), sr=1.0 / self.beta_r.reshape(B),
             loc=self.loc.reshape(B, 1), scale=self.scale.reshape(B, 1),
         )
+
+    @lazy_property
+    def _integrals(self) -> Dict[str, Tensor]:
+        """Closed-form integrals, computed only for CRPS and moments:
+        ``cum`` (B, N), ``mean`` and ``a1`` (B,) relative to ``ref``."""
+        p = self._flat
+        cum, mean, a1 = _spline.integrals(p["x"], p["y"], p["sl"], p["sr"])
+        return dict(cum=cum, mean=mean, a1=a1)
 
     def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
         """Broadcast a query against the batch and lay it out as (B, M)."""
@@ -344,9 +346,9 @@ class IQF(Distribution):
         ``int (F(z) - 1{value <= z})^2 dz = 2 int_0^1 rho_a(value - q(a)) da``;
         shape as :meth:`icdf`."""
         z, sample_shape = self._to_flat(value)
-        p = self._flat
+        p, i = self._flat, self._integrals
         c = _spline.crps(
-            p["x"], p["y"], p["sl"], p["sr"], p["cum"], p["mean"], p["a1"],
+            p["x"], p["y"], p["sl"], p["sr"], i["cum"], i["mean"], i["a1"],
             self._standardize(z),
         )
         return self._from_flat(p["scale"] * c, sample_shape)
@@ -365,7 +367,7 @@ class IQF(Distribution):
         """Exact mean, shape batch_shape."""
         p = self._flat
         m = p["loc"].squeeze(-1) + p["scale"].squeeze(-1) * (
-            p["ref"].squeeze(-1) + p["mean"]
+            p["ref"].squeeze(-1) + self._integrals["mean"]
         )
         return m.reshape(self.batch_shape)
 
@@ -383,7 +385,9 @@ class IQF(Distribution):
     def variance(self) -> Tensor:
         """Exact variance, shape batch_shape."""
         p = self._flat
-        v = _spline.central_second_moment(p["x"], p["y"], p["mean"], p["sl"], p["sr"])
+        v = _spline.central_second_moment(
+            p["x"], p["y"], self._integrals["mean"], p["sl"], p["sr"]
+        )
         return (p["scale"].squeeze(-1) ** 2 * v).reshape(self.batch_shape)
 
     def entropy(self) -> Tensor:
