@@ -112,6 +112,9 @@ def test_backtest_prints_table_and_settings(run_dir):
         assert text in out, text
     assert "error" not in run_dir["stderr"].lower()
     assert not [p for p in run_dir["base"].iterdir() if p.name.startswith(".run.")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert run_dir["out"].stat().st_mode & 0o777 == 0o777 & ~umask  # like mkdir, not mkdtemp
 
 
 def test_backtest_metrics_json(run_dir):

@@ -172,6 +172,15 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         Add GluonTS's log-age feature.
     scaling
         Causal mean-absolute scaling.
+    loss_units
+        ``"scaled"`` (default): the loss of each creation time is divided by
+        its scale so every series weighs alike, as a likelihood does (this
+        calibrates the intervals of small and large series alike); ``"data"``:
+        loss in the target's units (large series dominate).
+    history_window
+        Recent target values the decoder sees directly before each creation
+        time (default ``context_length``; 0 = only the encoding, as the MXNet
+        MQ-CNN).
     lr, weight_decay, patience
         Optimiser settings.
     batch_size, num_batches_per_epoch
@@ -206,6 +215,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         time_features: Optional[List[TimeFeature]] = None,
         use_age_feature: bool = True,
         scaling: bool = True,
+        history_window: Optional[int] = None,
+        loss_units: str = "scaled",
         lr: float = 1e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
@@ -254,6 +265,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         )
         self.use_age_feature = use_age_feature
         self.scaling = scaling
+        self.history_window = self.context_length if history_window is None else history_window
+        self.loss_units = loss_units
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
@@ -382,6 +395,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 agnostic_context_dim=self.agnostic_context_dim,
                 local_mlp_dim_seq=self.local_mlp_dim_seq,
                 scaling=self.scaling,
+                history_window=self.history_window,
+                loss_units=self.loss_units,
             ),
             input_names=self.input_names(),
             lr=self.lr,

@@ -135,6 +135,15 @@ class MQCNNModel(nn.Module):
         Hidden sizes of the local MLP (last one feeds the distribution head).
     scaling
         Divide by the causal mean absolute value (else scale 1).
+    loss_units
+        ``"scaled"`` (default): each creation time's loss is divided by its
+        scale, so every series weighs alike (as a likelihood does);
+        ``"data"``: loss in the target's units, dominated by large series.
+    history_window
+        The global MLP also sees the last ``history_window`` target values
+        before each creation time, divided by that creation time's scale (0
+        disables): a direct view of e.g. the same hour on previous days,
+        beyond the convolutions' receptive field.
     """
 
     def __init__(
@@ -157,8 +166,19 @@ class MQCNNModel(nn.Module):
         agnostic_context_dim: int = 30,
         local_mlp_dim_seq: Sequence[int] = (30,),
         scaling: bool = True,
+        history_window: int = 0,
+        loss_units: str = "scaled",
     ) -> None:
         super().__init__()
+        if loss_units not in ("scaled", "data"):
+            raise ValueError(f"loss_units must be 'scaled' or 'data', got {loss_units!r}")
+        self.loss_units = loss_units
+        if not 0 <= history_window <= context_length:
+            raise ValueError(
+                f"history_window must be in [0, context_length={context_length}], "
+                f"got {history_window}"
+            )
+        self.history_window = history_window
         if not 1 <= num_forking <= context_length:
             raise ValueError(
                 f"num_forking must be in [1, context_length={context_length}], "
@@ -195,7 +215,7 @@ class MQCNNModel(nn.Module):
         enc_out = channels_seq[-1] + (enc_in if use_residual else 0)
         H = prediction_length
         self.global_mlp = mlp(
-            enc_out + static_dim + 1 + H * num_feat_dynamic_real,
+            enc_out + static_dim + 1 + H * num_feat_dynamic_real + 2 * history_window,
             decoder_mlp_dim_seq,
             H * local_context_dim + agnostic_context_dim,
         )
@@ -259,18 +279,35 @@ class MQCNNModel(nn.Module):
             enc = torch.cat([enc, x], dim=-1)
         return enc, scale, count
 
+    def history(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
+        """The last ``history_window`` values and observed flags before each
+        creation time ``t = start + 1 .. C``, the values divided by the scale
+        at ``t - 1``.
+
+        target, observed : (B, C) (target already masked); scale : (B, F, 1)
+        -> (B, F, 2 W), positions before the window are zero (unobserved).
+        """
+        W = self.history_window
+        if W == 0:
+            return target.new_zeros(*scale.shape[:2], 0)
+        pad = target.new_zeros(target.shape[0], W)
+        y = torch.cat([pad, target], 1)[:, start + 1 :].unfold(1, W, 1)  # (B, F, W)
+        o = torch.cat([pad, observed], 1)[:, start + 1 :].unfold(1, W, 1)
+        return torch.cat([y / scale, o], dim=-1)
+
     def decode(
-        self, enc: Tensor, static: Tensor, log_scale: Tensor, covariates: Tensor
+        self, enc: Tensor, static: Tensor, log_scale: Tensor, covariates: Tensor, history: Tensor
     ) -> Tuple[Tensor, ...]:
         """Decoder at F creation times.
 
         Shapes: enc (B, F, E); static (B, n_static); log_scale (B, F, 1);
         covariates (B, F, H, n_known) (the known covariates of the F
-        horizons). Returns the distribution arguments, each (B, F, H, ...).
+        horizons); history (B, F, 2 W) from :meth:`history`. Returns the
+        distribution arguments, each (B, F, H, ...).
         """
         B, F_, H, n = covariates.shape
         glob_in = torch.cat(
-            [enc, static.unsqueeze(1).expand(-1, F_, -1), log_scale, covariates.reshape(B, F_, H * n)],
+            [enc, static.unsqueeze(1).expand(-1, F_, -1), log_scale, covariates.reshape(B, F_, H * n), history],
             dim=-1,
         )
         ctx = torch.relu(self.global_mlp(glob_in))
@@ -317,6 +354,7 @@ class MQCNNModel(nn.Module):
             static,
             torch.log(last_scale).unsqueeze(-1),
             feat_dynamic_real[:, C : C + H].unsqueeze(1),
+            self.history(past_target * past_observed_values, past_observed_values, last_scale.unsqueeze(-1), C - 1),
         )
         args = tuple(a.squeeze(1) for a in args)
         return args, torch.zeros_like(last_scale), last_scale
@@ -345,8 +383,11 @@ class MQCNNModel(nn.Module):
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
         cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1)  # (B, F, n, H)
         fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
+        history = self.history(
+            past_target * past_observed_values, past_observed_values, fork_scale, C - F_
+        )
         args = self.decode(
-            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2)
+            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2), history
         )
         return args, fork_scale, count[:, C - F_ :]
 
@@ -375,4 +416,6 @@ class MQCNNModel(nn.Module):
         target = target.unfold(1, H, 1)  # (B, F, H)
         weights = observed.unfold(1, H, 1) * (count > 0).unsqueeze(-1).to(observed.dtype)
         values = self.distr_output.loss(target=target, distr_args=args, loc=None, scale=fork_scale)
+        if self.loss_units == "scaled":
+            values = values / fork_scale
         return weighted_average(values.flatten(1), weights=weights.flatten(1), dim=1)

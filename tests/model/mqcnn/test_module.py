@@ -94,7 +94,7 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
     creation time t, decodes from the encoding at t - 1 with the
     covariates, targets and mask of positions t .. t + H - 1."""
     torch.manual_seed(0)
-    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking).double()
+    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking, history_window=6).double()
     batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
     got = m.loss(**batch)
 
@@ -109,12 +109,16 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
     den = torch.zeros(B, dtype=torch.float64)
     for t in range(C - num_forking + 1, C + 1):
         s = scale[:, t - 1 : t]  # (B, 1)
+        W = m.history_window
+        past_y = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_target"] * batch["past_observed_values"]], 1)
+        past_o = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_observed_values"]], 1)
+        hist = torch.cat([past_y[:, t : t + W] / s, past_o[:, t : t + W]], -1).unsqueeze(1)  # positions t-W .. t-1
         args = m.decode(
             enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
-            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1),
+            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1), hist,
         )
         args = tuple(a.squeeze(1) for a in args)
-        values = m.distr_output.loss(full_y[:, t : t + H], args, scale=s)
+        values = m.distr_output.loss(full_y[:, t : t + H], args, scale=s) / s  # scaled units
         w = full_o[:, t : t + H] * (count[:, t - 1 : t] > 0)
         num += (values * w).sum(-1)
         den += w.sum(-1)
@@ -125,7 +129,7 @@ def test_no_creation_time_sees_its_targets():
     """d(parameters of creation time t) / d(target at positions >= t) == 0,
     and != 0 for earlier positions (autograd, float64)."""
     torch.manual_seed(0)
-    m = make_model(n_known=1).double()
+    m = make_model(n_known=1, history_window=8).double()
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
     past = batch["past_target"].clone().requires_grad_(True)
@@ -140,7 +144,7 @@ def test_no_creation_time_sees_its_targets():
 
 def test_last_creation_time_is_the_prediction_path():
     torch.manual_seed(0)
-    m = make_model(n_known=2, n_past=2)
+    m = make_model(n_known=2, n_past=2, history_window=5)
     batch = make_batch(2, 2)
     args, loc, scale = m(**prediction_inputs(batch))
     fargs, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
@@ -157,6 +161,21 @@ def test_any_gluonts_distribution_output():
     args, _, scale = m(**prediction_inputs(batch))
     assert args[0].shape == (B, H)
     assert torch.isfinite(m.loss(**batch)).all()
+
+
+def test_loss_units():
+    """'data' units = 'scaled' units times each creation time's scale."""
+    torch.manual_seed(0)
+    batch = make_batch(dtype=torch.float64)
+    batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
+    batch["future_observed_values"] = torch.ones(B, H, dtype=torch.float64)
+    m_scaled = make_model(num_forking=1).double()
+    m_data = make_model(num_forking=1, loss_units="data").double()
+    m_data.load_state_dict(m_scaled.state_dict())
+    _, fscale, _ = m_scaled.forking_outputs(**prediction_inputs(batch))
+    torch.testing.assert_close(m_data.loss(**batch), m_scaled.loss(**batch) * fscale[:, 0, 0])
+    with pytest.raises(ValueError, match="loss_units"):
+        make_model(loss_units="original")
 
 
 def test_invalid_settings():
