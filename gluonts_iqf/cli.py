@@ -24,7 +24,9 @@ and writes into the output folder (default ``gluonts-iqf-output/``):
     the trained GluonTS predictor (``Predictor.deserialize`` reads it back;
     ``gluonts-iqf forecast --predictor`` uses it).
 ``fan_chart_<k>.png``, ``quantile_function.png``, ``calibration.png``
-    plots of :mod:`gluonts_iqf.plot`.
+    plots of :mod:`gluonts_iqf.plot`; ``correlation.png`` (the forecast's
+    correlation across horizon steps) for models with joint sample paths
+    (``mqf2``, ``deepar-iqf``).
 
 Everything is written into a temporary sibling folder that is renamed into
 place at the end, so a failed run leaves no output folder behind. Bad input
@@ -60,9 +62,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 __all__ = ["main", "CLIError", "DEFAULTS", "MODELS"]
 
-#: Models ``--model`` accepts (``mqf2`` is planned and rejected).
-MODELS: Tuple[str, ...] = ("mqcnn", "deepar-iqf", "sff-iqf")
-PLANNED_MODELS: Tuple[str, ...] = ("mqf2",)
+#: Models ``--model`` accepts.
+MODELS: Tuple[str, ...] = ("mqcnn", "mqf2", "deepar-iqf", "sff-iqf")
 
 #: Defaults of ``gluonts-iqf backtest``. Chosen so that the default run
 #: (MQ-CNN-IQF on the embedded m4_hourly: 414 series, H = 48) finishes in
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default $GLUONTS_IQF_DATA_DIR, else ../shared/data/raw)")
     _add_data_options(b)
     b.add_argument("--model", default=DEFAULTS["model"], metavar="MODEL",
-                   help=f"one of {', '.join(MODELS)} (default mqcnn); mqf2 is planned")
+                   help=f"one of {', '.join(MODELS)} (default mqcnn)")
     b.add_argument("--prediction-length", type=_positive_int("--prediction-length"), default=None, metavar="H",
                    help="forecast horizon H (default: the dataset's; required for files)")
     b.add_argument("--context-length", type=_positive_int("--context-length"), default=None, metavar="C",
@@ -635,18 +636,23 @@ def _estimator(args, freq: str, H: int, trainer_kwargs: Dict[str, Any]):
         lr=args.lr,
         trainer_kwargs=trainer_kwargs,
     )
-    if args.model == "mqcnn":
-        from .model.mqcnn.estimator import MQCNNEstimator
-
+    if args.model in ("mqcnn", "mqf2"):
         C = args.context_length or DEFAULTS["context_factor"] * H
         F = args.num_forking or min(DEFAULTS["num_forking"], C)
         if F > C:
             raise CLIError(f"--num-forking {F} is larger than the context length {C}")
-        est = MQCNNEstimator(freq=freq, context_length=C, num_forking=F,
-                             distr_output=IQFOutput(), **common)
+        if args.model == "mqcnn":
+            from .model.mqcnn.estimator import MQCNNEstimator
+
+            est = MQCNNEstimator(freq=freq, context_length=C, num_forking=F,
+                                 distr_output=IQFOutput(), **common)
+        else:
+            from .model.mqf2.estimator import MQF2Estimator
+
+            est = MQF2Estimator(freq=freq, context_length=C, num_forking=F, **common)
         return est, {"context_length": C, "num_forking": F}
     if args.num_forking is not None:
-        raise CLIError(f"--num-forking applies to --model mqcnn only, not {args.model}")
+        raise CLIError(f"--num-forking applies to --model mqcnn or mqf2 only, not {args.model}")
     if args.model == "deepar-iqf":
         from gluonts.torch.model.deepar import DeepAREstimator
 
@@ -661,10 +667,6 @@ def _estimator(args, freq: str, H: int, trainer_kwargs: Dict[str, Any]):
 
 
 def _check_model(name: str) -> str:
-    if name in PLANNED_MODELS:
-        raise CLIError(
-            f"model {name!r} is planned but not implemented yet; use one of {', '.join(MODELS)}"
-        )
     if name not in MODELS:
         raise CLIError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return name
@@ -833,6 +835,7 @@ def _metrics(forecasts, targets, agg, levels, metrics, qff_type) -> Dict[str, An
 
 def _plots(staging: Path, forecasts, test, targets, H: int, plot) -> List[str]:
     import matplotlib
+    from gluonts.model.forecast import SampleForecast
 
     matplotlib.use("Agg", force=True)
     names = []
@@ -847,6 +850,10 @@ def _plots(staging: Path, forecasts, test, targets, H: int, plot) -> List[str]:
     names.append("quantile_function.png")
     plot.calibration(forecasts, targets, path=staging / "calibration.png")
     names.append("calibration.png")
+    if isinstance(forecasts[0], SampleForecast):  # joint paths (MQF2, DeepAR)
+        plot.correlation_matrix(forecasts[0], path=staging / "correlation.png",
+                                title="correlation of the forecast across horizon steps")
+        names.append("correlation.png")
     return names
 
 

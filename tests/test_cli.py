@@ -278,6 +278,20 @@ def test_backtest_user_csv_with_sff(user_csv, tmp_path, capsys):
     assert not list(out.glob("*.png"))
 
 
+def test_backtest_mqf2_joint_with_correlation_plot(tmp_path, capsys):
+    out = tmp_path / "mqf2"
+    code, _, err = _main(["backtest", "--model", "mqf2", "--max-series", "3", "--epochs", "1",
+                          "--batches-per-epoch", "2", "--prediction-length", "6", "--context-length", "12",
+                          "--quiet", "--output", str(out)], capsys)
+    assert code == 0, err
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["settings"]["model"] == "mqf2"
+    assert np.isfinite(report["metrics"]["mean_wQuantileLoss"])
+    png = (out / "correlation.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "predictor").is_dir()
+
+
 def test_backtest_deepar_overwrite(tmp_path, capsys):
     out = tmp_path / "deepar"
     out.mkdir()
@@ -335,7 +349,6 @@ def test_unknown_option_subprocess(tmp_path):
 @pytest.mark.parametrize(
     "extra, parts",
     [
-        (["--model", "mqf2"], ["'mqf2'", "planned", "not implemented"]),
         (["--model", "prophet"], ["unknown model 'prophet'"]),
         (["--levels", "0.5,1.5"], ["--levels", "1.5", "outside (0, 1)"]),
         (["--levels", "0.5,abc"], ["--levels", "'abc' is not a number"]),

@@ -48,6 +48,13 @@ class InversionResult:
     iterations: int
 
 
+def _safe_norm(v: Tensor) -> Tensor:
+    """Euclidean norm over the last axis whose gradient is 0 (not NaN) at
+    the zero vector (fully masked rows): the squared norm is floored at the
+    dtype's ``tiny`` before the square root."""
+    return (v * v).sum(-1).clamp_min(torch.finfo(v.dtype).tiny).sqrt()
+
+
 def energy_score_samples(
     samples: Tensor, y: Tensor, beta: float = 1.0, mask: Optional[Tensor] = None
 ) -> Tensor:
@@ -67,12 +74,12 @@ def energy_score_samples(
     diff = samples - y.unsqueeze(0)
     if mask is not None:
         diff = diff * mask
-    first = torch.linalg.vector_norm(diff, dim=-1).pow(beta).mean(0)
+    first = _safe_norm(diff).pow(beta).mean(0)
     i, j = torch.triu_indices(m, m, offset=1, device=samples.device)
     pdiff = samples[i] - samples[j]
     if mask is not None:
         pdiff = pdiff * mask
-    pair = torch.linalg.vector_norm(pdiff, dim=-1).pow(beta)  # (P, B)
+    pair = _safe_norm(pdiff).pow(beta)  # (P, B)
     return first - pair.sum(0) / (m * (m - 1))
 
 

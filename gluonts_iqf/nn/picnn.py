@@ -198,19 +198,22 @@ class PICNN(nn.Module):
     def init_from_data(self, y: Tensor) -> None:
         """Data-dependent start (as ActNorm in CP-Flow / GluonTS's MQF²): make
         the initial map ``grad G(z) ~ offset + mu z`` match the location and
-        spread of standardised targets ``y`` (N, d): ``offset`` = mean per
-        coordinate, ``mu`` = overall standard deviation. Non-finite entries
-        are ignored."""
-        finite = torch.isfinite(y)
-        n = finite.sum(0).clamp_min(1)
-        mean = torch.where(finite, y, 0.0).sum(0) / n
-        resid = torch.where(finite, y - mean, 0.0)
-        std = (resid.pow(2).sum() / finite.sum().clamp_min(2)).sqrt()
-        std = std.clamp_min(10 * MIN_CONVEXITY)
-        self.offset.copy_(mean)
-        self.convexity.copy_(torch.log(torch.expm1(std - MIN_CONVEXITY)))
+        spread of standardised targets ``y`` (N, d): ``offset`` = median per
+        coordinate, ``mu`` = 1.4826 x median absolute deviation (robust to
+        the outliers a short scaling history produces). Non-finite entries
+        are ignored; without any finite entry nothing changes."""
+        if not bool(torch.isfinite(y).any()):
+            return
+        y = torch.where(torch.isfinite(y), y, float("nan"))
+        med = torch.nanmedian(y, dim=0).values
+        med = torch.where(torch.isfinite(med), med, torch.nanmedian(y))
+        mad = torch.nanmedian((y - med).abs())
+        spread = (1.4826 * mad).clamp_min(10 * MIN_CONVEXITY)
+        x = spread - MIN_CONVEXITY
+        self.offset.copy_(med)
+        self.convexity.copy_(x + torch.log(-torch.expm1(-x)))  # inverse softplus, stable
         if self.rank:
-            self.L0.mul_(std.sqrt())
+            self.L0.mul_(spread.sqrt())
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:
         """Potential ``G(x; h)``: x (B, d), h (B, h_dim) -> (B,)."""

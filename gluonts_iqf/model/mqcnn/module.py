@@ -45,13 +45,15 @@ def causal_mean_abs_scale(
     scale : Tensor, shape (B, T)
         ``scale[:, s]`` uses positions ``0..s`` only; 1 where nothing has been
         observed yet, floored at ``minimum_scale``.
-    count : Tensor, shape (B, T)
-        Number of observed values up to each position.
+    informative : Tensor, shape (B, T), bool
+        Some non-zero value has been observed up to each position: before
+        that the scale carries no information (1 or the floor), so creation
+        times there are left out of the losses.
     """
     count = torch.cumsum(observed, dim=1)
     total = torch.cumsum(target.abs() * observed, dim=1)
     scale = torch.where(count > 0, total / count.clamp_min(1.0), torch.ones_like(total))
-    return scale.clamp_min(minimum_scale), count
+    return scale.clamp_min(minimum_scale), total > 0
 
 
 class CausalConvEncoder(nn.Module):
@@ -253,15 +255,15 @@ class MQCNNModel(nn.Module):
         Shapes: past_target, past_observed_values (B, C); feat_dynamic_real
         (B, C + H, n_known); past_feat_dynamic_real (B, C, n_past) or None;
         static (B, n_static). Returns encodings (B, C, E), scales (B, C) and
-        observed counts (B, C), all causal in the position.
+        whether the scale is informative (B, C), all causal in the position.
         """
         observed = past_observed_values
         target = past_target * observed  # imputed values never enter
         if self.scaling:
-            scale, count = causal_mean_abs_scale(target, observed)
+            scale, informative = causal_mean_abs_scale(target, observed)
         else:
             scale = torch.ones_like(target)
-            count = torch.cumsum(observed, dim=1)
+            informative = torch.cumsum(observed, dim=1) > 0
         C = self.context_length
         inputs = [
             (target / scale).unsqueeze(-1),
@@ -277,7 +279,7 @@ class MQCNNModel(nn.Module):
         enc = self.encoder(x)
         if self.use_residual:
             enc = torch.cat([enc, x], dim=-1)
-        return enc, scale, count
+        return enc, scale, informative
 
     def history(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
         """The last ``history_window`` values and observed flags before each
@@ -322,10 +324,10 @@ class MQCNNModel(nn.Module):
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Static features (B, n_static) and :meth:`encode`'s outputs."""
         static = self._static(feat_static_cat, feat_static_real)
-        enc, scale, count = self.encode(
+        enc, scale, informative = self.encode(
             past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
         )
-        return static, enc, scale, count
+        return static, enc, scale, informative
 
     # ------------------------------------------------------------------ #
     def forward(
@@ -373,9 +375,9 @@ class MQCNNModel(nn.Module):
         Creation time ``t`` (``C - F < t <= C``) has seen positions ``< t``
         and forecasts positions ``t .. t + H - 1`` of the window
         ``[past | future]``. Returns distr_args each (B, F, H, ...), scales
-        (B, F, 1) and observed counts before each creation time (B, F).
+        (B, F, 1) and whether each creation time's scale is informative (B, F).
         """
-        static, enc, scale, count = self._encode_inputs(
+        static, enc, scale, informative = self._encode_inputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
             feat_dynamic_real, past_feat_dynamic_real,
         )
@@ -389,7 +391,7 @@ class MQCNNModel(nn.Module):
         args = self.decode(
             enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2), history
         )
-        return args, fork_scale, count[:, C - F_ :]
+        return args, fork_scale, informative[:, C - F_ :]
 
     def loss(
         self,
@@ -404,9 +406,9 @@ class MQCNNModel(nn.Module):
     ) -> Tensor:
         """Forking-sequence loss, shape (B,): the ``distr_output`` loss over
         every creation time and horizon step, averaged with weight = target
-        observed and at least one value observed before the creation time.
+        observed and some non-zero value observed before the creation time.
         Steps beyond the window never occur (creation times end at ``C``)."""
-        args, fork_scale, count = self.forking_outputs(
+        args, fork_scale, informative = self.forking_outputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
             feat_dynamic_real, past_feat_dynamic_real,
         )
@@ -414,7 +416,7 @@ class MQCNNModel(nn.Module):
         target = torch.cat([past_target, future_target], dim=1)[:, C - F_ + 1 :]
         observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
         target = target.unfold(1, H, 1)  # (B, F, H)
-        weights = observed.unfold(1, H, 1) * (count > 0).unsqueeze(-1).to(observed.dtype)
+        weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
         values = self.distr_output.loss(target=target, distr_args=args, loc=None, scale=fork_scale)
         if self.loss_units == "scaled":
             values = values / fork_scale

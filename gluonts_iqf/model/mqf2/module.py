@@ -108,7 +108,7 @@ class MQF2Model(nn.Module):
 
     def encode(self, past_target: Tensor, past_observed_values: Tensor, feat_dynamic_real: Tensor):
         """Causal encoding; returns enc (B, C, E), scale (B, C, k) and
-        observed counts (B, C, k)."""
+        whether each scale is informative (B, C, k)."""
         y = self._as_btk(past_target)
         obs = self._as_btk(past_observed_values)
         y = y * obs
@@ -199,14 +199,17 @@ class MQF2Model(nn.Module):
         observed = full_o.unfold(1, H, 1).transpose(-1, -2)
         if self.training and not bool(self.initialized):
             z = self._event(target / fork_scale.unsqueeze(2))
-            z = torch.where(self._event(observed) > 0, z, float("nan"))
+            usable = (self._event(observed) > 0) & self._event(
+                count[:, C - F_ :].unsqueeze(2).expand_as(target)
+            )
+            z = torch.where(usable, z, float("nan"))
             self.picnn.init_from_data(z.reshape(-1, z.shape[-1]).detach())
             self.initialized.fill_(True)
         values = self.convex_output.loss(
             self._event(target), self.picnn, ctx, scale=self._event_scale(fork_scale),
             observed=self._event(observed),
         )  # (B, F) or (B, F, H)
-        weights = (count[:, C - F_ :] > 0).all(-1).to(values.dtype)  # (B, F)
+        weights = count[:, C - F_ :].all(-1).to(values.dtype)  # (B, F)
         if self.joint == "step":
             step_w = observed.amax(-1)  # a step with any observed series
             return weighted_average(values.flatten(1), weights=(weights.unsqueeze(-1) * step_w).flatten(1), dim=1)

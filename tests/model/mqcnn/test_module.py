@@ -71,7 +71,7 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     assert args[3].shape == (B, H, 2, 2)
     assert loc.shape == scale.shape == (B, 1)
     fargs, fscale, count = m.forking_outputs(**prediction_inputs(batch))
-    assert fargs[0].shape == (B, C, H, 3) and fscale.shape == (B, C, 1) and count.shape == (B, C)
+    assert fargs[0].shape == (B, C, H, 3) and fscale.shape == (B, C, 1) and count.shape == (B, C) and count.dtype == torch.bool
     loss = m.loss(**batch)
     assert loss.shape == (B,) and torch.isfinite(loss).all()
     loss.sum().backward()
@@ -81,11 +81,14 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
 def test_causal_scale():
     y = torch.tensor([[0.0, 2.0, -4.0, 0.0, 6.0]])
     obs = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0]])
-    scale, count = causal_mean_abs_scale(y, obs)
+    scale, informative = causal_mean_abs_scale(y, obs)
     torch.testing.assert_close(scale, torch.tensor([[1.0, 2.0, 3.0, 3.0, 4.0]]))
-    torch.testing.assert_close(count, torch.tensor([[0.0, 1.0, 2.0, 2.0, 3.0]]))
-    zero, _ = causal_mean_abs_scale(torch.zeros(1, 3), torch.ones(1, 3))
-    assert (zero == 1e-10).all()
+    assert informative.tolist() == [[False, True, True, True, True]]
+    zero, informative = causal_mean_abs_scale(torch.zeros(1, 3), torch.ones(1, 3))
+    assert (zero == 1e-10).all() and not informative.any()
+    # a zero first value: not informative until a non-zero value arrives
+    _, informative = causal_mean_abs_scale(torch.tensor([[0.0, 0.0, 5.0]]), torch.ones(1, 3))
+    assert informative.tolist() == [[False, False, True]]
 
 
 @pytest.mark.parametrize("num_forking", [C, 7, 1])
@@ -119,7 +122,7 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
         )
         args = tuple(a.squeeze(1) for a in args)
         values = m.distr_output.loss(full_y[:, t : t + H], args, scale=s) / s  # scaled units
-        w = full_o[:, t : t + H] * (count[:, t - 1 : t] > 0)
+        w = full_o[:, t : t + H] * count[:, t - 1 : t]
         num += (values * w).sum(-1)
         den += w.sum(-1)
     torch.testing.assert_close(got, num / den.clamp_min(1.0), rtol=1e-12, atol=1e-12)

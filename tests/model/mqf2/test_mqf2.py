@@ -201,3 +201,24 @@ def test_likelihood_training(loss, tmp_path):
 def test_bad_settings(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         MQF2Estimator(freq="h", prediction_length=4, **kwargs)
+
+
+def test_series_starting_with_zeros_train_finite(tmp_path):
+    """Intermittent series whose windows begin with zeros: creation times
+    before the first non-zero value are left out (their scale is
+    uninformative), so no loss or parameter becomes NaN (regression)."""
+    rng = np.random.default_rng(3)
+    data = []
+    for i in range(4):
+        y = rng.poisson(0.3, 200).astype(np.float32) * 10
+        y[:30] = 0.0
+        data.append({"target": y, "start": pd.Period("2020-01-01", freq="D")})
+    pl.seed_everything(0)
+    est = MQF2Estimator(
+        freq="D", prediction_length=6, context_length=12, num_forking=12, num_batches_per_epoch=4,
+        batch_size=16, trainer_kwargs=trainer_kwargs(tmp_path, 50) | {"max_epochs": 1},
+    )
+    predictor = est.train(data)
+    assert all(torch.isfinite(p).all() for p in predictor.prediction_net.parameters())
+    f = next(iter(predictor.predict(data)))
+    assert np.isfinite(f.samples).all()
