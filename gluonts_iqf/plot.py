@@ -31,6 +31,16 @@ import pandas as pd
 from gluonts.model.forecast import Forecast, QuantileForecast, SampleForecast
 
 from .forecast import QuantileFunctionForecast
+from .metrics import (  # noqa: F401  (pit_values, coverage_curve: public here too)
+    _PIT_GRID,
+    _check_forecast,
+    _check_levels,
+    _pairs,
+    _prediction_length,
+    coverage_curve,
+    forecast_quantiles,
+    pit_values,
+)
 
 __all__ = [
     "DPI",
@@ -54,7 +64,6 @@ QUANTILE_GRID = np.round(np.linspace(0.001, 0.999, 999), 6)
 #: (e.g. ``QuantileForecast``) in :func:`pit_values`: midpoints of 1000 equal
 #: cells, so the PIT is exact up to +-0.0005 plus the forecast's own
 #: interpolation between its quantiles.
-_PIT_GRID = (np.arange(1000) + 0.5) / 1000
 
 # figure sizes (inches); at DPI 120 these give the PNG pixel sizes
 _FAN_SIZE = (10.0, 4.5)  # 1200 x 540
@@ -72,24 +81,6 @@ HistoryLike = Union[pd.Series, dict, np.ndarray, Sequence[float]]
 # ---------------------------------------------------------------------- #
 # input checks and helpers
 # ---------------------------------------------------------------------- #
-def _check_levels(levels, name: str = "levels") -> np.ndarray:
-    """1-D float array of levels strictly inside (0, 1), at least one."""
-    arr = np.asarray(levels, dtype=float)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence of levels, got shape "
-            f"{np.shape(levels)}"
-        )
-    bad = arr[~((arr > 0) & (arr < 1))]
-    if bad.size:
-        raise ValueError(
-            f"{name} must lie strictly inside (0, 1); got {bad.tolist()}"
-        )
-    return arr
-
-
 def _check_path(path) -> Optional[str]:
     if path is None:
         return None
@@ -149,49 +140,6 @@ def _finish(fig, created: bool, path: Optional[str], draw) -> Any:
             _close(fig)
         raise
     return fig
-
-
-def _prediction_length(forecast: Forecast) -> int:
-    return int(forecast.prediction_length)
-
-
-def _check_forecast(forecast, what: str = "forecast") -> Forecast:
-    if not isinstance(forecast, Forecast):
-        raise ValueError(
-            f"{what} must be a GluonTS Forecast (QuantileFunctionForecast, "
-            f"SampleForecast, QuantileForecast, ...), got {type(forecast).__name__}"
-        )
-    if isinstance(forecast, SampleForecast) and np.ndim(forecast.samples) != 2:
-        raise ValueError(
-            f"{what} is a multivariate SampleForecast with samples of shape "
-            f"{np.shape(forecast.samples)}; pick one dimension with "
-            "forecast.copy_dim(i) first"
-        )
-    if isinstance(forecast, QuantileForecast) and np.ndim(forecast.forecast_array) != 2:
-        raise ValueError(
-            f"{what} is a multivariate QuantileForecast with forecast_array of "
-            f"shape {np.shape(forecast.forecast_array)}; pick one dimension "
-            "with forecast.copy_dim(i) first"
-        )
-    return forecast
-
-
-def _forecast_quantiles(forecast: Forecast, levels: Sequence[float]) -> np.ndarray:
-    """Quantiles at ``levels``, shape (len(levels), prediction_length):
-    exact (one vectorised call) for QuantileFunctionForecast, otherwise the
-    forecast's own ``quantile(level)``."""
-    levels = [float(a) for a in levels]
-    if isinstance(forecast, QuantileFunctionForecast):
-        q = np.asarray(forecast.quantiles(levels), dtype=float)
-    else:
-        q = np.stack([np.asarray(forecast.quantile(a), dtype=float) for a in levels])
-    H = _prediction_length(forecast)
-    if q.shape != (len(levels), H):
-        raise ValueError(
-            f"forecast quantiles have shape {q.shape}, expected "
-            f"({len(levels)}, {H}); is the forecast univariate?"
-        )
-    return q
 
 
 def _level_label(level: float) -> str:
@@ -324,7 +272,7 @@ def fan_chart(
     # quantiles: lower ends, median, upper ends in one call
     lower = (1.0 - lv) / 2.0
     upper = (1.0 + lv) / 2.0
-    q = _forecast_quantiles(forecast, list(lower) + [0.5] + list(upper))
+    q = forecast_quantiles(forecast, list(lower) + [0.5] + list(upper))
     n = len(lv)
     q_lo, q_med, q_hi = q[:n], q[n], q[n + 1:]
     x = _as_time(forecast.index)
@@ -483,7 +431,7 @@ def quantile_function(
     if observed is not None:
         observed = float(np.asarray(observed, dtype=float).reshape(()))
     grid = QUANTILE_GRID
-    qf = _forecast_quantiles(forecast, grid)[:, step]
+    qf = forecast_quantiles(forecast, grid)[:, step]
     knots = _knots(forecast, step)
     pit = None
     if observed is not None and isinstance(forecast, QuantileFunctionForecast):
@@ -532,108 +480,6 @@ def quantile_function(
 # ---------------------------------------------------------------------- #
 # calibration
 # ---------------------------------------------------------------------- #
-def _pairs(forecasts, targets) -> Tuple[List[Forecast], List[np.ndarray]]:
-    """Materialise and check aligned (forecast, target) pairs."""
-    fs = list(forecasts) if not isinstance(forecasts, Forecast) else [forecasts]
-    ts = list(targets)
-    if isinstance(forecasts, Forecast) and np.ndim(targets) == 1:
-        ts = [np.asarray(targets)]
-    if len(fs) == 0:
-        raise ValueError("forecasts is empty")
-    if len(fs) != len(ts):
-        raise ValueError(
-            f"targets must be aligned with forecasts: got {len(fs)} forecasts "
-            f"and {len(ts)} targets"
-        )
-    out = []
-    for i, (f, y) in enumerate(zip(fs, ts)):
-        _check_forecast(f, f"forecasts[{i}]")
-        y = np.asarray(y, dtype=float)
-        H = _prediction_length(f)
-        if y.shape != (H,):
-            raise ValueError(
-                f"targets[{i}] must have shape (prediction_length,) = ({H},), "
-                f"got {y.shape}"
-            )
-        out.append(y)
-    return fs, out
-
-
-def _pit_one(forecast: Forecast, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    ok = ~np.isnan(y)
-    if isinstance(forecast, SampleForecast):
-        s = np.asarray(forecast.samples, dtype=float)  # (n, H)
-        below = (s < y).mean(axis=0)
-        ties = (s == y).mean(axis=0)
-        u = rng.random(y.shape)
-        pit = below + u * ties
-    elif callable(getattr(forecast, "cdf", None)):
-        pit = np.asarray(forecast.cdf(np.where(ok, y, 0.0)), dtype=float)
-    else:
-        q = _forecast_quantiles(forecast, _PIT_GRID)  # (G, H)
-        pit = (q <= y).mean(axis=0)
-    return np.clip(pit[ok], 0.0, 1.0)
-
-
-def pit_values(forecasts, targets, seed: int = 0) -> np.ndarray:
-    """Probability integral transform ``F_t(y_t)`` of every observed value.
-
-    Parameters
-    ----------
-    forecasts : iterable of Forecast
-    targets : iterable of arrays, shape (prediction_length,)
-        Future values aligned with ``forecasts``; NaNs are skipped.
-    seed : int
-        Seed of the ``numpy.random.Generator`` that randomises ties.
-
-    Returns
-    -------
-    numpy.ndarray, shape (number of non-NaN target values,)
-        In [0, 1], forecast by forecast, step by step. Exact (``forecast.cdf``)
-        for QuantileFunctionForecast; for SampleForecast the randomised
-        empirical CDF ``#{s < y}/n + U * #{s == y}/n`` with ``U ~ U(0, 1)``
-        (uniform under calibration even for discrete samples); for other
-        forecasts the share of 1000 mid-cell levels whose quantile is <= y.
-    """
-    fs, ys = _pairs(forecasts, targets)
-    rng = np.random.default_rng(seed)
-    parts = [_pit_one(f, y, rng) for f, y in zip(fs, ys)]
-    return np.concatenate(parts) if parts else np.empty(0)
-
-
-def coverage_curve(forecasts, targets, levels) -> np.ndarray:
-    """Empirical share of observed values at or below ``q(level)``.
-
-    Parameters
-    ----------
-    forecasts : iterable of Forecast
-    targets : iterable of arrays, shape (prediction_length,)
-        Aligned with ``forecasts``; NaNs are skipped.
-    levels : sequence of float in (0, 1)
-
-    Returns
-    -------
-    numpy.ndarray, shape (len(levels),)
-        In the order of ``levels``; equals ``levels`` for a calibrated
-        forecast (up to sampling noise).
-    """
-    lv = _check_levels(levels)
-    fs, ys = _pairs(forecasts, targets)
-    hits = np.zeros(len(lv))
-    total = 0
-    cache = {}  # the same forecast object may be paired with many targets
-    for f, y in zip(fs, ys):
-        ok = ~np.isnan(y)
-        if id(f) not in cache:
-            cache[id(f)] = _forecast_quantiles(f, lv)
-        q = cache[id(f)]  # (L, H)
-        hits += (y[ok] <= q[:, ok]).sum(axis=1)
-        total += int(ok.sum())
-    if total == 0:
-        raise ValueError("targets hold no observed (non-NaN) values")
-    return hits / total
-
-
 def calibration(
     forecasts,
     targets,
