@@ -143,10 +143,12 @@ class MQCNNEstimator(PyTorchLightningEstimator):
     prediction_length
         Horizon ``H``.
     context_length
-        Encoder window (default ``4 * H``).
+        Encoder window (default ``2 * H``).
     num_forking
-        Forecast creation times per training window (default
-        ``context_length``: every position, as MQ-CNN).
+        Forecast creation times per training window: the last
+        ``num_forking`` positions (default ``min(context_length, 24)``; set it
+        to ``context_length`` for every position, as the MXNet MQ-CNN, at a
+        proportional cost per step).
     distr_output
         Any GluonTS ``DistributionOutput``; default ``IQFOutput()`` whose
         training loss is the closed-form CRPS.
@@ -182,7 +184,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         time (default ``context_length``; 0 = only the encoding, as the MXNet
         MQ-CNN).
     lr, weight_decay, patience
-        Optimiser settings.
+        Optimiser settings (default lr 3e-3: the forking loss averages many
+        creation times, so its gradients are less noisy than one window's).
     batch_size, num_batches_per_epoch
         Training loop.
     trainer_kwargs
@@ -217,7 +220,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         scaling: bool = True,
         history_window: Optional[int] = None,
         loss_units: str = "scaled",
-        lr: float = 1e-3,
+        lr: float = 3e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
         batch_size: int = 32,
@@ -232,8 +235,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
             raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
         self.freq = freq
         self.prediction_length = prediction_length
-        self.context_length = context_length or 4 * prediction_length
-        self.num_forking = num_forking or self.context_length
+        self.context_length = context_length or 2 * prediction_length
+        self.num_forking = num_forking or min(self.context_length, 24)
         if not 1 <= self.num_forking <= self.context_length:
             raise ValueError(
                 f"num_forking must be in [1, context_length={self.context_length}], "
