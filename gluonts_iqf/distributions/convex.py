@@ -75,12 +75,18 @@ def energy_score_samples(
     if mask is not None:
         diff = diff * mask
     first = _safe_norm(diff).pow(beta).mean(0)
-    i, j = torch.triu_indices(m, m, offset=1, device=samples.device)
-    pdiff = samples[i] - samples[j]
+    # pairwise distances from a Gram matrix of samples centred per row:
+    # (B, m, m) numbers instead of m (m - 1) / 2 difference vectors of size
+    # d; centring keeps |x_i|^2 + |x_j|^2 - 2 <x_i, x_j> free of cancellation
+    x = samples.transpose(0, 1)  # (B, m, d)
     if mask is not None:
-        pdiff = pdiff * mask
-    pair = _safe_norm(pdiff).pow(beta)  # (P, B)
-    return first - pair.sum(0) / (m * (m - 1))
+        x = x * mask.unsqueeze(1)
+    x = x - x.mean(1, keepdim=True)
+    sq = (x * x).sum(-1)
+    gram = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * (x @ x.transpose(1, 2))
+    dist = gram.clamp_min(torch.finfo(x.dtype).tiny).sqrt().pow(beta)  # (B, m, m)
+    off_diagonal = dist.sum((-1, -2)) - dist.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return first - off_diagonal / (2 * m * (m - 1))
 
 
 def _cg(hvp: Callable[[Tensor], Tensor], b: Tensor, max_iter: int, tol: float) -> Tensor:
