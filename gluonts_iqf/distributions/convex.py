@@ -198,17 +198,16 @@ class ConvexQuantileMap(Distribution):
     def dim(self) -> int:
         return self.picnn.dim
 
-    def _flat_context(self, n_rep: int) -> Tensor:
-        """Context repeated for ``n_rep`` leading sample sets: (n_rep * B, h)."""
-        h = self.context.reshape(-1, self.context.shape[-1])
-        return h.repeat(n_rep, 1)
+    def _flat_context(self) -> Tensor:
+        """Context rows, (B, h) with B the flattened batch."""
+        return self.context.reshape(-1, self.context.shape[-1])
 
     def _map(self, z: Tensor) -> Tensor:
-        """z (*S, *batch, d) in latent space -> data units, same shape."""
+        """z (*S, *batch, d) in latent space -> data units, same shape; the
+        PICNN's context terms are computed once per batch element."""
         shape = z.shape
         B = math.prod(self.batch_shape)
-        n_rep = z.numel() // (B * self.dim)
-        g = self.picnn.gradient(z.reshape(-1, self.dim), self._flat_context(n_rep))
+        g = self.picnn.gradient(z.reshape(-1, B, self.dim), self._flat_context())
         return self.loc + self.scale * g.reshape(shape)
 
     def _standardize(self, y: Tensor) -> Tensor:
@@ -288,7 +287,7 @@ class ConvexQuantileMap(Distribution):
         exact = self._check_exact(exact)
         B = math.prod(self.batch_shape)
         target = self._standardize(y).reshape(B, self.dim).detach()
-        h = self._flat_context(1).detach()
+        h = self._flat_context().detach()
         G = self.picnn
         thresh = tol * (1.0 + target.abs().amax(-1))
         with torch.no_grad():
@@ -350,7 +349,7 @@ class ConvexQuantileMap(Distribution):
         G = self.picnn
         inv = self.invert(y, tol=tol, max_iter=max_iter, exact=exact)
         z0 = inv.z.reshape(B, d).detach()
-        h = self._flat_context(1)
+        h = self._flat_context()
         target = self._standardize(y).reshape(B, d)
         # implicit differentiation: z = z0 - H^-1 (grad G(z0) - y), value z0
         resid = G.gradient(z0, h) - target

@@ -145,8 +145,9 @@ class PICNN(nn.Module):
         return F.softplus(W) / W.shape[1]
 
     def _layer_terms(self, c: Tensor, l: int, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Gate (B, w_in), x multiplier (B, d) and context bias (B, w_out)."""
-        B_ = x.shape[0]
+        """Gate (B, w_in), x multiplier (B, d) and context bias (B, w_out):
+        computed once per context row and broadcast over x's sample dims."""
+        B_ = c.shape[0]
         if self.A[l] is not None:
             gate = F.softplus(self.A[l](c) + self.gate_bias[l])
             xmul = self.C[l](c) + 1.0
@@ -187,10 +188,10 @@ class PICNN(nn.Module):
             else:
                 out = pre.squeeze(-1)
         potential = out + 0.5 * self.mu * (x * x).sum(-1) + x @ self.offset
-        L = self._low_rank(c, x.shape[0])
+        L = self._low_rank(c, c.shape[0])
         Ltx = None
         if L is not None:
-            Ltx = torch.einsum("bdr,bd->br", L, x)
+            Ltx = torch.einsum("bdr,...bd->...br", L, x)
             potential = potential + 0.5 * (Ltx * Ltx).sum(-1)
         return potential, u, cache, L, Ltx
 
@@ -216,16 +217,20 @@ class PICNN(nn.Module):
             self.L0.mul_(spread.sqrt())
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:
-        """Potential ``G(x; h)``: x (B, d), h (B, h_dim) -> (B,)."""
+        """Potential ``G(x; h)``: x (*S, B, d), h (B, h_dim) -> (*S, B).
+
+        Leading sample dims of ``x`` share their context row: the
+        context-dependent terms are computed once per row of ``h``."""
         return self._forward_cache(x, h)[0]
 
     def gradient(self, x: Tensor, h: Tensor) -> Tensor:
-        """``grad_x G(x; h)``, shape (B, d), by an explicit backward pass
-        (differentiable with one ordinary backward)."""
+        """``grad_x G(x; h)``: x (*S, B, d), h (B, h_dim) -> (*S, B, d), by
+        an explicit backward pass (differentiable with one ordinary
+        backward)."""
         _, u, cache, L, Ltx = self._forward_cache(x, h)
         grad_x = self.mu * x + self.offset
         if L is not None:
-            grad_x = grad_x + torch.einsum("bdr,br->bd", L, Ltx)
+            grad_x = grad_x + torch.einsum("bdr,...br->...bd", L, Ltx)
         delta = None  # dG / d(pre-activation) of the current layer, (B, w_out)
         for l in reversed(range(self.num_layers)):
             gate, xmul, P, pre = cache[l]
