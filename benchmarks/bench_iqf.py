@@ -45,7 +45,15 @@ Usage::
     python benchmarks/bench_iqf.py [--batch 256] [--steps 48] [--repeats 5]
         [--seed 0] [--threads N] [--device cpu]
         [--output benchmarks/results/iqf.json]
-        [--markdown benchmarks/RESULTS.md] [--profile]
+        [--markdown benchmarks/RESULTS.md] [--no-single-thread-pass]
+        [--dtype float32] [--profile]
+
+On CPU with more than one thread, the timings are taken twice in the same
+run: with the chosen thread count and with 1 thread. Multi-thread timings on a
+small machine shared with other jobs are dominated by OpenMP regions waiting
+for a descheduled worker thread; a probe (one large element-wise add) and the
+load average are recorded per pass, and multi-thread timings more than 2x the
+single-thread ones are flagged.
 
 Results go to ``--output`` (JSON) and to the section ``## IQF distribution vs
 GluonTS ISQF`` of ``--markdown`` (created if missing; only that section is
@@ -147,8 +155,18 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: the files of ours that the benchmark exercises
+IQF_CODE = (
+    "gluonts_iqf/__init__.py",
+    "gluonts_iqf/distributions/__init__.py",
+    "gluonts_iqf/distributions/iqf.py",
+    "gluonts_iqf/distributions/_spline.py",
+)
+
+
 def git_state() -> Dict[str, Optional[str]]:
-    """Commit of the checkout and whether the package differs from it."""
+    """Commit of the checkout and whether the benchmarked code (``IQF`` and
+    its imports) differs from it."""
     import subprocess
 
     def git(*cmd):
@@ -161,10 +179,10 @@ def git_state() -> Dict[str, Optional[str]]:
             return None
 
     commit = git("rev-parse", "--short", "HEAD")
-    status = git("status", "--porcelain", "--", "gluonts_iqf")
+    status = git("status", "--porcelain", "--", *IQF_CODE)
     return dict(
         commit=commit,
-        package_modified=None if status is None else bool(status),
+        iqf_code_modified=None if status is None else bool(status),
     )
 
 
@@ -707,8 +725,10 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
     L.append(f"Command: `{meta['command']}`  ")
     g = meta.get("git") or {}
     code = f"commit `{g.get('commit')}`" if g.get("commit") else "unknown commit"
-    if g.get("package_modified"):
-        code += " with uncommitted changes to `gluonts_iqf/`"
+    if g.get("iqf_code_modified"):
+        code += " with uncommitted changes to the IQF code"
+    elif g.get("iqf_code_modified") is False:
+        code += " (IQF code as committed)"
     L.append(f"Date: {meta['date']}; code: {code}  ")
     L.append(
         f"Versions: torch {meta['torch']}, gluonts {meta['gluonts']}, "

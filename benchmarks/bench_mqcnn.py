@@ -140,10 +140,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--mqcnn-forking", type=_check_size, default=None,
                    help="MQ-CNN num_forking: an integer, or a multiple of the prediction "
                         "length like '1H'; capped at the context length (default: the "
-                        "estimator's, = context length)")
+                        "estimator's)")
     p.add_argument("--mqcnn-context", type=_check_size, default=None,
                    help="MQ-CNN context_length: an integer, or a multiple of the prediction "
-                        "length like '2H' (default: the estimator's, 4 x prediction_length)")
+                        "length like '2H' (default: the estimator's)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads(N) in every run (default: torch's own)")
     p.add_argument("--max-series", type=int, default=None,
@@ -171,7 +171,6 @@ def _quiet() -> None:
     import logging
     import warnings
 
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GluonTS Evaluator's progress bar
     import lightning.pytorch  # noqa: F401  (sets its loggers' levels on import)
 
     for name in ("lightning", "lightning.pytorch", "pytorch_lightning",
@@ -245,7 +244,7 @@ def _neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: 
         context = horizon_multiple(cfg.get("mqcnn_context"), H)
         forking = horizon_multiple(cfg.get("mqcnn_forking"), H)
         if forking is not None:  # never more forks than context positions
-            forking = min(forking, context or 4 * H)
+            forking = min(forking, context or MQCNNEstimator(freq=freq, prediction_length=H).context_length)
         return MQCNNEstimator(
             freq=freq, context_length=context, num_forking=forking, **common
         )
@@ -265,12 +264,14 @@ def _neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: 
 
 
 def _estimator_settings(est) -> Dict[str, Any]:
-    keys = ("context_length", "num_forking", "channels_seq", "dilation_seq",
-            "kernel_size_seq", "decoder_mlp_dim_seq", "local_mlp_dim_seq",
-            "lr", "scaling", "use_age_feature", "batch_size",
-            "num_batches_per_epoch", "num_parallel_samples", "hidden_size",
-            "num_layers", "hidden_dimensions", "quantiles")
-    out = {k: getattr(est, k) for k in keys if hasattr(est, k)}
+    """Every constructor argument of ``est``, resolved to the value the
+    estimator uses where it keeps one (``context_length=None`` -> 96, ...)."""
+    skip = {"trainer_kwargs", "train_sampler", "validation_sampler", "distr_output"}
+    out: Dict[str, Any] = {}
+    for k, v in getattr(est, "__init_args__", {}).items():
+        if k in skip:
+            continue
+        out[k] = getattr(est, k, v)
     distr = getattr(est, "distr_output", None)
     if distr is not None:
         out["distr_output"] = type(distr).__name__
@@ -382,9 +383,12 @@ def _evaluate(forecasts, tss, test, H) -> Dict[str, float]:
 
     from gluonts_iqf.metrics import coverage, crossing_rate
 
-    agg, _ = Evaluator(quantiles=list(EVAL_QUANTILES), num_workers=0)(
-        iter(tss), iter(forecasts), num_series=len(forecasts)
-    )
+    from gluonts.env import env
+
+    with env._let(use_tqdm=False):  # no "Running evaluation" progress bar
+        agg, _ = Evaluator(quantiles=list(EVAL_QUANTILES), num_workers=0)(
+            iter(tss), iter(forecasts), num_series=len(forecasts)
+        )
     targets = [np.asarray(e["target"], dtype=float)[-H:] for e in test]
     return {
         "mean_wQuantileLoss": float(agg["mean_wQuantileLoss"]),
@@ -410,6 +414,7 @@ def run_one(cfg: Dict[str, Any]) -> Dict[str, Any]:
     if cfg.get("threads"):
         torch.set_num_threads(cfg["threads"])
     model = cfg["model"]
+    code = git_state()  # the code this process imports
     metadata, train, test = _load(cfg)
     H = metadata.prediction_length
     if model in NEURAL:
@@ -434,6 +439,7 @@ def run_one(cfg: Dict[str, Any]) -> Dict[str, Any]:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch_threads": torch.get_num_threads(),
         "settings": settings,
+        "code": code,
     }
 
 
@@ -471,6 +477,25 @@ def run_isolated(cfg: Dict[str, Any]) -> Dict[str, Any]:
 # environment, summaries, output
 
 
+def git_state() -> Dict[str, Any]:
+    """Commit of the repository and uncommitted changes under ``gluonts_iqf/``
+    (the package is installed editable: each run imports the code on disk)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
+                              timeout=30).stdout
+
+    try:
+        return {
+            "commit": git("rev-parse", "--short=12", "HEAD").strip() or None,
+            "package_changes": [l[3:] for l in git("status", "--porcelain", "--", "gluonts_iqf").splitlines()
+                                if len(l) > 3],
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "package_changes": []}
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -506,6 +531,7 @@ def environment(args: argparse.Namespace) -> Dict[str, Any]:
         "torch_threads": args.threads or torch.get_num_threads(),
         "threads_arg": args.threads,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "git": git_state(),
         "versions": {
             name: _version(name)
             for name in ("torch", "gluonts", "lightning", "statsforecast",
@@ -660,6 +686,14 @@ def markdown_section(payload: Dict[str, Any]) -> str:
         f"lightning {v['lightning']}, statsforecast {v['statsforecast']}, numpy {v['numpy']}, "
         f"pandas {v['pandas']}  "
     )
+    codes = sorted({(r.get("code") or {}).get("commit") or "?" for r in res})
+    dirty = sorted({p for r in res for p in (r.get("code") or {}).get("package_changes", [])})
+    L.append(
+        f"Code: gluonts-iqf commit {', '.join(codes)}"
+        + (" (the commit changed during the run: rows differ in code, see the JSON)" if len(codes) > 1 else "")
+        + (f"; uncommitted changes in {', '.join(dirty)}" if dirty else ", no uncommitted changes under gluonts_iqf/")
+        + "  "
+    )
     L.append(
         f"Setup: seed {cfg['seed']} (`lightning.seed_everything` before each model); every neural "
         f"model {cfg['steps']} gradient steps of batch {cfg['batch_size']} "
@@ -674,21 +708,24 @@ def markdown_section(payload: Dict[str, Any]) -> str:
     L.append("")
     mq = next((r["settings"] for r in res if r["model"] == "mqcnn"), None)
     if mq is not None:
+        per = ", ".join(
+            f"{r['dataset']} ({r['settings'].get('context_length')}, {r['settings'].get('num_forking')})"
+            for r in res if r["model"] == "mqcnn")
+        extra = ", ".join(f"{k} {mq[k]!r}" for k in ("history_window", "loss_units") if k in mq)
         L.append(
             "MQ-CNN-IQF settings: "
-            + ("`--mqcnn-context " + str(cfg["mqcnn_context"]) + "`" if cfg.get("mqcnn_context")
-               else "context_length = estimator default 4 x prediction_length")
+            + (f"`--mqcnn-context {cfg['mqcnn_context']}`" if cfg.get("mqcnn_context")
+               else "context_length = estimator default")
             + ", "
-            + ("`--mqcnn-forking " + str(cfg["mqcnn_forking"]) + "`" if cfg.get("mqcnn_forking")
-               else "num_forking = estimator default (= context_length)")
-            + f"; per dataset (context, forking): "
-            + ", ".join(
-                f"{r['dataset']} ({r['settings'].get('context_length')}, {r['settings'].get('num_forking')})"
-                for r in res if r["model"] == "mqcnn")
-            + f"; encoder channels {mq.get('channels_seq')}, dilations {mq.get('dilation_seq')}, "
+            + (f"`--mqcnn-forking {cfg['mqcnn_forking']}`" if cfg.get("mqcnn_forking")
+               else "num_forking = estimator default")
+            + f"; per dataset (context, forking): {per}; "
+            + (extra + "; " if extra else "")
+            + f"encoder channels {mq.get('channels_seq')}, dilations {mq.get('dilation_seq')}, "
             f"kernels {mq.get('kernel_size_seq')}; head `{mq.get('distr_output')}` "
             f"(knots {mq.get('distr_knot_levels')}, {mq.get('distr_num_pieces')} piece(s), "
-            f"tails {mq.get('distr_tails')!r}, loss {mq.get('distr_loss_name')!r}); lr {mq.get('lr')}."
+            f"tails {mq.get('distr_tails')!r}, loss {mq.get('distr_loss_name')!r}); lr {mq.get('lr')}; "
+            "all other arguments at the estimator's defaults (every resolved value is in the JSON)."
         )
         L.append("")
     L.append(
@@ -806,9 +843,6 @@ def _rel(path: Path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    # read by tqdm at import time: silences the Evaluator's progress bar in
-    # the spawned children
-    os.environ.setdefault("TQDM_DISABLE", "1")
     if args.threads:
         import torch
 
