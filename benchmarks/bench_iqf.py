@@ -74,7 +74,16 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, cpu_model as _cpu_model, package_version as _version, rel as _rel, write_section  # noqa: E402
+
+#: the files of ours that the benchmark exercises
+IQF_CODE = (
+    "gluonts_iqf/__init__.py",
+    "gluonts_iqf/distributions/__init__.py",
+    "gluonts_iqf/distributions/iqf.py",
+    "gluonts_iqf/distributions/_spline.py",
+)
 SECTION = "## IQF distribution vs GluonTS ISQF"
 TARGET_SPEEDUP = 10.0
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -142,26 +151,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="also print a torch.profiler table of our IQF for each operation",
     )
     return p.parse_args(argv)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-#: the files of ours that the benchmark exercises
-IQF_CODE = (
-    "gluonts_iqf/__init__.py",
-    "gluonts_iqf/distributions/__init__.py",
-    "gluonts_iqf/distributions/iqf.py",
-    "gluonts_iqf/distributions/_spline.py",
-)
 
 
 def git_state() -> Dict[str, Optional[str]]:
@@ -885,35 +874,8 @@ def markdown_section(meta, passes, checks, output_path: str) -> str:
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the ``SECTION`` section of ``path`` (up to the next heading of
-    level 1 or 2), append it if absent, create the file if missing."""
-    if path.exists():
-        lines = path.read_text().splitlines()
-        start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-        if start is None:
-            text = "\n".join(lines).rstrip("\n") + "\n\n" + section
-        else:
-            end = next(
-                (i for i in range(start + 1, len(lines))
-                 if lines[i].startswith("## ") or lines[i].startswith("# ")),
-                len(lines),
-            )
-            before = "\n".join(lines[:start])
-            after = "\n".join(lines[end:])
-            text = (before + "\n" if before else "") + section
-            if after:
-                text = text.rstrip("\n") + "\n\n" + after + "\n"
-    else:
-        text = "# Benchmarks\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
+    """Rewrite our section of ``path`` (see ``_common.write_section``)."""
+    write_section(path, SECTION, section)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -940,7 +902,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch=torch.__version__,
         gluonts=gluonts.__version__,
         python=platform.python_version(),
-        cpu_model=cpu_model(),
+        cpu_model=_cpu_model(),
         cpu_count=os.cpu_count(),
         threads=threads,
         passes_threads=passes_threads,

@@ -69,7 +69,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, cpu_model as _cpu_model, package_version as _version, rel as _rel, write_section  # noqa: E402
 SECTION = "## MQ-CNN-IQF vs GluonTS models and statistical baselines"
 
 ALL_MODELS = ("mqcnn", "deepar", "sff", "tft", "seasonal_naive", "auto_ets")
@@ -496,25 +497,6 @@ def git_state() -> Dict[str, Any]:
         return {"commit": None, "package_changes": []}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(name: str) -> Optional[str]:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def environment(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
@@ -809,36 +791,8 @@ def markdown_section(payload: Dict[str, Any]) -> str:
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the ``SECTION`` section of ``path`` (up to the next heading of
-    level 1 or 2), append it if absent, create the file if missing; every
-    other section is left as it is."""
-    if path.exists():
-        lines = path.read_text().splitlines()
-        start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-        if start is None:
-            text = "\n".join(lines).rstrip("\n") + "\n\n" + section
-        else:
-            end = next(
-                (i for i in range(start + 1, len(lines))
-                 if lines[i].startswith("## ") or lines[i].startswith("# ")),
-                len(lines),
-            )
-            before = "\n".join(lines[:start])
-            after = "\n".join(lines[end:])
-            text = (before + "\n" if before else "") + section
-            if after:
-                text = text.rstrip("\n") + "\n\n" + after + "\n"
-    else:
-        text = "# Benchmarks\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
+    """Rewrite our section of ``path`` (see ``_common.write_section``)."""
+    write_section(path, SECTION, section)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

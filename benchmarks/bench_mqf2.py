@@ -89,7 +89,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, cpu_model as _cpu_model, package_version as _version, rel as _rel, write_section  # noqa: E402
 SECTION = "## MQF² vs GluonTS MQF2MultiHorizonEstimator"
 DATASETS = ("m4_hourly", "exchange_rate_nips", "synthetic")
 MODELS = ("ours", "gluonts")
@@ -176,25 +177,6 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*self.log.*")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(name: str) -> Optional[str]:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _git_commit() -> Optional[str]:
@@ -735,25 +717,8 @@ def markdown_section(payload: Dict[str, Any]) -> str:
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace our section of ``path`` (up to the next level-1/2 heading) or
-    append it at the end; every other section is left as it is."""
-    if path.exists():
-        lines = path.read_text().splitlines()
-        start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-        if start is None:
-            text = "\n".join(lines).rstrip("\n") + "\n\n" + section
-        else:
-            end = next((i for i in range(start + 1, len(lines))
-                        if lines[i].startswith("## ") or lines[i].startswith("# ")), len(lines))
-            before = "\n".join(lines[:start]).rstrip("\n")
-            after = "\n".join(lines[end:])
-            text = (before + "\n\n" if before else "") + section
-            if after.strip():
-                text = text.rstrip("\n") + "\n\n" + after.rstrip("\n") + "\n"
-    else:
-        text = "# Benchmarks\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    """Rewrite our section of ``path`` (see ``_common.write_section``)."""
+    write_section(path, SECTION, section)
 
 
 def summarize(datasets: List[Dict[str, Any]]) -> Dict[str, List[int]]:
@@ -763,13 +728,6 @@ def summarize(datasets: List[Dict[str, Any]]) -> Dict[str, List[int]]:
         vals = [targets(d)[k] for d in datasets if targets(d)[k] is not None]
         out[k] = [int(sum(vals)), len(vals)]
     return out
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
