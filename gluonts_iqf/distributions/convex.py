@@ -55,6 +55,49 @@ def _safe_norm(v: Tensor) -> Tensor:
     return (v * v).sum(-1).clamp_min(torch.finfo(v.dtype).tiny).sqrt()
 
 
+class _PairwiseDistanceSum(torch.autograd.Function):
+    """``sum_{i != j} ||x_i - x_j||^beta`` per row: x (B, m, d) -> (B,).
+
+    Forward: distances from the Gram matrix of the samples centred per row,
+    (B, m, m) numbers instead of m (m - 1) / 2 difference vectors of size d;
+    centring keeps ``|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>`` free of
+    cancellation. Backward in closed form, ``d/dx_i = 2 sum_j w_ij (x_i -
+    x_j)`` with ``w_ij = beta ||x_i - x_j||^(beta - 2)`` (0 on the diagonal
+    and where the squared distance is below the dtype's ``tiny``, as the
+    clamped forward), i.e. ``2 (rowsum(W) x - W x)``: one batched matmul
+    instead of differentiating every (B, m, m) step of the forward.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, beta: float) -> Tensor:
+        tiny = torch.finfo(x.dtype).tiny
+        xc = x - x.mean(1, keepdim=True)
+        sq = (xc * xc).sum(-1)
+        # |x_i|^2 + |x_j|^2 - 2 <x_i, x_j>, (B, m, m)
+        gram = torch.baddbmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), xc, xc.transpose(1, 2), alpha=-2.0)
+        dist = gram.clamp_min(tiny).sqrt()
+        powered = dist if beta == 1.0 else dist.pow(beta)
+        total = powered.sum((-1, -2)) - powered.diagonal(dim1=-2, dim2=-1).sum(-1)
+        ctx.beta = beta
+        ctx.save_for_backward(xc, gram, dist)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        xc, gram, dist = ctx.saved_tensors
+        beta = ctx.beta
+        tiny = torch.finfo(xc.dtype).tiny
+        w = dist.reciprocal() if beta == 1.0 else beta * dist.pow(beta - 2.0)
+        w = w.masked_fill(gram <= tiny, 0.0)
+        w.diagonal(dim1=-2, dim2=-1).zero_()
+        w = w * (2.0 * grad_out).view(-1, 1, 1)
+        # the gradient of a translation-invariant function sums to zero over
+        # the samples, so the centring's backward (subtract the mean) is the
+        # identity here
+        grad = torch.baddbmm(w.sum(-1, keepdim=True) * xc, w, xc, alpha=-1.0)
+        return grad, None
+
+
 def energy_score_samples(
     samples: Tensor, y: Tensor, beta: float = 1.0, mask: Optional[Tensor] = None
 ) -> Tensor:
@@ -74,18 +117,12 @@ def energy_score_samples(
     diff = samples - y.unsqueeze(0)
     if mask is not None:
         diff = diff * mask
-    first = _safe_norm(diff).pow(beta).mean(0)
-    # pairwise distances from a Gram matrix of samples centred per row:
-    # (B, m, m) numbers instead of m (m - 1) / 2 difference vectors of size
-    # d; centring keeps |x_i|^2 + |x_j|^2 - 2 <x_i, x_j> free of cancellation
+    norm = _safe_norm(diff)
+    first = (norm if beta == 1.0 else norm.pow(beta)).mean(0)
     x = samples.transpose(0, 1)  # (B, m, d)
     if mask is not None:
         x = x * mask.unsqueeze(1)
-    x = x - x.mean(1, keepdim=True)
-    sq = (x * x).sum(-1)
-    gram = sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * (x @ x.transpose(1, 2))
-    dist = gram.clamp_min(torch.finfo(x.dtype).tiny).sqrt().pow(beta)  # (B, m, m)
-    off_diagonal = dist.sum((-1, -2)) - dist.diagonal(dim1=-2, dim2=-1).sum(-1)
+    off_diagonal = _PairwiseDistanceSum.apply(x, float(beta))
     return first - off_diagonal / (2 * m * (m - 1))
 
 

@@ -57,6 +57,14 @@ def gaussian_softplus_hess(u: Tensor) -> Tensor:
     return _INV_SQRT_2PI * torch.exp(-0.5 * u * u)
 
 
+def _gaussian_softplus_and_slope(u: Tensor, shift: float) -> Tuple[Tensor, Tensor]:
+    """``(g(u) - shift * u, Phi(u) - shift)`` sharing ``Phi(u)`` (the value
+    and the slope of the shifted Gaussian softplus)."""
+    Phi = torch.special.ndtr(u)
+    slope = Phi - shift if shift else Phi
+    return u * slope + _INV_SQRT_2PI * torch.exp(-0.5 * u * u), slope
+
+
 class PICNN(nn.Module):
     """Potential ``G(x; h)``, convex in ``x``.
 
@@ -226,22 +234,47 @@ class PICNN(nn.Module):
     def gradient(self, x: Tensor, h: Tensor) -> Tensor:
         """``grad_x G(x; h)``: x (*S, B, d), h (B, h_dim) -> (*S, B, d), by
         an explicit backward pass (differentiable with one ordinary
-        backward)."""
-        _, u, cache, L, Ltx = self._forward_cache(x, h)
-        grad_x = self.mu * x + self.offset
+        backward).
+
+        Only what the gradient needs is evaluated: the potential itself and
+        the output layer's pre-activation are never formed; the output
+        layer is linear, so its back-propagated terms ``P_L^T 1 * gate_L``
+        and ``B_L^T 1 * xmul_L`` depend on the context only and are computed
+        once per row of ``h``; ``g'(u) = Phi(u)`` of every hidden layer is
+        computed once in the forward pass; the PSD quadratic contributes
+        ``L L^T x`` with ``L L^T`` (B, d, d) formed once per context row.
+        """
+        c = self._context(h)
+        nL = self.num_layers
+        terms = [self._layer_terms(c, l, x) for l in range(nL)]
+        u = self.first(x)  # (*S, B, H)
+        # first layer: z = g(u) - u / 2, dz/du = Phi(u) - 1/2
+        z, dz = _gaussian_softplus_and_slope(u, 0.5)
+        slopes = [dz]  # dz_l / d(its pre-activation), l = 0 .. nL - 1
+        for l in range(nL - 1):  # hidden layers; the output layer is linear
+            gate, xmul, bias = terms[l]
+            pre = (z * gate) @ self._positive(l).T + self.B[l](x * xmul) + bias
+            if l < nL - 2:
+                z, dz = _gaussian_softplus_and_slope(pre, 0.0)
+            else:  # only g'(pre) = Phi(pre) is needed from the last one
+                dz = torch.special.ndtr(pre)
+            slopes.append(dz)
+        # output layer: dG / dz_{L-1} and its x-path, per context row (B, .)
+        gate, xmul, _ = terms[nL - 1]
+        P_out = self._positive(nL - 1)  # (1, w_in)
+        grad_x = self.mu * x + self.offset + self.B[nL - 1].weight.sum(0) * xmul
+        delta = P_out.sum(0) * gate  # dG / dz_{L-1}, broadcast over samples
+        for l in reversed(range(nL - 1)):
+            delta = delta * slopes[l + 1]  # dG / d pre_l
+            gate_l, xmul_l, _ = terms[l]
+            grad_x = grad_x + (delta @ self.B[l].weight) * xmul_l
+            delta = (delta @ self._positive(l)) * gate_l  # dG / dz_l
+        grad_x = grad_x + (delta * slopes[0]) @ self.first.weight
+        L = self._low_rank(c, c.shape[0])
         if L is not None:
-            grad_x = grad_x + torch.einsum("bdr,...br->...bd", L, Ltx)
-        delta = None  # dG / d(pre-activation) of the current layer, (B, w_out)
-        for l in reversed(range(self.num_layers)):
-            gate, xmul, P, pre = cache[l]
-            if delta is None:
-                delta = torch.ones_like(pre)  # output layer is linear
-            else:
-                delta = delta * gaussian_softplus_grad(pre)
-            grad_x = grad_x + (delta @ self.B[l].weight) * xmul
-            delta = (delta @ P) * gate  # dG / dz_l
-        delta = delta * (gaussian_softplus_grad(u) - 0.5)
-        return grad_x + delta @ self.first.weight
+            M = L @ L.transpose(1, 2)  # (B, d, d), symmetric PSD
+            grad_x = grad_x + torch.einsum("bde,...be->...bd", M, x)
+        return grad_x
 
     def hessian(self, x: Tensor, h: Tensor) -> Tensor:
         """Exact Hessian ``d^2 G / dx^2``, shape (B, d, d), by a Jacobian of
