@@ -240,10 +240,12 @@ class IQF(Distribution):
         return math.prod(self.batch_shape)
 
     @lazy_property
-    def _flat(self) -> Dict[str, Tensor]:
-        """Grid relative to a reference value inside the bulk, flat over the
-        batch: ``x`` (N,) or (B, N); ``y`` (B, N) relative to ``ref`` (B, 1);
-        tail scales ``sl``, ``sr`` (B,); ``loc``, ``scale`` (B, 1)."""
+    def _params(self) -> Dict[str, Tensor]:
+        """Parameters flat over the batch, relative to a reference value
+        inside the bulk: knot ``levels`` (K,); knot values ``yk`` (B, K)
+        relative to ``ref`` (B, 1); spline fractions ``widths``/``heights``
+        (B, K - 1, S) or ``None``; tail scales ``sl``, ``sr`` (B,); ``loc``,
+        ``scale`` (B, 1)."""
         B, K = self._B, self.knot_levels.shape[-1]
         kv = self.knot_values.reshape(B, K)
         # the knot nearest the median: subtracting it makes every later
@@ -255,25 +257,54 @@ class IQF(Distribution):
             S = self.num_pieces
             widths = self.piece_widths.reshape(B, K - 1, S)
             heights = self.piece_heights.reshape(B, K - 1, S)
-        x, y = _spline.spline_grid(self.knot_levels, kv - ref, widths, heights)
         return dict(
-            x=x, y=y, ref=ref,
+            levels=self.knot_levels, yk=kv - ref, ref=ref,
+            widths=widths, heights=heights,
             sl=1.0 / self.beta_l.reshape(B), sr=1.0 / self.beta_r.reshape(B),
             loc=self.loc.reshape(B, 1), scale=self.scale.reshape(B, 1),
         )
 
     @lazy_property
-    def _integrals(self) -> Dict[str, Tensor]:
-        """Closed-form integrals, computed only for CRPS and moments:
-        ``cum`` (B, N), ``mean`` and ``a1`` (B,) relative to ``ref``."""
-        p = self._flat
-        cum, mean, a1 = _spline.integrals(p["x"], p["y"], p["sl"], p["sr"])
+    def _flat(self) -> Dict[str, Tensor]:
+        """:attr:`_params` plus the spline grid: ``x`` (N,) or (B, N) and
+        ``y`` (B, N) relative to ``ref``. Built only for queries with many
+        values per batch element (and ``log_prob``, ``variance``,
+        ``entropy``); few-value queries work from the knots."""
+        p = dict(self._params)
+        x, y = _spline.spline_grid(p["levels"], p["yk"], p["widths"], p["heights"])
+        p.update(x=x, y=y)
+        return p
+
+    @lazy_property
+    def _moments(self) -> Dict[str, Tensor]:
+        """Closed-form integrals at the knots, for CRPS and moments:
+        ``cum`` (B, K), ``mean`` and ``a1`` (B,) relative to ``ref``."""
+        p = self._params
+        i1 = i2 = None
+        if p["widths"] is not None:
+            i1, i2 = _spline.shape_integrals(p["widths"], p["heights"])
+        cum, mean, a1 = _spline.knot_integrals(
+            p["levels"], p["yk"], p["sl"], p["sr"], i1, i2
+        )
         return dict(cum=cum, mean=mean, a1=a1)
+
+    @lazy_property
+    def _grid_integrals(self) -> Dict[str, Tensor]:
+        """``cum`` (B, N) on the spline grid, for CRPS of many values."""
+        p = self._flat
+        cum, _, _ = _spline.integrals(p["x"], p["y"], p["sl"], p["sr"])
+        return dict(cum=cum)
+
+    def _use_knots(self, num_values: int) -> bool:
+        """Answer a query of ``num_values`` values per batch element from the
+        knots (cost ~ values x S) rather than the grid (cost ~ (K - 1) S to
+        build, then ~ log N per value)? Without pieces the grid is the knots."""
+        return self.piece_widths is None or num_values <= self.knot_levels.shape[-1] - 1
 
     def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
         """Broadcast a query against the batch and lay it out as (B, M)."""
-        p = self._flat
-        value = torch.as_tensor(value, dtype=p["y"].dtype, device=p["y"].device)
+        p = self._params
+        value = torch.as_tensor(value, dtype=p["yk"].dtype, device=p["yk"].device)
         try:
             shape = torch.broadcast_shapes(value.shape, self.batch_shape)
         except RuntimeError as err:
@@ -290,12 +321,18 @@ class IQF(Distribution):
 
     def _standardize(self, flat_value: Tensor) -> Tensor:
         """Values (B, M) -> base units relative to the reference (B, M)."""
-        p = self._flat
+        p = self._params
         return (flat_value - p["loc"]) / p["scale"] - p["ref"]
 
     def _icdf_flat(self, u: Tensor) -> Tensor:
-        p = self._flat
-        q = _spline.quantile(p["x"], p["y"], p["sl"], p["sr"], u)
+        if self._use_knots(u.shape[-1]):
+            p = self._params
+            q = _spline.quantile_knots(
+                p["levels"], p["yk"], p["sl"], p["sr"], u, p["widths"], p["heights"]
+            )
+        else:
+            p = self._flat
+            q = _spline.quantile(p["x"], p["y"], p["sl"], p["sr"], u)
         return p["loc"] + p["scale"] * (p["ref"] + q)
 
     # ------------------------------------------------------------------ #
@@ -325,8 +362,15 @@ class IQF(Distribution):
         if self._validate_args:
             self._validate_sample(torch.as_tensor(value))
         z, sample_shape = self._to_flat(value)
-        p = self._flat
-        f = _spline.cdf(p["x"], p["y"], p["sl"], p["sr"], self._standardize(z))
+        zs = self._standardize(z)
+        if self._use_knots(z.shape[-1]):
+            p = self._params
+            f = _spline.cdf_knots(
+                p["levels"], p["yk"], p["sl"], p["sr"], zs, p["widths"], p["heights"]
+            )
+        else:
+            p = self._flat
+            f = _spline.cdf(p["x"], p["y"], p["sl"], p["sr"], zs)
         return self._from_flat(f, sample_shape)
 
     def log_prob(self, value) -> Tensor:
@@ -346,28 +390,37 @@ class IQF(Distribution):
         ``int (F(z) - 1{value <= z})^2 dz = 2 int_0^1 rho_a(value - q(a)) da``;
         shape as :meth:`icdf`."""
         z, sample_shape = self._to_flat(value)
-        p, i = self._flat, self._integrals
-        c = _spline.crps(
-            p["x"], p["y"], p["sl"], p["sr"], i["cum"], i["mean"], i["a1"],
-            self._standardize(z),
-        )
+        zs = self._standardize(z)
+        i = self._moments
+        if self._use_knots(z.shape[-1]):
+            p = self._params
+            c = _spline.crps_knots(
+                p["levels"], p["yk"], p["sl"], p["sr"], i["cum"], i["mean"],
+                i["a1"], zs, p["widths"], p["heights"],
+            )
+        else:
+            p = self._flat
+            c = _spline.crps(
+                p["x"], p["y"], p["sl"], p["sr"], self._grid_integrals["cum"],
+                i["mean"], i["a1"], zs,
+            )
         return self._from_flat(p["scale"] * c, sample_shape)
 
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         """Reparameterised samples ``q(U)``, shape (*sample_shape, *batch_shape)."""
         shape = self._extended_shape(torch.Size(sample_shape))
-        p = self._flat
-        lo, hi = _spline.level_bounds(p["y"].dtype)
-        u = torch.rand(shape, dtype=p["y"].dtype, device=p["y"].device)
+        p = self._params
+        lo, hi = _spline.level_bounds(p["yk"].dtype)
+        u = torch.rand(shape, dtype=p["yk"].dtype, device=p["yk"].device)
         u_flat, s_shape = self._to_flat(u.clamp(lo, hi))
         return self._from_flat(self._icdf_flat(u_flat), s_shape)
 
     @property
     def mean(self) -> Tensor:
         """Exact mean, shape batch_shape."""
-        p = self._flat
+        p = self._params
         m = p["loc"].squeeze(-1) + p["scale"].squeeze(-1) * (
-            p["ref"].squeeze(-1) + self._integrals["mean"]
+            p["ref"].squeeze(-1) + self._moments["mean"]
         )
         return m.reshape(self.batch_shape)
 
@@ -386,7 +439,7 @@ class IQF(Distribution):
         """Exact variance, shape batch_shape."""
         p = self._flat
         v = _spline.central_second_moment(
-            p["x"], p["y"], self._integrals["mean"], p["sl"], p["sr"]
+            p["x"], p["y"], self._moments["mean"], p["sl"], p["sr"]
         )
         return (p["scale"].squeeze(-1) ** 2 * v).reshape(self.batch_shape)
 
@@ -607,13 +660,55 @@ def fitted_tail_scales(
     return s_left, s_right
 
 
+class _FlooredSoftmax(torch.autograd.Function):
+    """``(softmax(logits) + floor) / (1 + S floor)`` over the last axis of
+    ``logits`` (*b, K - 1, S), in row blocks, with a hand-written backward.
+    See :func:`_floored_softmax`."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, floor: float) -> Tensor:
+        S = logits.shape[-1]
+        c1 = 1.0 / (1.0 + S * floor)
+        flat = logits.reshape(-1, *logits.shape[-2:])  # (n, K - 1, S)
+        out = torch.empty_like(flat)
+        tiny = math.sqrt(torch.finfo(flat.dtype).tiny)
+        for b in _spline.row_blocks(flat.shape[0], flat[0].numel()):
+            x, e = flat[b], out[b]
+            # shift by the maximum over all pieces of a batch element (one
+            # fast reduction over a long row instead of one per interval); if
+            # that leaves an interval's exponentials near underflow, shift
+            # each interval by its own maximum instead
+            shift = x.flatten(-2).amax(-1).reshape(-1, 1, 1)
+            torch.sub(x, shift, out=e).exp_()
+            total = _spline.row_sum(e)
+            if bool((total < tiny).any()):
+                torch.sub(x, x.amax(-1, keepdim=True), out=e).exp_()
+                total = _spline.row_sum(e)
+            e.mul_((c1 / total).unsqueeze(-1)).add_(floor * c1)
+        ctx.save_for_backward(out)
+        ctx.floor, ctx.c1 = floor, c1
+        return out.reshape(logits.shape)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (out,) = ctx.saved_tensors
+        c1, c2 = ctx.c1, ctx.floor * ctx.c1
+        g = grad.reshape(out.shape)
+        res = torch.empty_like(out)
+        for b in _spline.row_blocks(out.shape[0], out[0].numel()):
+            # with v = out - c2 = c1 softmax: d/dx_j = v_j (g_j - sum_i g_i v_i / c1)
+            o, r = out[b], res[b]
+            torch.mul(g[b], o, out=r).sub_(g[b], alpha=c2)  # g v
+            dot = _spline.row_sum(r).div_(c1).unsqueeze(-1)
+            r.addcmul_(o, dot, value=-1.0).add_(c2 * dot)
+        return res.reshape(grad.shape), None
+
+
 def _floored_softmax(logits: Tensor) -> Tensor:
     """Softmax over the last axis with every share >= floor / (1 + S floor).
 
-    Written out (max-shifted exp over sum) because ``torch.softmax`` is slow
-    for the short last axes used here (S ~ 10 pieces).
+    A custom autograd function (a few fused passes forward and backward):
+    ``torch.softmax`` and autograd's generic chain are slow for the short last
+    axes used here (S ~ 10 pieces).
     """
-    S = logits.shape[-1]
-    e = torch.exp(logits - logits.detach().amax(-1, keepdim=True))
-    p = e / e.sum(-1, keepdim=True)
-    return (p + PIECE_FRACTION_FLOOR) / (1.0 + S * PIECE_FRACTION_FLOOR)
+    return _FlooredSoftmax.apply(logits, PIECE_FRACTION_FLOOR)
