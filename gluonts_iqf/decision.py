@@ -18,6 +18,10 @@ lead_time_quantiles
     Quantiles of the total demand over the first ``lead_time`` steps, under
     comonotone and/or independent steps (and the joint sample paths of a
     ``SampleForecast``).
+aggregate_quantiles
+    Quantiles of the aggregate over any window of steps ``[start, stop)``
+    and any set (or weighting) of series, from the joint sample paths of a
+    ``SampleForecast`` (univariate or multivariate, e.g. MQF²'s).
 newsvendor_level
     The cost-optimal service level ``cu / (cu + co)``.
 optimal_stock
@@ -35,6 +39,12 @@ Accepted forecasts
     sorted sample at index ``round((n - 1) * alpha)``); slopes are finite
     differences of those (approximate); the lead-time total can also use the
     sample paths, which keep whatever dependence the paths carry.
+``gluonts.model.forecast.SampleForecast`` (multivariate, samples (n, H, dim))
+    Per-cell quantiles as above; totals only from the joint sample paths
+    (over the lead time and any aggregate of series, ``series=``): no
+    comonotone / independent totals, since the paths already carry the
+    joint law across steps and series. :func:`aggregate_quantiles` gives
+    any window of steps.
 ``gluonts.model.forecast.QuantileForecast`` (univariate)
     Quantiles are GluonTS's own interpolation (``forecast.quantile``: linear
     between the stored levels, exponential tails fitted to the two outermost
@@ -61,6 +71,7 @@ from .forecast import QuantileFunctionForecast
 
 __all__ = [
     "OptimalStock",
+    "aggregate_quantiles",
     "lead_time_quantiles",
     "newsvendor_level",
     "optimal_stock",
@@ -111,6 +122,9 @@ QUANTILE_TABLE_TAIL_POINTS = 400
 QUANTILE_TABLE_BULK_POINTS = 4001
 
 DEPENDENCES = ("comonotone", "independent", "both")
+
+#: Label of the aggregate over all series of a multivariate forecast.
+ALL_SERIES = "sum"
 
 
 # ---------------------------------------------------------------------- #
@@ -238,6 +252,110 @@ def _check_cost(name: str, value) -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return value
+
+
+def _check_window(start, stop, horizon: int) -> Tuple[int, int]:
+    """Validate the step window ``[start, stop)`` of a horizon of ``H``
+    steps; ``stop=None`` means ``H``. Returns ``(start, stop)`` as ints."""
+    stop = horizon if stop is None else stop
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+            raise ValueError(f"{name} must be an integer step index, got {value!r}")
+    start, stop = int(start), int(stop)
+    if not 0 <= start < stop <= horizon:
+        raise ValueError(
+            f"the window [start, stop) = [{start}, {stop}) must satisfy "
+            f"0 <= start < stop <= prediction_length = {horizon} (a non-empty "
+            "range of steps, stop exclusive)"
+        )
+    return start, stop
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    """One aggregate of series: ``sum_k weights[k] * y_k`` (weights (dim,))
+    or the plain sum over ``indices``."""
+
+    label: str
+    indices: Optional[np.ndarray]  # (j,) int, or None for weights
+    weights: Optional[np.ndarray]  # (dim,) float64, or None for indices
+
+    def describe(self) -> Dict[str, list]:
+        if self.indices is not None:
+            return {"indices": self.indices.tolist()}
+        return {"weights": self.weights.tolist()}
+
+
+def _one_aggregate(label: str, spec, dim: int) -> _Aggregate:
+    """Indices (int or sequence of ints) or weights (floats, one per series)."""
+    if isinstance(spec, (bool, np.bool_)):
+        raise ValueError(f"series {label!r}: expected indices or weights, got a boolean")
+    if isinstance(spec, Integral):
+        spec = [spec]
+    if isinstance(spec, (str, bytes, dict, set, frozenset)):
+        raise ValueError(
+            f"series {label!r}: expected an index, a sequence of indices or "
+            f"{dim} weights, got {spec!r}"
+        )
+    arr = np.asarray(spec)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"series {label!r}: expected a non-empty 1-d sequence of indices or "
+            f"weights, got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "b":
+        raise ValueError(f"series {label!r}: booleans are not indices or weights: {spec!r}")
+    if arr.dtype.kind in "iu":
+        bad = arr[(arr < 0) | (arr >= dim)]
+        if bad.size:
+            raise ValueError(
+                f"series {label!r}: indices {bad.tolist()} out of range for "
+                f"{dim} series (0..{dim - 1})"
+            )
+        if np.unique(arr).size != arr.size:
+            raise ValueError(f"series {label!r}: repeated indices {arr.tolist()}")
+        return _Aggregate(label, arr.astype(np.int64), None)
+    if arr.dtype.kind != "f":
+        raise ValueError(
+            f"series {label!r}: expected integer indices or float weights, got {spec!r}"
+        )
+    if arr.size != dim:
+        raise ValueError(
+            f"series {label!r}: float values are weights, one per series: "
+            f"expected {dim}, got {arr.size} (give integer indices to select series)"
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError(f"series {label!r}: weights must be finite, got {arr.tolist()}")
+    return _Aggregate(label, None, arr.astype(np.float64))
+
+
+def _check_series(series, dim: int) -> List[_Aggregate]:
+    """Aggregates of series for the totals.
+
+    ``None``: each series alone (labels ``"0"``, ``"1"``, ...) and, with
+    more than one series, the sum of all (``ALL_SERIES``). An int, a
+    sequence of ints (the plain sum of those series) or a sequence of
+    ``dim`` floats (weights): one aggregate labelled by ``str`` of the
+    indices / ``"weighted"``. A dict ``{label: indices or weights}``: one
+    aggregate per entry.
+    """
+    if series is None:
+        out = [_Aggregate(str(k), np.array([k]), None) for k in range(dim)]
+        if dim > 1:
+            out.append(_Aggregate(ALL_SERIES, np.arange(dim), None))
+        return out
+    if isinstance(series, dict):
+        if not series:
+            raise ValueError("series is an empty dict: give at least one aggregate")
+        return [_one_aggregate(str(label), spec, dim) for label, spec in series.items()]
+    agg = _one_aggregate("series", series, dim)
+    if agg.indices is not None:
+        label = str(int(agg.indices[0])) if agg.indices.size == 1 else (
+            "sum[" + ",".join(str(int(i)) for i in agg.indices) + "]"
+        )
+    else:
+        label = "weighted"
+    return [_Aggregate(label, agg.indices, agg.weights)]
 
 
 # ---------------------------------------------------------------------- #
@@ -554,6 +672,53 @@ class _QuantileTableMarginals:
         return _trapezoid(loss, levels)
 
 
+class _JointSamples:
+    """The joint sample paths of a GluonTS ``SampleForecast``, univariate
+    (samples (n, H)) or multivariate (samples (n, H, dim)), as (n, H, dim)
+    float64, with empirical quantiles (GluonTS's rule) per cell and of
+    aggregates over windows of steps and sets of series."""
+
+    stock_method = _SampleMarginals.stock_method
+    slope_method = _SampleMarginals.slope_method
+
+    def __init__(self, forecast: SampleForecast) -> None:
+        samples = np.asarray(forecast.samples)
+        if samples.ndim not in (2, 3):
+            raise ValueError(
+                "a SampleForecast's samples must have shape (n, H) or (n, H, dim), "
+                f"got {samples.shape}"
+            )
+        if samples.shape[0] < 1:
+            raise ValueError("the SampleForecast holds no samples")
+        samples = samples.astype(np.float64)
+        if not np.isfinite(samples).all():
+            raise ValueError("the SampleForecast has NaN or infinite samples")
+        self.forecast = forecast
+        self.index = forecast.index
+        self.univariate = samples.ndim == 2
+        self.samples = samples[..., None] if self.univariate else samples  # (n, H, dim)
+        self.n, self.H, self.dim = self.samples.shape
+        self.sorted = np.sort(self.samples, axis=0)  # (n, H, dim)
+
+    def quantile(self, level: float) -> np.ndarray:
+        """Per-cell empirical quantile, (H, dim) (``forecast.quantile``)."""
+        return self.sorted[int(np.round((self.n - 1) * level))]
+
+    def slopes(self, levels: np.ndarray) -> np.ndarray:
+        return _secant_slopes(self.quantile, levels, SAMPLE_SLOPE_STEP)  # (n, H, dim)
+
+    def totals(self, start: int, stop: int, agg: _Aggregate) -> np.ndarray:
+        """Sorted aggregate of each sample path over steps ``[start, stop)``
+        and the aggregate's series, (n,): ``sum_{t, k in indices} y_{t,k}``
+        or ``sum_t sum_k w_k y_{t,k}``."""
+        window = self.samples[:, start:stop]  # (n, L, dim)
+        if agg.indices is not None:
+            tot = window[:, :, agg.indices].sum(axis=(1, 2))
+        else:
+            tot = (window * agg.weights).sum(axis=(1, 2))
+        return np.sort(tot)
+
+
 _Marginals = Union[_IQFMarginals, _SampleMarginals, _QuantileTableMarginals]
 
 
@@ -826,6 +991,7 @@ def lead_time_quantiles(
     levels: Levels,
     lead_time: Optional[int] = None,
     dependence: str = "both",
+    series=None,
 ) -> pd.DataFrame:
     """Quantiles of the total demand over the first ``lead_time`` steps.
 
@@ -860,10 +1026,20 @@ def lead_time_quantiles(
         The empirical quantile (GluonTS's rule) of the sample paths' totals,
         which keeps whatever dependence the paths carry.
 
+    A multivariate ``SampleForecast`` (samples (n, H, dim), e.g. from
+    :class:`~gluonts_iqf.MQF2Estimator` with ``target_dim > 1``) carries the
+    joint law across steps *and* series, so only joint totals are reported:
+    the result is :func:`aggregate_quantiles` over the window ``[0,
+    lead_time)`` (one column per aggregate of series, selected by
+    ``series``; default every series alone and their sum), with
+    ``attrs["lead_time"]`` added. Use :func:`aggregate_quantiles` for any
+    other window ``[start, stop)``.
+
     Parameters
     ----------
     forecast : QuantileFunctionForecast, SampleForecast or QuantileForecast
-        Univariate forecast with ``H = prediction_length`` steps.
+        Univariate forecast with ``H = prediction_length`` steps, or a
+        multivariate ``SampleForecast``.
     levels : str, float or sequence of float, n levels
         Strictly increasing service levels in (0, 1); a string
         ``"start:stop"`` (step 0.01) or ``"start:stop:step"`` spells a grid,
@@ -871,8 +1047,13 @@ def lead_time_quantiles(
     lead_time : int, optional
         Number of leading steps summed, ``1 <= lead_time <= H``; default
         ``H``.
-    dependence : {"comonotone", "independent", "both"}
-        Which totals to compute.
+    dependence : {"comonotone", "independent", "both"}, default "both"
+        Which totals to compute. A multivariate ``SampleForecast`` has joint
+        totals only: leave the default there (other values raise).
+    series : optional
+        Multivariate ``SampleForecast`` only: which series to aggregate, as
+        in :func:`aggregate_quantiles` (indices, weights or a dict of
+        them); must be ``None`` for a univariate forecast.
 
     Returns
     -------
@@ -881,14 +1062,16 @@ def lead_time_quantiles(
         ``total_independent``, ``total_joint``. ``attrs["lead_time"]`` holds
         the lead time, ``attrs["methods"]`` a description per column and
         ``attrs["approximate"]`` the columns that are numerical
-        approximations of the forecast's distribution.
+        approximations of the forecast's distribution. For a multivariate
+        ``SampleForecast``: the frame of :func:`aggregate_quantiles` (one
+        column per aggregate of series) plus ``attrs["lead_time"]``.
 
     Raises
     ------
     TypeError
         For an unsupported forecast type.
     ValueError
-        For bad levels, lead time or dependence.
+        For bad levels, lead time, dependence or series.
 
     Examples
     --------
@@ -905,6 +1088,13 @@ def lead_time_quantiles(
     >>> bool(tab.loc[0.9, "total_independent"] < 6.0)
     True
     """
+    if _is_multivariate_sample(forecast):
+        _check_multivariate_dependence(dependence, "both")
+        L = _check_lead_time(lead_time, np.shape(forecast.samples)[1])
+        frame = aggregate_quantiles(forecast, levels, 0, L, series)
+        frame.attrs["lead_time"] = L
+        return frame
+    _check_univariate_series(series)
     marg = _marginals(forecast)
     lv = _check_levels(levels)
     L = _check_lead_time(lead_time, marg.H)
@@ -924,6 +1114,154 @@ def lead_time_quantiles(
     return frame
 
 
+def _joint_method(start: int, stop: int) -> str:
+    return (
+        "empirical quantile (GluonTS's rule: the sorted value at index "
+        "round((n - 1) * alpha)) of each sample path's aggregate over steps "
+        f"[{start}, {stop}) and the aggregate's series: keeps the dependence "
+        "across steps and series carried by the joint sample paths; exact for "
+        "the samples"
+    )
+
+
+def _sample_forecast_or_raise(forecast, what: str) -> "_JointSamples":
+    if not isinstance(forecast, SampleForecast):
+        raise TypeError(
+            f"{what} needs the joint sample paths of a GluonTS SampleForecast, "
+            f"got {type(forecast).__module__}.{type(forecast).__name__} (for "
+            "the lead-time totals of other forecasts use lead_time_quantiles; "
+            "convert with forecast.to_sample_forecast(n))"
+        )
+    return _JointSamples(forecast)
+
+
+def aggregate_quantiles(
+    forecast: SampleForecast,
+    levels: Levels,
+    start: int = 0,
+    stop: Optional[int] = None,
+    series=None,
+) -> pd.DataFrame:
+    """Quantiles of the aggregate demand over a window of steps and a set of
+    series, from the joint sample paths.
+
+    For each sample path ``i`` (a draw of the whole (H, dim) future: MQF²'s
+    paths are joint across the horizon and, for a multivariate model,
+    across series) the aggregate is
+
+    ``A_i = sum_{t = start}^{stop - 1} sum_k w_k y_{i, t, k}``
+
+    (``w_k`` = 1 on the selected series, 0 elsewhere, or the given
+    weights), and the reported quantile at level ``alpha`` is GluonTS's
+    empirical quantile of ``A_1..A_n``: the sorted value at index
+    ``round((n - 1) * alpha)`` (numpy's round half to even), as
+    ``SampleForecast.quantile`` does per cell. Because every path is summed
+    as a whole, the dependence across steps and series is kept; no
+    independence or comonotonicity is assumed. Lead-time demand is the
+    window ``[0, lead_time)``; demand during a review period after a delay
+    is ``[delay, delay + period)``.
+
+    Parameters
+    ----------
+    forecast : gluonts.model.forecast.SampleForecast
+        Samples of shape (n, H) (one series) or (n, H, dim) (a multivariate
+        forecast, e.g. :class:`~gluonts_iqf.MQF2Estimator` with
+        ``target_dim=dim``).
+    levels : str, float or sequence of float, m levels
+        Strictly increasing levels in (0, 1), as in
+        :func:`service_level_tradeoff` (``"0.90:0.99"`` etc.).
+    start, stop : int
+        The window of steps ``[start, stop)`` (stop exclusive), ``0 <= start
+        < stop <= H``; ``stop=None`` means ``H``.
+    series : None, int, sequence of int, sequence of float or dict
+        Which series to aggregate:
+
+        * ``None`` (default): every series alone (columns ``"0"``, ``"1"``,
+          ...) and, when ``dim > 1``, the sum over all series (column
+          ``"sum"``); a univariate forecast gives the single column ``"0"``;
+        * an int or a sequence of distinct ints: the plain sum of those
+          series (column ``"3"`` for one index, ``"sum[0,2]"`` for several);
+        * a sequence of ``dim`` floats: the weighted sum ``sum_k w_k y_k``
+          (column ``"weighted"``), e.g. unit prices for a value aggregate or
+          shares of a common warehouse;
+        * a dict ``{label: indices or weights}``: one column per entry.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (m, number of aggregates)
+        Index ``level`` (float); one column per aggregate (``columns.name
+        == "series"``). ``attrs``: ``"window"`` (``(start, stop)``),
+        ``"steps"`` (labels of the summed steps), ``"series"`` (label ->
+        ``{"indices": [...]}`` or ``{"weights": [...]}``), ``"num_samples"``
+        and ``"method"``.
+
+    Raises
+    ------
+    TypeError
+        If ``forecast`` is not a ``SampleForecast``.
+    ValueError
+        For bad levels, a window that is not ``0 <= start < stop <= H``
+        (or non-integer bounds), series indices out of range, repeated or
+        empty, weights of the wrong length or not finite, booleans, or
+        samples that are NaN or infinite.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from gluonts.model.forecast import SampleForecast
+    >>> samples = np.arange(2 * 3 * 2, dtype=float).reshape(2, 3, 2)  # (n, H, dim)
+    >>> fc = SampleForecast(samples, start_date=pd.Period("2020-01-01", freq="D"))
+    >>> tab = aggregate_quantiles(fc, [0.5], start=1, stop=3)
+    >>> tab.loc[0.5].tolist()  # paths' sums of steps 1, 2: series 0, 1, both
+    [6.0, 8.0, 14.0]
+    >>> float(aggregate_quantiles(fc, [0.9], series=[2.0, -1.0]).loc[0.9, "weighted"])
+    21.0
+    """
+    joint = _sample_forecast_or_raise(forecast, "aggregate_quantiles")
+    lv = _check_levels(levels)
+    start, stop = _check_window(start, stop, joint.H)
+    aggs = _check_series(series, joint.dim)
+    data = {}
+    for agg in aggs:
+        tot = joint.totals(start, stop, agg)
+        data[agg.label] = np.array([_sample_quantile(tot, a) for a in lv], dtype=np.float64)
+    frame = pd.DataFrame(data, index=pd.Index(lv, name="level"))
+    frame.columns.name = "series"
+    frame.attrs["window"] = (start, stop)
+    frame.attrs["steps"] = [str(p) for p in joint.index[start:stop]]
+    frame.attrs["series"] = {agg.label: agg.describe() for agg in aggs}
+    frame.attrs["num_samples"] = joint.n
+    frame.attrs["method"] = _joint_method(start, stop)
+    return frame
+
+
+def _is_multivariate_sample(forecast) -> bool:
+    return isinstance(forecast, SampleForecast) and np.ndim(forecast.samples) == 3
+
+
+def _check_multivariate_dependence(dependence: str, default: str) -> None:
+    """A multivariate SampleForecast has joint totals only: ``dependence``
+    must stay at the function's default (which it then ignores)."""
+    _check_dependence(dependence)  # unknown names first
+    if dependence != default:
+        raise ValueError(
+            "for a multivariate SampleForecast only the joint totals of the "
+            f"sample paths are available: leave dependence at its default "
+            f"{default!r} (ignored); the comonotone / independent totals are "
+            f"univariate, got {dependence!r} (use forecast.copy_dim(k) for one "
+            "series)"
+        )
+
+
+def _check_univariate_series(series) -> None:
+    if series is not None:
+        raise ValueError(
+            "series= selects series of a multivariate SampleForecast (samples "
+            "(n, H, dim)); this forecast is univariate (use aggregate_quantiles "
+            "for windows of a univariate SampleForecast)"
+        )
+
+
 def _total_method(name: str) -> str:
     return {
         "total_comonotone": _COMONOTONE_METHOD,
@@ -940,6 +1278,7 @@ def service_level_tradeoff(
     levels: Levels = "0.90:0.99",
     lead_time: Optional[int] = None,
     dependence: str = "both",
+    series=None,
 ) -> pd.DataFrame:
     """Stock needed per service level, and what each extra point costs.
 
@@ -952,7 +1291,8 @@ def service_level_tradeoff(
     Parameters
     ----------
     forecast : QuantileFunctionForecast, SampleForecast or QuantileForecast
-        Univariate forecast with ``H = prediction_length`` steps.
+        Univariate forecast with ``H = prediction_length`` steps, or a
+        multivariate ``SampleForecast`` (samples (n, H, dim); see below).
     levels : str, float or sequence of float, n levels, default "0.90:0.99"
         Strictly increasing service levels in (0, 1); ``"start:stop"`` means
         ``start, start + 0.01, ..., stop`` and ``"start:stop:step"`` uses the
@@ -961,7 +1301,13 @@ def service_level_tradeoff(
     lead_time : int, optional
         Steps summed for the totals, ``1 <= lead_time <= H``; default ``H``.
     dependence : {"comonotone", "independent", "both"}, default "both"
-        Which lead-time totals to report.
+        Which lead-time totals to report. A multivariate ``SampleForecast``
+        has joint totals only: leave the default there (other values
+        raise).
+    series : optional
+        Multivariate ``SampleForecast`` only: the aggregates of series whose
+        lead-time totals are reported, as in :func:`aggregate_quantiles`
+        (default: every series alone and the sum of all).
 
     Returns
     -------
@@ -1002,14 +1348,27 @@ def service_level_tradeoff(
         ``(quantity, target)`` columns that are numerical approximations of
         the forecast's distribution rather than exact values).
 
+        **Multivariate** ``SampleForecast`` (samples (n, H, dim)): the
+        columns have three levels ``(quantity, series, target)``. Per cell:
+        ``(quantity, str(k), step label)`` for every series ``k`` and step,
+        with the stock ``forecast.quantile(alpha)[t, k]`` (GluonTS's rule per
+        cell); per aggregate of series (``series``; default each series
+        alone, labelled ``"0"``, ``"1"``, ..., and ``"sum"`` of all):
+        ``(quantity, label, "total_joint")``, the empirical quantile of the
+        sample paths' totals over the first ``lead_time`` steps and the
+        aggregate's series (dependence across steps and series kept, see
+        :func:`aggregate_quantiles`). ``attrs`` as above plus ``"series"``
+        (label -> indices or weights).
+
     Raises
     ------
     TypeError
         For an unsupported forecast type.
     ValueError
         For bad levels (outside (0, 1), unsorted, repeated, NaN, empty,
-        malformed string), ``lead_time`` outside ``1..H`` or an unknown
-        ``dependence``.
+        malformed string), ``lead_time`` outside ``1..H``, an unknown
+        ``dependence`` (or a non-default one for a multivariate forecast),
+        or bad ``series`` (see :func:`aggregate_quantiles`).
 
     Examples
     --------
@@ -1029,6 +1388,10 @@ def service_level_tradeoff(
     >>> round(float(tab.loc[0.95, ("stock_per_pp", "2020-01-01")]), 6)  # 0.01*5/0.05
     1.0
     """
+    if _is_multivariate_sample(forecast):
+        _check_multivariate_dependence(dependence, "both")
+        return _multivariate_tradeoff(forecast, levels, lead_time, series)
+    _check_univariate_series(series)
     marg = _marginals(forecast)
     lv = _check_levels(levels)
     L = _check_lead_time(lead_time, marg.H)
@@ -1072,6 +1435,54 @@ def service_level_tradeoff(
         **{name: _total_method(name) for name in totals},
     }
     frame.attrs["approximate"] = sorted(approximate)
+    return frame
+
+
+def _multivariate_tradeoff(forecast, levels, lead_time, series) -> pd.DataFrame:
+    """:func:`service_level_tradeoff` of a multivariate SampleForecast."""
+    joint = _JointSamples(forecast)
+    lv = _check_levels(levels)
+    L = _check_lead_time(lead_time, joint.H)
+    aggs = _check_series(series, joint.dim)
+    labels = [str(p) for p in joint.index]
+    stock = np.stack([joint.quantile(a) for a in lv])  # (n, H, dim)
+    slopes = joint.slopes(lv)  # (n, H, dim)
+    # series-major cells: (k, t) -> column k * H + t
+    cols = [(str(k), lab) for k in range(joint.dim) for lab in labels]
+    stock_cols = [stock.transpose(0, 2, 1).reshape(len(lv), -1)]
+    slope_cols = [slopes.transpose(0, 2, 1).reshape(len(lv), -1)]
+    for agg in aggs:
+        tot = joint.totals(0, L, agg)
+
+        def q(a: float, tot=tot) -> np.ndarray:
+            return _sample_quantile(tot, a)
+
+        stock_cols.append(np.array([[q(a)] for a in lv], dtype=np.float64))
+        slope_cols.append(_secant_slopes(q, lv, SAMPLE_SLOPE_STEP).reshape(-1, 1))
+        cols.append((agg.label, "total_joint"))
+    stock_all = np.column_stack(stock_cols)
+    slope_all = np.column_stack(slope_cols)
+    extra = np.full_like(stock_all, np.nan)
+    extra[1:] = np.diff(stock_all, axis=0)
+    quantities = ["stock", "extra_stock", "stock_per_pp"]
+    columns = pd.MultiIndex.from_tuples(
+        [(qn,) + c for qn in quantities for c in cols], names=["quantity", "series", "target"]
+    )
+    frame = pd.DataFrame(
+        np.column_stack([stock_all, extra, PERCENTAGE_POINT * slope_all]),
+        index=pd.Index(lv, name="level"),
+        columns=columns,
+    )
+    frame.attrs["lead_time"] = L
+    frame.attrs["steps"] = labels[:L]
+    frame.attrs["forecast"] = type(forecast).__name__
+    frame.attrs["series"] = {agg.label: agg.describe() for agg in aggs}
+    frame.attrs["methods"] = {
+        "stock": joint.stock_method,
+        "stock_per_pp": joint.slope_method,
+        "total_joint": _joint_method(0, L),
+    }
+    frame.attrs["approximate"] = sorted(("stock_per_pp",) + c for c in cols)
     return frame
 
 
@@ -1179,6 +1590,7 @@ def optimal_stock(
     overage_cost: float,
     lead_time: Optional[int] = None,
     dependence: str = "comonotone",
+    series=None,
 ) -> OptimalStock:
     """Cost-optimal stock per step and for the lead-time total.
 
@@ -1196,13 +1608,20 @@ def optimal_stock(
     Parameters
     ----------
     forecast : QuantileFunctionForecast, SampleForecast or QuantileForecast
-        Univariate forecast with ``H`` steps.
+        Univariate forecast with ``H`` steps, or a multivariate
+        ``SampleForecast`` (samples (n, H, dim)).
     underage_cost, overage_cost : float
         Positive finite costs per unit short / per unit left over.
     lead_time : int, optional
         Steps summed for the totals, ``1..H``; default ``H``.
     dependence : {"comonotone", "independent", "both"}, default "comonotone"
         Which totals to compute (sample forecasts always add ``"joint"``).
+        A multivariate ``SampleForecast`` has joint totals only: leave the
+        default there (other values raise).
+    series : optional
+        Multivariate ``SampleForecast`` only: the aggregates of series for
+        the joint totals, as in :func:`aggregate_quantiles` (default every
+        series alone and the sum of all).
 
     Returns
     -------
@@ -1221,12 +1640,21 @@ def optimal_stock(
     of ``a - tau``). The independent total's stock and cost come from the
     FFT convolution of :func:`lead_time_quantiles` (approximate).
 
+    Multivariate ``SampleForecast``: ``stock`` and ``expected_cost`` are
+    indexed by a ``(series, step)`` MultiIndex (series ``"0"``, ``"1"``,
+    ...; per-cell empirical quantile and cost, as for one series); the
+    totals are the joint ones only, keyed ``"joint:<label>"`` per aggregate
+    of ``series`` (default ``"joint:0"``, ..., ``"joint:sum"``): the
+    empirical quantile at ``tau`` of the sample paths' totals over the
+    first ``lead_time`` steps and the aggregate's series, with its exact
+    empirical expected cost.
+
     Raises
     ------
     TypeError
         For an unsupported forecast type.
     ValueError
-        For bad costs, lead time or dependence.
+        For bad costs, lead time, dependence or series.
 
     Examples
     --------
@@ -1250,6 +1678,10 @@ def optimal_stock(
             f"the critical ratio cu / (cu + co) = {tau} rounds to 0 or 1 in "
             f"float64 for underage_cost={cu!r}, overage_cost={co!r}"
         )
+    if _is_multivariate_sample(forecast):
+        _check_multivariate_dependence(dependence, "comonotone")
+        return _multivariate_optimal_stock(forecast, tau, cu, co, lead_time, series)
+    _check_univariate_series(series)
     marg = _marginals(forecast)
     L = _check_lead_time(lead_time, marg.H)
     deps = _check_dependence(dependence)
@@ -1286,4 +1718,33 @@ def optimal_stock(
         total_stock=total_stock,
         total_expected_cost=total_cost,
         approximate=tuple(approximate),
+    )
+
+
+def _multivariate_optimal_stock(forecast, tau, cu, co, lead_time, series) -> OptimalStock:
+    """:func:`optimal_stock` of a multivariate SampleForecast."""
+    joint = _JointSamples(forecast)
+    L = _check_lead_time(lead_time, joint.H)
+    aggs = _check_series(series, joint.dim)
+    stock = joint.quantile(tau)  # (H, dim)
+    cost = _empirical_cost(joint.samples, stock, cu, co)  # (H, dim)
+    index = pd.MultiIndex.from_product(
+        [[str(k) for k in range(joint.dim)], [str(p) for p in joint.index]],
+        names=["series", "step"],
+    )
+    total_stock: Dict[str, float] = {}
+    total_cost: Dict[str, float] = {}
+    for agg in aggs:
+        tot = joint.totals(0, L, agg)
+        s = float(_sample_quantile(tot, tau))
+        total_stock[f"joint:{agg.label}"] = s
+        total_cost[f"joint:{agg.label}"] = float(_empirical_cost(tot, s, cu, co))
+    return OptimalStock(
+        level=tau,
+        stock=pd.Series(stock.T.reshape(-1), index=index, name="stock"),
+        expected_cost=pd.Series(cost.T.reshape(-1), index=index, name="expected_cost"),
+        lead_time=L,
+        total_stock=total_stock,
+        total_expected_cost=total_cost,
+        approximate=(),
     )

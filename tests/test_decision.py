@@ -591,10 +591,8 @@ def test_unsupported_forecasts_raise_type_error(fc):
             optimal_stock(bad, 1.0, 1.0)
 
 
-def test_multivariate_and_non_finite_forecasts_are_rejected():
-    sf = SampleForecast(samples=np.zeros((10, 3, 2)), start_date=START)
-    with pytest.raises(ValueError, match="only univariate"):
-        service_level_tradeoff(sf, [0.5])
+def test_multivariate_quantile_and_non_finite_forecasts_are_rejected():
+    # (multivariate SampleForecasts are supported: tests/test_decision_multivariate.py)
     qf = QuantileForecast(np.zeros((2, 3, 2)), START, ["0.1", "0.9"])
     with pytest.raises(ValueError, match="only univariate"):
         service_level_tradeoff(qf, [0.5])
