@@ -23,7 +23,7 @@ forms used here are
   ``int_F^1 q = (1 - F) (y + s_R)`` (right).
 """
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -467,18 +467,23 @@ class _ShapeIntegrals(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        # w, h ~ (B, K - 1, S)
+    def forward(ctx, w: Tensor, h: Tensor, rows: Optional[Tensor]):
+        # w, h ~ (B, K - 1, S); rows ~ (R,) flat indices into (B (K - 1), S)
         i1 = w.new_empty(w.shape[:-1])
         i2 = w.new_empty(w.shape[:-1])
         for b in row_blocks(w.shape[0], w[0].numel()):
             _, _, _, i1[b], i2[b] = _shape_integrals_block(w[b], h[b])
-        ctx.save_for_backward(w, h)
-        return i1, i2
+        ctx.save_for_backward(w, h, rows)
+        if rows is None:
+            return i1, i2
+        S = w.shape[-1]
+        w_rows = w.reshape(-1, S).index_select(0, rows)
+        h_rows = h.reshape(-1, S).index_select(0, rows)
+        return i1, i2, w_rows, h_rows
 
     @staticmethod
-    def backward(ctx, g1: Optional[Tensor], g2: Optional[Tensor]):
-        w, h = ctx.saved_tensors
+    def backward(ctx, g1: Optional[Tensor], g2: Optional[Tensor], *g_rows):
+        w, h, rows = ctx.saved_tensors
         if g1 is None:
             g1 = torch.zeros(w.shape[:-1], dtype=w.dtype, device=w.device)
         if g2 is None:
@@ -488,9 +493,7 @@ class _ShapeIntegrals(torch.autograd.Function):
         grad_h = torch.empty_like(h) if need_h else None
         for b in row_blocks(w.shape[0], w[0].numel()):
             wb, hb, G1, G2 = w[b], h[b], g1[b], g2[b]
-            # broadcasting along the short last axis is slow: expand once
-            G1e = G1.unsqueeze(-1).expand(wb.shape).contiguous()
-            G2e = G2.unsqueeze(-1).expand(wb.shape).contiguous()
+            G1e, G2e = G1.unsqueeze(-1), G2.unsqueeze(-1)
             cw = torch.cumsum(wb, -1)
             m = torch.cumsum(hb, -1).sub_(hb, alpha=0.5)
             t = wb * m
@@ -510,7 +513,13 @@ class _ShapeIntegrals(torch.autograd.Function):
                 c.mul_(G2e).addcmul_(G1e, mxi, value=-1.0)
                 sum_w = mxi[..., -1] + 0.5 * wb[..., -1]
                 c.add_((G2 * row_sum(u) + G1 * sum_w).unsqueeze(-1))
-        return grad_w, grad_h
+        # gradients of the gathered rows go straight into the same buffers
+        # (autograd would zero-fill two more (B, K - 1, S) tensors and add them)
+        S = w.shape[-1]
+        for grad, g in zip((grad_w, grad_h), g_rows):
+            if grad is not None and g is not None:
+                grad.view(-1, S).index_add_(0, rows, g)
+        return grad_w, grad_h, None
 
 
 def shape_integrals(widths: Tensor, heights: Tensor) -> Tuple[Tensor, Tensor]:
@@ -528,7 +537,23 @@ def shape_integrals(widths: Tensor, heights: Tensor) -> Tuple[Tensor, Tensor]:
     I1, I2 : Tensor, shape (B, K - 1)
         ``1/2`` and ``1/3`` for a straight line (one piece).
     """
-    return _ShapeIntegrals.apply(widths, heights)
+    return _ShapeIntegrals.apply(widths, heights, None)
+
+
+def shape_integrals_and_rows(
+    widths: Tensor, heights: Tensor, k: Tensor
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`shape_integrals` and :func:`interval_rows` of ``k`` (B, M) in
+    one autograd node, so that the backward accumulates both gradients in
+    one pair of (B, K - 1, S) buffers. Returns ``I1, I2`` (B, K - 1) and the
+    rows of ``widths``, ``heights`` (B, M, S)."""
+    B, M = k.shape
+    n, S = widths.shape[-2], widths.shape[-1]
+    rows = (k + n * torch.arange(B, device=k.device).unsqueeze(-1)).reshape(-1)
+    i1, i2, w, h = _ShapeIntegrals.apply(
+        widths.contiguous(), heights.contiguous(), rows
+    )
+    return i1, i2, w.reshape(B, M, S), h.reshape(B, M, S)
 
 
 def knot_integrals(
@@ -628,12 +653,16 @@ def unit_spline(
     return out, row_sum(dr * torch.addcmul(start, src, r, value=0.5))
 
 
-def _knot_position(levels: Tensor, y: Tensor, z: Tensor, widths, heights, integral):
+def _knot_position(
+    levels: Tensor, y: Tensor, z: Tensor, widths, heights, integral, k=None, rows=None
+):
     """Interval, knot quantities and in-interval position of values ``z``
     (B, M) on the knots ``y`` (B, K); with pieces, ``widths``/``heights``
-    (B, K - 1, S). Returns ``k, a_k, g_k, y_k, d_k, xi, J`` (each (B, M); J
-    = ``int_0^xi eta``, only when ``integral``)."""
-    k = find_bins(y, z)
+    (B, K - 1, S), or their rows ``(w, h)`` (B, M, S) at the intervals ``k``
+    when given. Returns ``k, a_k, g_k, y_k, d_k, xi, J`` (each (B, M); J =
+    ``int_0^xi eta``, only when ``integral``)."""
+    if k is None:
+        k = find_bins(y, z)
     yk = torch.gather(y, -1, k)
     dk = torch.gather(y, -1, k + 1) - yk
     ak = levels[k]
@@ -644,7 +673,7 @@ def _knot_position(levels: Tensor, y: Tensor, z: Tensor, widths, heights, integr
         xi = eta
         J = 0.5 * eta * eta if integral else None
     else:
-        w, h = interval_rows(k, widths, heights)
+        w, h = interval_rows(k, widths, heights) if rows is None else rows
         xi, J = unit_spline(h, w, eta, integral)
     return k, ak, gk, yk, dk, xi, J
 
@@ -695,18 +724,23 @@ def crps_knots(
     z: Tensor,
     widths: Optional[Tensor] = None,
     heights: Optional[Tensor] = None,
+    k: Optional[Tensor] = None,
+    rows: Optional[Tuple[Tensor, Tensor]] = None,
 ) -> Tensor:
     """:func:`crps` from the knots: ``cum`` (B, K), ``mean``,
     ``first_moment`` (B,) from :func:`knot_integrals`; other shapes as
-    :func:`cdf_knots`. On interval k, ``int_0^F q = cum_k + g_k (y_k xi +
-    d_k int_0^xi eta)``."""
+    :func:`cdf_knots`; optionally the intervals ``k = find_bins(y, z)`` and
+    their fraction rows (see :func:`_knot_position`). On interval k,
+    ``int_0^F q = cum_k + g_k (y_k xi + d_k int_0^xi eta)``."""
     x0, xn = levels[0], levels[-1]
     y0, yn = y[:, :1], y[:, -1:]
     sl, sr = s_left.unsqueeze(-1), s_right.unsqueeze(-1)
     m, a = mean.unsqueeze(-1), first_moment.unsqueeze(-1)
     base = 2.0 * (m - a)
 
-    k, ak, gk, yk, dk, xi, J = _knot_position(levels, y, z, widths, heights, True)
+    k, ak, gk, yk, dk, xi, J = _knot_position(
+        levels, y, z, widths, heights, True, k, rows
+    )
     f_mid = torch.addcmul(ak, gk, xi)
     partial = torch.gather(cum, -1, k) + gk * torch.addcmul(yk * xi, dk, J)
     mid = z * (2.0 * f_mid - 1.0) + base - 2.0 * partial
@@ -753,3 +787,132 @@ def quantile_knots(
     )
     tail_value = torch.where(left, y[:, :1], y[:, -1:])
     return torch.where(left | right, tail_value + tail_scale * torch.log(ratio), mid)
+
+
+# --------------------------------------------------------------------------- #
+# Plain IQF (one piece per interval): sums of clamped ramps
+# --------------------------------------------------------------------------- #
+# Without spline pieces the grid is the K knots at levels shared by the whole
+# batch, and every query is a short sum over the K - 1 intervals of clamped
+# linear ramps, with the tails' closed forms added as terms that vanish
+# inside [a_1, a_K]: no bin search, no gather, no ``where`` (which is slow on
+# CPU). For the quantile at level u:
+#
+#     q(u) = q_1 + s_L log(min(u, a_1) / a_1)
+#            + sum_k m_k (clip(u, a_k, a_{k+1}) - a_k)
+#            - s_R log((1 - max(u, a_K)) / (1 - a_K)),   m_k = d_k / g_k;
+#
+# for the cdf at value z, with ramps r_k = clip(1 + (z - q_{k+1}) / d_k, 0, 1)
+# (written against the interval's upper end so that a flat interval, an
+# atom, counts as passed at z = q_k = q_{k+1}):
+#
+#     F(z) = a_1 e^{(min(z, q_1) - q_1) / s_L} + sum_k g_k r_k
+#            + (1 - a_K) (1 - e^{-(max(z, q_K) - q_K) / s_R}).
+
+
+def ramp_quantile(
+    levels: Sequence[float],
+    y0: Tensor,
+    slopes: Tensor,
+    s_left: Tensor,
+    s_right: Tensor,
+    u: Tensor,
+) -> Tensor:
+    """Quantile function of a plain IQF at levels ``u``.
+
+    Parameters
+    ----------
+    levels : sequence of K floats
+        Knot levels.
+    y0 : Tensor, shape (B,)
+        First knot value.
+    slopes : Tensor, shape (B, K - 1)
+        ``(q_{k+1} - q_k) / (a_{k+1} - a_k)``.
+    s_left, s_right : Tensor, shape (B,)
+    u : Tensor, shape (..., B), or (..., 1) for levels shared by the batch
+        Levels in [0, 1]; 0 and 1 give -inf and inf.
+
+    Returns
+    -------
+    Tensor, shape (..., B)
+    """
+    a0, an = levels[0], levels[-1]
+    l_left = torch.log(torch.clamp(u, max=a0) / a0)
+    l_right = torch.log((1.0 - torch.clamp(u, min=an)) / (1.0 - an))
+    ramps = [
+        torch.clamp(u, lo, hi) - lo for lo, hi in zip(levels[:-1], levels[1:])
+    ]
+    if u.shape[-1] == 1 and y0.shape[-1] != 1:
+        # levels shared by the batch: one (..., K + 2) x (K + 2, B) product
+        basis = torch.cat([torch.ones_like(u), l_left, *ramps, l_right], -1)
+        coef = torch.cat(
+            [y0.unsqueeze(-1), s_left.unsqueeze(-1), slopes, -s_right.unsqueeze(-1)],
+            -1,
+        )
+        return torch.matmul(basis, coef.transpose(0, 1))
+    out = torch.addcmul(y0, s_left, l_left)
+    for k, r in enumerate(ramps):
+        out = torch.addcmul(out, slopes[:, k], r)
+    return torch.addcmul(out, s_right, l_right, value=-1.0)
+
+
+def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor):
+    """Interval ramps ``r`` (B, M, K - 1) of values ``z`` (B, M) on the knots
+    ``y`` (B, K) (see the section comment), and the heights ``d`` (B, K - 1)."""
+    d = y[:, 1:] - y[:, :-1]
+    inv = 1.0 / torch.clamp(d, min=torch.finfo(d.dtype).tiny)  # flat: huge, finite
+    r = torch.addcmul(
+        torch.ones((), dtype=z.dtype, device=z.device),
+        z.unsqueeze(-1) - y[:, 1:].unsqueeze(1),
+        inv.unsqueeze(1),
+    ).clamp_(0.0, 1.0)
+    return r, d
+
+
+def ramp_cdf(levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tensor) -> Tensor:
+    """:func:`cdf` of a plain IQF (grid = knots at shared ``levels`` (K,));
+    shapes ``y`` (B, K), ``s_*`` (B,), ``z`` (B, M) -> (B, M)."""
+    a0, an = levels[0], levels[-1]
+    y0, yn = y[:, :1], y[:, -1:]
+    r, _ = _ramp_parts(levels, y, z)
+    left = a0 * torch.exp((torch.minimum(z, y0) - y0) / s_left.unsqueeze(-1))
+    right_out = (1.0 - an) * torch.exp(
+        -(torch.maximum(z, yn) - yn) / s_right.unsqueeze(-1)
+    )
+    mid = torch.matmul(r, levels[1:] - levels[:-1])
+    return (left + mid) + ((1.0 - an) - right_out)
+
+
+def ramp_crps(
+    levels: Tensor,
+    y: Tensor,
+    s_left: Tensor,
+    s_right: Tensor,
+    mean: Tensor,
+    first_moment: Tensor,
+    z: Tensor,
+) -> Tensor:
+    """:func:`crps` of a plain IQF, ``mean``/``first_moment`` (B,) from
+    :func:`knot_integrals`; other shapes as :func:`ramp_cdf`.
+
+    ``int_0^F q`` is the sum of the left tail's ``F_L (min(z, q_1) - s_L)``,
+    the intervals' ``g_k r_k (q_k + d_k r_k / 2)`` and the right tail's
+    ``(1 - a_K) (q_K + s_R) - (1 - F_R) (max(z, q_K) + s_R)``; in the tails
+    the terms reduce to the closed forms of :func:`crps`."""
+    a0, an = levels[0], levels[-1]
+    c = 1.0 - an
+    g = levels[1:] - levels[:-1]
+    y0, yn = y[:, :1], y[:, -1:]
+    sl, sr = s_left.unsqueeze(-1), s_right.unsqueeze(-1)
+    r, d = _ramp_parts(levels, y, z)
+    zl, zr = torch.minimum(z, y0), torch.maximum(z, yn)
+    f_left = a0 * torch.exp((zl - y0) / sl)
+    t_right = c * torch.exp(-(zr - yn) / sr)  # 1 - F on the right tail
+    # per interval: g r (q_k + d r / 2), and g r for F
+    gr = r * g
+    mid_f = torch.matmul(r, g)
+    mid_p = row_sum(gr * torch.addcmul(y[:, :-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1)))
+    f = (f_left + mid_f) + (c - t_right)
+    partial = f_left * (zl - sl) + mid_p + (c * (yn + sr) - t_right * (zr + sr))
+    base = 2.0 * (mean - first_moment).unsqueeze(-1)
+    return z * (2.0 * f - 1.0) + base - 2.0 * partial

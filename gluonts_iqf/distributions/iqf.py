@@ -283,10 +283,50 @@ class IQF(Distribution):
         i1 = i2 = None
         if p["widths"] is not None:
             i1, i2 = _spline.shape_integrals(p["widths"], p["heights"])
+        return self._knot_moments(i1, i2)
+
+    def _knot_moments(self, i1, i2) -> Dict[str, Tensor]:
+        p = self._params
         cum, mean, a1 = _spline.knot_integrals(
             p["levels"], p["yk"], p["sl"], p["sr"], i1, i2
         )
         return dict(cum=cum, mean=mean, a1=a1)
+
+    @lazy_property
+    def _plain(self) -> Dict[str, object]:
+        """Plain IQF (no pieces) in the target's units, for
+        :func:`_spline.ramp_quantile`: knot ``levels`` as floats, first knot
+        ``y0`` (B,), interval ``slopes`` (B, K - 1) and tail scales ``sl``,
+        ``sr`` (B,), all multiplied by ``scale`` (``y0`` also shifted by
+        ``loc``)."""
+        B, K = self._B, self.knot_levels.shape[-1]
+        p = self._params
+        kv = self.knot_values.reshape(B, K)
+        scale = p["scale"].squeeze(-1)
+        gaps = self.knot_levels[1:] - self.knot_levels[:-1]
+        return dict(
+            levels=self.knot_levels.tolist(),
+            y0=torch.addcmul(p["loc"].squeeze(-1), scale, kv[:, 0]),
+            slopes=(kv[:, 1:] - kv[:, :-1]) / gaps * scale.unsqueeze(-1),
+            sl=p["sl"] * scale,
+            sr=p["sr"] * scale,
+        )
+
+    def _icdf_plain(self, value: Tensor) -> Tensor:
+        """Quantiles of a plain IQF in the natural (sample, batch) layout:
+        levels shared by the batch stay (M, 1) (one small matrix product),
+        others are laid out (M, B) without transposes."""
+        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+        nb = len(self.batch_shape)
+        lead = len(shape) - nb
+        vshape = (1,) * (len(shape) - value.dim()) + tuple(value.shape)
+        if all(n == 1 for n in vshape[lead:]):
+            u = value.reshape(vshape[:lead]).expand(shape[:lead]).reshape(-1, 1)
+        else:
+            u = value.expand(shape).reshape(-1, self._B)
+        c = self._plain
+        q = _spline.ramp_quantile(c["levels"], c["y0"], c["slopes"], c["sl"], c["sr"], u)
+        return q.reshape(shape)
 
     @lazy_property
     def _grid_integrals(self) -> Dict[str, Tensor]:
@@ -345,12 +385,26 @@ class IQF(Distribution):
         *batch_shape). Returns that broadcast shape. Levels 0 and 1 give
         ``-inf`` / ``inf``; levels outside [0, 1] or NaN raise ``ValueError``.
         """
-        u, sample_shape = self._to_flat(value)
-        if not bool(((u >= 0) & (u <= 1)).all()):
-            bad = u[~((u >= 0) & (u <= 1))].flatten()[:5].tolist()
+        p = self._params
+        value = torch.as_tensor(value, dtype=p["yk"].dtype, device=p["yk"].device)
+        try:
+            torch.broadcast_shapes(value.shape, self.batch_shape)
+        except RuntimeError as err:
             raise ValueError(
-                f"quantile levels must lie in [0, 1], got values such as {bad}"
-            )
+                f"value of shape {tuple(value.shape)} does not broadcast with "
+                f"batch_shape {tuple(self.batch_shape)}"
+            ) from err
+        if value.numel() > 0:
+            lo, hi = torch.aminmax(value)
+            if not (bool(lo >= 0) and bool(hi <= 1)):
+                ok = (value >= 0) & (value <= 1)
+                bad = value[~ok].flatten()[:5].tolist()
+                raise ValueError(
+                    f"quantile levels must lie in [0, 1], got values such as {bad}"
+                )
+        if self.piece_widths is None:
+            return self._icdf_plain(value)
+        u, sample_shape = self._to_flat(value)
         return self._from_flat(self._icdf_flat(u), sample_shape)
 
     def quantile(self, value) -> Tensor:
@@ -363,7 +417,10 @@ class IQF(Distribution):
             self._validate_sample(torch.as_tensor(value))
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
-        if self._use_knots(z.shape[-1]):
+        if self.piece_widths is None:
+            p = self._params
+            f = _spline.ramp_cdf(p["levels"], p["yk"], p["sl"], p["sr"], zs)
+        elif self._use_knots(z.shape[-1]):
             p = self._params
             f = _spline.cdf_knots(
                 p["levels"], p["yk"], p["sl"], p["sr"], zs, p["widths"], p["heights"]
@@ -391,14 +448,34 @@ class IQF(Distribution):
         shape as :meth:`icdf`."""
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
-        i = self._moments
-        if self._use_knots(z.shape[-1]):
+        if self.piece_widths is None:
+            p, i = self._params, self._moments
+            c = _spline.ramp_crps(
+                p["levels"], p["yk"], p["sl"], p["sr"], i["mean"], i["a1"], zs
+            )
+        elif self._use_knots(z.shape[-1]):
             p = self._params
+            k = _spline.find_bins(p["yk"], zs)
+            if "_moments" in self.__dict__:
+                i, rows = self._moments, None
+            else:
+                # first query: integrals and the queried rows in one autograd
+                # node (one gradient buffer per fraction tensor)
+                # node (one gradient buffer per fraction tensor); grad mode
+                # on, as for every lazy property, so the cached integrals
+                # keep their graph for later queries
+                with torch.enable_grad():
+                    i1, i2, w, h = _spline.shape_integrals_and_rows(
+                        p["widths"], p["heights"], k
+                    )
+                    i, rows = self._knot_moments(i1, i2), (w, h)
+                self.__dict__["_moments"] = i
             c = _spline.crps_knots(
                 p["levels"], p["yk"], p["sl"], p["sr"], i["cum"], i["mean"],
-                i["a1"], zs, p["widths"], p["heights"],
+                i["a1"], zs, p["widths"], p["heights"], k, rows,
             )
         else:
+            i = self._moments
             p = self._flat
             c = _spline.crps(
                 p["x"], p["y"], p["sl"], p["sr"], self._grid_integrals["cum"],
@@ -412,6 +489,8 @@ class IQF(Distribution):
         p = self._params
         lo, hi = _spline.level_bounds(p["yk"].dtype)
         u = torch.rand(shape, dtype=p["yk"].dtype, device=p["yk"].device)
+        if self.piece_widths is None:
+            return self._icdf_plain(u.clamp_(lo, hi))
         u_flat, s_shape = self._to_flat(u.clamp(lo, hi))
         return self._from_flat(self._icdf_flat(u_flat), s_shape)
 
@@ -569,7 +648,9 @@ class IQFOutput(DistributionOutput):
         knots_raw = raw.pop(0)
         levels = self._levels(knots_raw)
         gaps = levels[1:] - levels[:-1]
-        slopes = F.softplus(knots_raw[..., 1:]) + self.min_slope
+        # softplus of the whole (contiguous) block, then slice: the kernel is
+        # many times slower on the strided slice
+        slopes = F.softplus(knots_raw)[..., 1:] + self.min_slope
         knot_values = torch.cat(
             [knots_raw[..., :1], knots_raw[..., :1] + torch.cumsum(gaps * slopes, -1)],
             dim=-1,
