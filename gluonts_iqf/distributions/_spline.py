@@ -245,19 +245,8 @@ def quantile(
     xj, xj1 = gather_rows(x, j), gather_rows(x, j + 1)
     yj, yj1 = gather_rows(y, j), gather_rows(y, j + 1)
     t = ((u - xj) / (xj1 - xj)).clamp(0.0, 1.0)
-    mid = yj + t * (yj1 - yj)
-    # one log for both tails: log(u / x0) on the left, log((1 - u) / (1 - xn))
-    # on the right, log(1) = 0 inside; every branch stays finite, so the
-    # discarded ones never feed NaN into gradients
-    left, right = u < x0, u > xn
-    ratio = torch.where(
-        left, u / x0, torch.where(right, (1.0 - u) / (1.0 - xn), 1.0)
-    )
-    tail_scale = torch.where(
-        left, s_left.unsqueeze(-1), torch.where(right, -s_right.unsqueeze(-1), 0.0)
-    )
-    tail_value = torch.where(left, y[:, :1], y[:, -1:])
-    return torch.where(left | right, tail_value + tail_scale * torch.log(ratio), mid)
+    mid = torch.addcmul(yj, t, yj1 - yj)  # the outer knot's value beyond it
+    return _add_log_tails(mid, x0, xn, s_left, s_right, u)
 
 
 def _spline_cdf_parts(
@@ -638,19 +627,19 @@ def unit_spline(
         ``sum_s dst_s r_s (start_s + src_s r_s / 2)``.
     """
     end = torch.cumsum(src, -1)
-    start = end - src
-    tt = t.unsqueeze(-1)
-    pos = src > 0
-    r = torch.where(
-        pos,
-        ((tt - start) / torch.where(pos, src, 1.0)).clamp(0.0, 1.0),
-        (tt >= start).to(src.dtype),
-    )
+    # r = clip((t - start) / src, 0, 1) written against the piece's end, with
+    # a flat piece's 1 / src huge but finite: no division by zero, no `where`
+    inv = 1.0 / torch.clamp(src, min=torch.finfo(src.dtype).tiny)
+    r = torch.addcmul(
+        torch.ones((), dtype=src.dtype, device=src.device), t.unsqueeze(-1) - end, inv
+    ).clamp_(0.0, 1.0)
     dr = dst * r
-    out = row_sum(dr)
+    # fixed-order sums (see ramp_quantile): monotone in t, position-independent
+    out = dr.sum(-1)
     if not integral:
         return out, None
-    return out, row_sum(dr * torch.addcmul(start, src, r, value=0.5))
+    # start + src r / 2 = end - src (1 - r / 2)
+    return out, (dr * torch.addcmul(end, src, r, value=0.5).sub_(src)).sum(-1)
 
 
 def _knot_position(
@@ -777,16 +766,20 @@ def quantile_knots(
     else:
         w, h = interval_rows(k, widths, heights)
         eta, _ = unit_spline(w, h, xi)
-    mid = torch.addcmul(yk, dk, eta)
-    left, right = u < x0, u > xn
-    ratio = torch.where(
-        left, u / x0, torch.where(right, (1.0 - u) / (1.0 - xn), 1.0)
-    )
-    tail_scale = torch.where(
-        left, s_left.unsqueeze(-1), torch.where(right, -s_right.unsqueeze(-1), 0.0)
-    )
-    tail_value = torch.where(left, y[:, :1], y[:, -1:])
-    return torch.where(left | right, tail_value + tail_scale * torch.log(ratio), mid)
+    mid = torch.addcmul(yk, dk, eta)  # the outer knot's value beyond it
+    return _add_log_tails(mid, x0, xn, s_left, s_right, u)
+
+
+def _add_log_tails(mid: Tensor, x0, xn, s_left: Tensor, s_right: Tensor, u: Tensor) -> Tensor:
+    """``mid + s_L log(min(u, x0) / x0) - s_R log((1 - max(u, xn)) / (1 - xn))``:
+    the exponential tails as terms that vanish inside [x0, xn] (``mid`` is the
+    outer knot's value beyond it); no ``where``, which is slow on CPU.
+    Shapes: ``mid``, ``u`` (B, M), ``x0``/``xn`` scalars or (B, 1), ``s_*``
+    (B,)."""
+    left = torch.log(torch.minimum(u, x0) / x0)
+    right = torch.log((1.0 - torch.maximum(u, xn)) / (1.0 - xn))
+    out = torch.addcmul(mid, s_left.unsqueeze(-1), left)
+    return torch.addcmul(out, s_right.unsqueeze(-1), right, value=-1.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -842,14 +835,9 @@ def ramp_quantile(
     ramps = [
         torch.clamp(u, lo, hi) - lo for lo, hi in zip(levels[:-1], levels[1:])
     ]
-    if u.shape[-1] == 1 and y0.shape[-1] != 1:
-        # levels shared by the batch: one (..., K + 2) x (K + 2, B) product
-        basis = torch.cat([torch.ones_like(u), l_left, *ramps, l_right], -1)
-        coef = torch.cat(
-            [y0.unsqueeze(-1), s_left.unsqueeze(-1), slopes, -s_right.unsqueeze(-1)],
-            -1,
-        )
-        return torch.matmul(basis, coef.transpose(0, 1))
+    # levels shared by the batch, (..., 1), broadcast here; the terms are
+    # added in a fixed order (not by a matrix product, whose rounding depends
+    # on the row's position), so the result is non-decreasing in u
     out = torch.addcmul(y0, s_left, l_left)
     for k, r in enumerate(ramps):
         out = torch.addcmul(out, slopes[:, k], r)
@@ -879,7 +867,7 @@ def ramp_cdf(levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tens
     right_out = (1.0 - an) * torch.exp(
         -(torch.maximum(z, yn) - yn) / s_right.unsqueeze(-1)
     )
-    mid = torch.matmul(r, levels[1:] - levels[:-1])
+    mid = (r * (levels[1:] - levels[:-1])).sum(-1)  # fixed order: monotone in z
     return (left + mid) + ((1.0 - an) - right_out)
 
 
@@ -910,8 +898,8 @@ def ramp_crps(
     t_right = c * torch.exp(-(zr - yn) / sr)  # 1 - F on the right tail
     # per interval: g r (q_k + d r / 2), and g r for F
     gr = r * g
-    mid_f = torch.matmul(r, g)
-    mid_p = row_sum(gr * torch.addcmul(y[:, :-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1)))
+    mid_f = gr.sum(-1)
+    mid_p = (gr * torch.addcmul(y[:, :-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1))).sum(-1)
     f = (f_left + mid_f) + (c - t_right)
     partial = f_left * (zl - sl) + mid_p + (c * (yn + sr) - t_right * (zr + sr))
     base = 2.0 * (mean - first_moment).unsqueeze(-1)

@@ -365,7 +365,7 @@ class IQF(Distribution):
         return (flat_value - p["loc"]) / p["scale"] - p["ref"]
 
     def _icdf_flat(self, u: Tensor) -> Tensor:
-        if self._use_knots(u.shape[-1]):
+        if "_flat" not in self.__dict__ and self._use_knots(u.shape[-1]):
             p = self._params
             q = _spline.quantile_knots(
                 p["levels"], p["yk"], p["sl"], p["sr"], u, p["widths"], p["heights"]
