@@ -505,9 +505,14 @@ class _ShapeIntegrals(torch.autograd.Function):
         # gradients of the gathered rows go straight into the same buffers
         # (autograd would zero-fill two more (B, K - 1, S) tensors and add them)
         S = w.shape[-1]
+        unique = rows is not None and rows.shape[0] == w.shape[0]  # one per element
         for grad, g in zip((grad_w, grad_h), g_rows):
             if grad is not None and g is not None:
-                grad.view(-1, S).index_add_(0, rows, g)
+                flat = grad.view(-1, S)
+                if unique:  # no repeated rows: gather, add, scatter back
+                    flat.index_copy_(0, rows, flat.index_select(0, rows).add_(g))
+                else:
+                    flat.index_add_(0, rows, g)
         return grad_w, grad_h, None
 
 
@@ -819,8 +824,9 @@ def ramp_quantile(
         Knot levels.
     y0 : Tensor, shape (B,)
         First knot value.
-    slopes : Tensor, shape (B, K - 1)
-        ``(q_{k+1} - q_k) / (a_{k+1} - a_k)``.
+    slopes : Tensor, shape (K - 1, B)
+        ``(q_{k+1} - q_k) / (a_{k+1} - a_k)`` (knot-major: each row a
+        contiguous vector over the batch).
     s_left, s_right : Tensor, shape (B,)
     u : Tensor, shape (..., B), or (..., 1) for levels shared by the batch
         Levels in [0, 1]; 0 and 1 give -inf and inf.
@@ -840,34 +846,60 @@ def ramp_quantile(
     # on the row's position), so the result is non-decreasing in u
     out = torch.addcmul(y0, s_left, l_left)
     for k, r in enumerate(ramps):
-        out = torch.addcmul(out, slopes[:, k], r)
+        out = torch.addcmul(out, slopes[k], r)
     return torch.addcmul(out, s_right, l_right, value=-1.0)
 
 
+def plain_moments(
+    levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor
+) -> Tuple[Tensor, Tensor]:
+    """``mean`` and ``first_moment`` of :func:`knot_integrals` for a plain
+    IQF in the knot-major layout: ``levels`` (K,), knots ``y`` (K, B),
+    ``s_*`` (B,) -> two (B,). Both are linear in ``y``: fixed weights (K,)
+    from the levels, summed over the knots in a fixed order."""
+    a0, an = levels[0], levels[-1]
+    c = 1.0 - an
+    g = levels[1:] - levels[:-1]
+    zero = levels.new_zeros(1)
+    half_g = 0.5 * g
+    # trapezoid weights of int q over [a_0, a_K]: g_{k-1} / 2 + g_k / 2
+    w_mean = torch.cat([half_g, zero]) + torch.cat([zero, half_g])
+    w_mean = w_mean + torch.cat([a0.reshape(1), levels.new_zeros(len(levels) - 2), c.reshape(1)])
+    # int a q over interval k = g (2 a_k + a_{k+1}) / 6 y_k + g (a_k + 2 a_{k+1}) / 6 y_{k+1}
+    lo = g * (2.0 * levels[:-1] + levels[1:]) / 6.0
+    hi = g * (levels[:-1] + 2.0 * levels[1:]) / 6.0
+    w_a1 = torch.cat([lo, zero]) + torch.cat([zero, hi])
+    w_a1 = w_a1 + torch.cat(
+        [(0.5 * a0 * a0).reshape(1), levels.new_zeros(len(levels) - 2), (0.5 * (1.0 - an * an)).reshape(1)]
+    )
+    mean = (w_mean.unsqueeze(-1) * y).sum(0) - a0 * s_left + c * s_right
+    first = (w_a1.unsqueeze(-1) * y).sum(0) - (0.25 * a0 * a0) * s_left + (c - 0.25 * c * c) * s_right
+    return mean, first
+
+
 def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor):
-    """Interval ramps ``r`` (B, M, K - 1) of values ``z`` (B, M) on the knots
-    ``y`` (B, K) (see the section comment), and the heights ``d`` (B, K - 1)."""
-    d = y[:, 1:] - y[:, :-1]
+    """Interval ramps ``r`` (K - 1, M, B) of values ``z`` (M, B) on the knots
+    ``y`` (K, B) (see the section comment), and the heights ``d`` (K - 1, B)."""
+    d = y[1:] - y[:-1]
     inv = 1.0 / torch.clamp(d, min=torch.finfo(d.dtype).tiny)  # flat: huge, finite
     r = torch.addcmul(
         torch.ones((), dtype=z.dtype, device=z.device),
-        z.unsqueeze(-1) - y[:, 1:].unsqueeze(1),
+        z.unsqueeze(0) - y[1:].unsqueeze(1),
         inv.unsqueeze(1),
     ).clamp_(0.0, 1.0)
     return r, d
 
 
 def ramp_cdf(levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tensor) -> Tensor:
-    """:func:`cdf` of a plain IQF (grid = knots at shared ``levels`` (K,));
-    shapes ``y`` (B, K), ``s_*`` (B,), ``z`` (B, M) -> (B, M)."""
+    """:func:`cdf` of a plain IQF in the knot-major layout: ``levels``
+    (K,), knots ``y`` (K, B), ``s_*`` (B,), values ``z`` (M, B) -> (M, B)."""
     a0, an = levels[0], levels[-1]
-    y0, yn = y[:, :1], y[:, -1:]
+    y0, yn = y[0], y[-1]
     r, _ = _ramp_parts(levels, y, z)
-    left = a0 * torch.exp((torch.minimum(z, y0) - y0) / s_left.unsqueeze(-1))
-    right_out = (1.0 - an) * torch.exp(
-        -(torch.maximum(z, yn) - yn) / s_right.unsqueeze(-1)
-    )
-    mid = (r * (levels[1:] - levels[:-1])).sum(-1)  # fixed order: monotone in z
+    left = a0 * torch.exp((torch.minimum(z, y0) - y0) / s_left)
+    right_out = (1.0 - an) * torch.exp(-(torch.maximum(z, yn) - yn) / s_right)
+    g = (levels[1:] - levels[:-1]).reshape(-1, 1, 1)
+    mid = (r * g).sum(0)  # fixed order: monotone in z
     return (left + mid) + ((1.0 - an) - right_out)
 
 
@@ -881,7 +913,7 @@ def ramp_crps(
     z: Tensor,
 ) -> Tensor:
     """:func:`crps` of a plain IQF, ``mean``/``first_moment`` (B,) from
-    :func:`knot_integrals`; other shapes as :func:`ramp_cdf`.
+    :func:`plain_moments`; other shapes as :func:`ramp_cdf`.
 
     ``int_0^F q`` is the sum of the left tail's ``F_L (min(z, q_1) - s_L)``,
     the intervals' ``g_k r_k (q_k + d_k r_k / 2)`` and the right tail's
@@ -889,18 +921,16 @@ def ramp_crps(
     the terms reduce to the closed forms of :func:`crps`."""
     a0, an = levels[0], levels[-1]
     c = 1.0 - an
-    g = levels[1:] - levels[:-1]
-    y0, yn = y[:, :1], y[:, -1:]
-    sl, sr = s_left.unsqueeze(-1), s_right.unsqueeze(-1)
+    g = (levels[1:] - levels[:-1]).reshape(-1, 1, 1)
+    y0, yn = y[0], y[-1]
     r, d = _ramp_parts(levels, y, z)
     zl, zr = torch.minimum(z, y0), torch.maximum(z, yn)
-    f_left = a0 * torch.exp((zl - y0) / sl)
-    t_right = c * torch.exp(-(zr - yn) / sr)  # 1 - F on the right tail
-    # per interval: g r (q_k + d r / 2), and g r for F
+    f_left = a0 * torch.exp((zl - y0) / s_left)
+    t_right = c * torch.exp(-(zr - yn) / s_right)  # 1 - F on the right tail
     gr = r * g
-    mid_f = gr.sum(-1)
-    mid_p = (gr * torch.addcmul(y[:, :-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1))).sum(-1)
+    mid_f = gr.sum(0)
+    mid_p = (gr * torch.addcmul(y[:-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1))).sum(0)
     f = (f_left + mid_f) + (c - t_right)
-    partial = f_left * (zl - sl) + mid_p + (c * (yn + sr) - t_right * (zr + sr))
-    base = 2.0 * (mean - first_moment).unsqueeze(-1)
+    partial = f_left * (zl - s_left) + mid_p + (c * (yn + s_right) - t_right * (zr + s_right))
+    base = 2.0 * (mean - first_moment)
     return z * (2.0 * f - 1.0) + base - 2.0 * partial

@@ -74,6 +74,25 @@ def check_num_pieces(num_pieces: int) -> int:
     return int(num_pieces)
 
 
+def _broadcast_shapes(*shapes) -> torch.Size:
+    """``torch.broadcast_shapes`` for concrete shapes, without its symbolic
+    shape machinery (which costs ~30 us a call, a visible share of a query on
+    a small batch). Raises ``RuntimeError`` as it does."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, n in enumerate(shape, ndim - len(shape)):
+            n = int(n)
+            if n != 1:
+                if out[i] not in (1, n):
+                    raise RuntimeError(
+                        f"shape mismatch: objects cannot be broadcast to a single "
+                        f"shape: {[tuple(s) for s in shapes]}"
+                    )
+                out[i] = n
+    return torch.Size(out)
+
+
 class _NonDecreasing(constraints.Constraint):
     """Finite values, non-decreasing along the last axis."""
 
@@ -195,7 +214,7 @@ class IQF(Distribution):
                 )
             shapes += [piece_widths.shape[:-2], piece_heights.shape[:-2]]
         try:
-            batch_shape = torch.broadcast_shapes(*shapes)
+            batch_shape = _broadcast_shapes(*shapes)
         except RuntimeError as err:
             raise ValueError(
                 f"IQF parameter shapes do not broadcast: {[tuple(s) for s in shapes]}"
@@ -295,28 +314,61 @@ class IQF(Distribution):
     @lazy_property
     def _plain(self) -> Dict[str, object]:
         """Plain IQF (no pieces) in the target's units, for
-        :func:`_spline.ramp_quantile`: knot ``levels`` as floats, first knot
-        ``y0`` (B,), interval ``slopes`` (B, K - 1) and tail scales ``sl``,
-        ``sr`` (B,), all multiplied by ``scale`` (``y0`` also shifted by
-        ``loc``)."""
-        B, K = self._B, self.knot_levels.shape[-1]
-        p = self._params
-        kv = self.knot_values.reshape(B, K)
-        scale = p["scale"].squeeze(-1)
-        gaps = self.knot_levels[1:] - self.knot_levels[:-1]
+        :func:`_spline.ramp_quantile`: knot levels ``level_list`` as floats,
+        first knot ``y0`` (B,), interval ``slopes`` (K - 1, B) and tail scales
+        ``sl``, ``sr`` (B,), all multiplied by ``scale`` (``y0`` also shifted
+        by ``loc``)."""
+        t = self._plain_t
+        kv = t["kv"]  # (K, B)
+        gaps = (self.knot_levels[1:] - self.knot_levels[:-1]).unsqueeze(-1)
         return dict(
-            levels=self.knot_levels.tolist(),
-            y0=torch.addcmul(p["loc"].squeeze(-1), scale, kv[:, 0]),
-            slopes=(kv[:, 1:] - kv[:, :-1]) / gaps * scale.unsqueeze(-1),
-            sl=p["sl"] * scale,
-            sr=p["sr"] * scale,
+            level_list=self.knot_levels.tolist(),
+            y0=torch.addcmul(t["loc"], t["scale"], kv[0]),
+            slopes=(kv[1:] - kv[:-1]) * (t["scale"] / gaps),
+            sl=t["sl"] * t["scale"],
+            sr=t["sr"] * t["scale"],
         )
+
+    @lazy_property
+    def _plain_t(self) -> Dict[str, Tensor]:
+        """Plain IQF in base units, knot-major (contiguous rows of B, so
+        every element-wise pass is one long vector): knots ``y`` (K, B)
+        relative to ``ref`` (B,) (and ``kv`` absolute), tail scales, ``loc``,
+        ``scale`` (B,)."""
+        B, K = self._B, self.knot_levels.shape[-1]
+        kv = self.knot_values.reshape(B, K).transpose(0, 1).contiguous()  # (K, B)
+        ref = kv[int(torch.argmin((self.knot_levels - 0.5).abs()))]
+        y = kv - ref
+        sl, sr = 1.0 / self.beta_l.reshape(B), 1.0 / self.beta_r.reshape(B)
+        return dict(
+            kv=kv, y=y, ref=ref, sl=sl, sr=sr,
+            loc=self.loc.reshape(B), scale=self.scale.reshape(B),
+        )
+
+    @lazy_property
+    def _plain_moments(self) -> Tuple[Tensor, Tensor]:
+        """``mean`` and ``a1`` (B,) of a plain IQF relative to ``ref``."""
+        t = self._plain_t
+        return _spline.plain_moments(self.knot_levels, t["y"], t["sl"], t["sr"])
+
+    def _natural(self, value) -> Tuple[Tensor, torch.Size]:
+        """A query broadcast against the batch, laid out (M, B) without
+        transposes; returns it and the broadcast shape."""
+        value = torch.as_tensor(value, dtype=self.knot_levels.dtype, device=self.knot_levels.device)
+        try:
+            shape = _broadcast_shapes(value.shape, self.batch_shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"value of shape {tuple(value.shape)} does not broadcast with "
+                f"batch_shape {tuple(self.batch_shape)}"
+            ) from err
+        return value.expand(shape).reshape(-1, self._B), shape
 
     def _icdf_plain(self, value: Tensor) -> Tensor:
         """Quantiles of a plain IQF in the natural (sample, batch) layout:
         levels shared by the batch stay (M, 1) (one small matrix product),
         others are laid out (M, B) without transposes."""
-        shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+        shape = _broadcast_shapes(value.shape, self.batch_shape)
         nb = len(self.batch_shape)
         lead = len(shape) - nb
         vshape = (1,) * (len(shape) - value.dim()) + tuple(value.shape)
@@ -325,7 +377,7 @@ class IQF(Distribution):
         else:
             u = value.expand(shape).reshape(-1, self._B)
         c = self._plain
-        q = _spline.ramp_quantile(c["levels"], c["y0"], c["slopes"], c["sl"], c["sr"], u)
+        q = _spline.ramp_quantile(c["level_list"], c["y0"], c["slopes"], c["sl"], c["sr"], u)
         return q.reshape(shape)
 
     @lazy_property
@@ -343,10 +395,10 @@ class IQF(Distribution):
 
     def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
         """Broadcast a query against the batch and lay it out as (B, M)."""
-        p = self._params
-        value = torch.as_tensor(value, dtype=p["yk"].dtype, device=p["yk"].device)
+        levels = self.knot_levels
+        value = torch.as_tensor(value, dtype=levels.dtype, device=levels.device)
         try:
-            shape = torch.broadcast_shapes(value.shape, self.batch_shape)
+            shape = _broadcast_shapes(value.shape, self.batch_shape)
         except RuntimeError as err:
             raise ValueError(
                 f"value of shape {tuple(value.shape)} does not broadcast with "
@@ -385,10 +437,10 @@ class IQF(Distribution):
         *batch_shape). Returns that broadcast shape. Levels 0 and 1 give
         ``-inf`` / ``inf``; levels outside [0, 1] or NaN raise ``ValueError``.
         """
-        p = self._params
-        value = torch.as_tensor(value, dtype=p["yk"].dtype, device=p["yk"].device)
+        levels = self.knot_levels
+        value = torch.as_tensor(value, dtype=levels.dtype, device=levels.device)
         try:
-            torch.broadcast_shapes(value.shape, self.batch_shape)
+            _broadcast_shapes(value.shape, self.batch_shape)
         except RuntimeError as err:
             raise ValueError(
                 f"value of shape {tuple(value.shape)} does not broadcast with "
@@ -415,12 +467,15 @@ class IQF(Distribution):
         """``P(X <= value)``; shape as :meth:`icdf`."""
         if self._validate_args:
             self._validate_sample(torch.as_tensor(value))
+        if self.piece_widths is None:
+            z, shape = self._natural(value)
+            t = self._plain_t
+            zs = (z - t["loc"]) / t["scale"] - t["ref"]
+            f = _spline.ramp_cdf(self.knot_levels, t["y"], t["sl"], t["sr"], zs)
+            return f.reshape(shape)
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
-        if self.piece_widths is None:
-            p = self._params
-            f = _spline.ramp_cdf(p["levels"], p["yk"], p["sl"], p["sr"], zs)
-        elif self._use_knots(z.shape[-1]):
+        if self._use_knots(z.shape[-1]):
             p = self._params
             f = _spline.cdf_knots(
                 p["levels"], p["yk"], p["sl"], p["sr"], zs, p["widths"], p["heights"]
@@ -446,14 +501,16 @@ class IQF(Distribution):
         """Closed-form continuous ranked probability score
         ``int (F(z) - 1{value <= z})^2 dz = 2 int_0^1 rho_a(value - q(a)) da``;
         shape as :meth:`icdf`."""
+        if self.piece_widths is None:
+            z, shape = self._natural(value)
+            t = self._plain_t
+            zs = (z - t["loc"]) / t["scale"] - t["ref"]
+            mean, a1 = self._plain_moments
+            c = _spline.ramp_crps(self.knot_levels, t["y"], t["sl"], t["sr"], mean, a1, zs)
+            return (t["scale"] * c).reshape(shape)
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
-        if self.piece_widths is None:
-            p, i = self._params, self._moments
-            c = _spline.ramp_crps(
-                p["levels"], p["yk"], p["sl"], p["sr"], i["mean"], i["a1"], zs
-            )
-        elif self._use_knots(z.shape[-1]):
+        if self._use_knots(z.shape[-1]):
             p = self._params
             k = _spline.find_bins(p["yk"], zs)
             if "_moments" in self.__dict__:
@@ -486,9 +543,9 @@ class IQF(Distribution):
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         """Reparameterised samples ``q(U)``, shape (*sample_shape, *batch_shape)."""
         shape = self._extended_shape(torch.Size(sample_shape))
-        p = self._params
-        lo, hi = _spline.level_bounds(p["yk"].dtype)
-        u = torch.rand(shape, dtype=p["yk"].dtype, device=p["yk"].device)
+        levels = self.knot_levels
+        lo, hi = _spline.level_bounds(levels.dtype)
+        u = torch.rand(shape, dtype=levels.dtype, device=levels.device)
         if self.piece_widths is None:
             return self._icdf_plain(u.clamp_(lo, hi))
         u_flat, s_shape = self._to_flat(u.clamp(lo, hi))
@@ -657,8 +714,9 @@ class IQFOutput(DistributionOutput):
         )
         if self.tails == "learned":
             tails_raw = raw.pop(0)
-            s_left = levels[0] * (F.softplus(tails_raw[..., 0]) + self.min_slope)
-            s_right = (1 - levels[-1]) * (F.softplus(tails_raw[..., 1]) + self.min_slope)
+            tails = F.softplus(tails_raw) + self.min_slope  # contiguous: fast
+            s_left = levels[0] * tails[..., 0]
+            s_right = (1 - levels[-1]) * tails[..., 1]
         else:
             s_left, s_right = fitted_tail_scales(self.knot_levels, knot_values)
         out = (knot_values, 1.0 / s_left, 1.0 / s_right)
