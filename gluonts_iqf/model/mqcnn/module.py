@@ -16,6 +16,7 @@ fork ever sees the values it is scored on; the last fork is exactly the
 prediction path.
 """
 
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -29,6 +30,10 @@ from gluonts.torch.util import weighted_average
 #: Smallest scale (GluonTS's MeanScaler default): an all-zero series gets
 #: this scale, so scaled inputs are 0 and forecasts stay finite.
 MIN_SCALE = 1e-10
+
+#: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
+#: interval of ~0.16 x the scale at the start of training.
+INIT_IQF_SLOPE = 0.2
 
 
 def causal_mean_abs_scale(
@@ -54,6 +59,27 @@ def causal_mean_abs_scale(
     total = torch.cumsum(target.abs() * observed, dim=1)
     scale = torch.where(count > 0, total / count.clamp_min(1.0), torch.ones_like(total))
     return scale.clamp_min(minimum_scale), total > 0
+
+
+def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: int) -> Tensor:
+    """How far before a creation time each horizon step's seasonal lags lie.
+
+    Step ``h`` (0-based) forecast at creation time ``t`` falls on position
+    ``t + h``; its ``j``-th seasonal lag is the ``j``-th most recent position
+    of the same seasonal phase already observed at ``t``:
+    ``t + h - m * (h // m + 1 + j)`` with ``m = season_length``. The offset
+    ``m * (h // m + 1 + j) - h`` is always >= 1, so no lag is ever a value the
+    creation time is scored on. With ``m = 1`` every step's lags are the last
+    ``num_lags`` values (the naive forecast).
+
+    Returns
+    -------
+    Tensor, shape (H, J), int64
+        Offsets back from the creation time (``pos = t - offset``).
+    """
+    h = torch.arange(prediction_length).unsqueeze(1)
+    j = torch.arange(num_lags).unsqueeze(0)
+    return season_length * (h // season_length + 1 + j) - h
 
 
 class CausalConvEncoder(nn.Module):
@@ -146,6 +172,12 @@ class MQCNNModel(nn.Module):
         before each creation time, divided by that creation time's scale (0
         disables): a direct view of e.g. the same hour on previous days,
         beyond the convolutions' receptive field.
+    season_length, num_seasonal_lags
+        The local MLP of horizon step ``h`` also sees the ``num_seasonal_lags``
+        most recent observed-in-time values of the same seasonal phase (see
+        :func:`seasonal_lag_offsets`), divided by the creation time's scale,
+        and their observed flags: the seasonal-naive forecasts of that step,
+        handed to the step that needs them (0 disables).
     """
 
     def __init__(
@@ -170,8 +202,25 @@ class MQCNNModel(nn.Module):
         scaling: bool = True,
         history_window: int = 0,
         loss_units: str = "scaled",
+        season_length: int = 1,
+        num_seasonal_lags: int = 0,
+        seasonal_loc: bool = False,
     ) -> None:
         super().__init__()
+        if season_length < 1 or num_seasonal_lags < 0:
+            raise ValueError(
+                f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
+                f"{season_length} and {num_seasonal_lags}"
+            )
+        if not local_mlp_dim_seq:
+            raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
+        self.season_length = season_length
+        self.num_seasonal_lags = num_seasonal_lags
+        self.register_buffer(
+            "lag_offsets",
+            seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags),
+            persistent=False,
+        )
         if loss_units not in ("scaled", "data"):
             raise ValueError(f"loss_units must be 'scaled' or 'data', got {loss_units!r}")
         self.loss_units = loss_units
@@ -221,14 +270,48 @@ class MQCNNModel(nn.Module):
             decoder_mlp_dim_seq,
             H * local_context_dim + agnostic_context_dim,
         )
-        self.local_mlp = mlp(
-            local_context_dim + agnostic_context_dim + num_feat_dynamic_real,
-            local_mlp_dim_seq,
-        )
-        head_in = local_mlp_dim_seq[-1] if local_mlp_dim_seq else (
-            local_context_dim + agnostic_context_dim + num_feat_dynamic_real
-        )
-        self.args_proj = distr_output.get_args_proj(head_in)
+        # The local MLP's first layer on [step context, agnostic context, step
+        # covariates, seasonal lags], split so the agnostic part (the same for
+        # every step) is computed once per creation time, not H times.
+        step_in = local_context_dim + num_feat_dynamic_real + 2 * num_seasonal_lags
+        self.local_step = nn.Linear(step_in, local_mlp_dim_seq[0])
+        self.local_agnostic = nn.Linear(agnostic_context_dim, local_mlp_dim_seq[0], bias=False)
+        self.local_mlp = mlp(local_mlp_dim_seq[0], local_mlp_dim_seq[1:])
+        self.args_proj = distr_output.get_args_proj(local_mlp_dim_seq[-1])
+        self._init_iqf_head()
+        self.lag_loc = None
+        if seasonal_loc and num_seasonal_lags:
+            self.lag_loc = nn.Linear(2 * num_seasonal_lags, 1)
+            # start as the seasonal-naive forecast: weight 1 on the most recent
+            # same-phase value, 0 elsewhere; the network learns the residual
+            with torch.no_grad():
+                self.lag_loc.weight.zero_()
+                self.lag_loc.weight[0, 0] = 1.0
+                self.lag_loc.bias.zero_()
+
+    def _init_iqf_head(self) -> None:
+        """Start an IQF head as a narrow distribution centred on zero.
+
+        With the default initialisation the IQF slopes start at
+        ``softplus(0) = 0.69`` scaled units per unit of level (a 0.1-0.9
+        interval of ~0.55 x the scale) and the median at ~0.33 x the scale:
+        the first hundreds of steps only shrink and re-centre it. Here the
+        slope biases start at ``INIT_IQF_SLOPE`` and the first knot's bias so
+        that the median knot (or the middle of the knots) is at 0; weights
+        are left as they are. Other distribution outputs are untouched.
+        """
+        from ...distributions.iqf import IQFOutput  # local: avoid a cycle
+
+        if not isinstance(self.distr_output, IQFOutput):
+            return
+        proj = self.args_proj.proj[0]  # the knot-values projection
+        levels = torch.tensor(self.distr_output.knot_levels, dtype=torch.float64)
+        slope = INIT_IQF_SLOPE
+        raw = math.log(math.expm1(slope - self.distr_output.min_slope))  # inverse softplus
+        mid = float(levels[torch.argmin((levels - 0.5).abs())])
+        with torch.no_grad():
+            proj.bias[1:] = raw
+            proj.bias[0] = -slope * (mid - float(levels[0]))
 
     # ------------------------------------------------------------------ #
     def _static(self, feat_static_cat: Tensor, feat_static_real: Tensor) -> Tensor:
@@ -297,15 +380,41 @@ class MQCNNModel(nn.Module):
         o = torch.cat([pad, observed], 1)[:, start + 1 :].unfold(1, W, 1)
         return torch.cat([y / scale, o], dim=-1)
 
+    def seasonal_lags(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
+        """Seasonal lags of every horizon step at creation times
+        ``t = start + 1 .. C``, divided by the scale at ``t - 1``.
+
+        target, observed : (B, C) (target already masked); scale : (B, F, 1)
+        -> (B, F, H, 2 J): J values then J observed flags; positions before
+        the window count as unobserved zeros.
+        """
+        B, F_ = scale.shape[:2]
+        if self.num_seasonal_lags == 0:
+            return target.new_zeros(B, F_, self.prediction_length, 0)
+        P = int(self.lag_offsets.max())
+        t = torch.arange(start + 1, start + 1 + F_, device=target.device)
+        idx = t.view(-1, 1, 1) - self.lag_offsets + P  # (F, H, J), into the padded window
+        pad = target.new_zeros(B, P)
+        y = torch.cat([pad, target], 1)[:, idx]  # (B, F, H, J)
+        o = torch.cat([pad, observed], 1)[:, idx]
+        return torch.cat([y / scale.unsqueeze(-1), o], dim=-1)
+
     def decode(
-        self, enc: Tensor, static: Tensor, log_scale: Tensor, covariates: Tensor, history: Tensor
+        self,
+        enc: Tensor,
+        static: Tensor,
+        log_scale: Tensor,
+        covariates: Tensor,
+        history: Tensor,
+        lags: Optional[Tensor] = None,
     ) -> Tuple[Tensor, ...]:
         """Decoder at F creation times.
 
         Shapes: enc (B, F, E); static (B, n_static); log_scale (B, F, 1);
         covariates (B, F, H, n_known) (the known covariates of the F
-        horizons); history (B, F, 2 W) from :meth:`history`. Returns the
-        distribution arguments, each (B, F, H, ...).
+        horizons); history (B, F, 2 W) from :meth:`history`; lags
+        (B, F, H, 2 J) from :meth:`seasonal_lags` (None when J = 0). Returns
+        the distribution arguments, each (B, F, H, ...).
         """
         B, F_, H, n = covariates.shape
         glob_in = torch.cat(
@@ -314,9 +423,13 @@ class MQCNNModel(nn.Module):
         )
         ctx = torch.relu(self.global_mlp(glob_in))
         local = ctx[..., : H * self.local_context_dim].reshape(B, F_, H, self.local_context_dim)
-        agnostic = ctx[..., H * self.local_context_dim :].unsqueeze(2).expand(-1, -1, H, -1)
-        hidden = self.local_mlp(torch.cat([local, agnostic, covariates], dim=-1))
-        return self.args_proj(hidden)
+        agnostic = self.local_agnostic(ctx[..., H * self.local_context_dim :])  # (B, F, hidden)
+        step = [local, covariates] + ([lags] if lags is not None and lags.shape[-1] else [])
+        hidden = torch.relu(self.local_step(torch.cat(step, dim=-1)) + agnostic.unsqueeze(2))
+        args = self.args_proj(self.local_mlp(hidden))
+        if self.lag_loc is None:
+            return args, None
+        return args, self.lag_loc(lags).squeeze(-1)
 
     def _encode_inputs(
         self, feat_static_cat, feat_static_real, past_target, past_observed_values,
@@ -351,15 +464,19 @@ class MQCNNModel(nn.Module):
         )
         C, H = self.context_length, self.prediction_length
         last_scale = scale[:, -1:]  # (B, 1)
+        target = past_target * past_observed_values
         args = self.decode(
             enc[:, -1:],
             static,
             torch.log(last_scale).unsqueeze(-1),
             feat_dynamic_real[:, C : C + H].unsqueeze(1),
-            self.history(past_target * past_observed_values, past_observed_values, last_scale.unsqueeze(-1), C - 1),
+            self.history(target, past_observed_values, last_scale.unsqueeze(-1), C - 1),
+            self.seasonal_lags(target, past_observed_values, last_scale.unsqueeze(-1), C - 1),
         )
+        args, base = args
         args = tuple(a.squeeze(1) for a in args)
-        return args, torch.zeros_like(last_scale), last_scale
+        loc = torch.zeros_like(last_scale) if base is None else base.squeeze(1) * last_scale
+        return args, loc, last_scale
 
     def forking_outputs(
         self,
@@ -385,13 +502,14 @@ class MQCNNModel(nn.Module):
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
         cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1)  # (B, F, n, H)
         fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
-        history = self.history(
-            past_target * past_observed_values, past_observed_values, fork_scale, C - F_
+        target = past_target * past_observed_values
+        history = self.history(target, past_observed_values, fork_scale, C - F_)
+        lags = self.seasonal_lags(target, past_observed_values, fork_scale, C - F_)
+        args, base = self.decode(
+            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2), history, lags
         )
-        args = self.decode(
-            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2), history
-        )
-        return args, fork_scale, informative[:, C - F_ :]
+        loc = None if base is None else base * fork_scale
+        return args, loc, fork_scale, informative[:, C - F_ :]
 
     def loss(
         self,
@@ -408,7 +526,7 @@ class MQCNNModel(nn.Module):
         every creation time and horizon step, averaged with weight = target
         observed and some non-zero value observed before the creation time.
         Steps beyond the window never occur (creation times end at ``C``)."""
-        args, fork_scale, informative = self.forking_outputs(
+        args, loc, fork_scale, informative = self.forking_outputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
             feat_dynamic_real, past_feat_dynamic_real,
         )
@@ -417,7 +535,7 @@ class MQCNNModel(nn.Module):
         observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
         target = target.unfold(1, H, 1)  # (B, F, H)
         weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
-        values = self.distr_output.loss(target=target, distr_args=args, loc=None, scale=fork_scale)
+        values = self.distr_output.loss(target=target, distr_args=args, loc=loc, scale=fork_scale)
         if self.loss_units == "scaled":
             values = values / fork_scale
         return weighted_average(values.flatten(1), weights=weights.flatten(1), dim=1)

@@ -46,6 +46,11 @@ class MQF2Estimator(MQCNNEstimator):
         Encoder convolutions.
     num_feat_dynamic_real, time_features, use_age_feature
         Known covariates.
+    lr_schedule
+        ``"plateau"`` (default: ReduceLROnPlateau with ``patience``) or
+        ``"cosine"`` (as :class:`MQCNNEstimator`). Plateau is the default
+        here: with the cosine decay the AR(1) test (tests/model/mqf2) recovers the
+        horizon correlation less well in 1500 steps (max error 0.21 vs 0.11).
     lr, weight_decay, patience, batch_size, num_batches_per_epoch, trainer_kwargs,
     train_sampler, validation_sampler
         Training loop, as :class:`MQCNNEstimator`.
@@ -77,6 +82,7 @@ class MQF2Estimator(MQCNNEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
+        lr_schedule: str = "plateau",
         batch_size: int = 32,
         num_batches_per_epoch: int = 50,
         trainer_kwargs: Optional[Dict[str, Any]] = None,
@@ -99,6 +105,7 @@ class MQF2Estimator(MQCNNEstimator):
             lr=lr,
             weight_decay=weight_decay,
             patience=patience,
+            lr_schedule=lr_schedule,
             batch_size=batch_size,
             num_batches_per_epoch=num_batches_per_epoch,
             trainer_kwargs=trainer_kwargs,
@@ -150,6 +157,8 @@ class MQF2Estimator(MQCNNEstimator):
             lr=self.lr,
             weight_decay=self.weight_decay,
             patience=self.patience,
+            lr_schedule=self.lr_schedule,
+            num_batches_per_epoch=self.num_batches_per_epoch,
         )
 
     def create_predictor(self, transformation: Transformation, module: MQF2LightningModule) -> PyTorchPredictor:

@@ -1,6 +1,8 @@
 """Lightning wrapper of :class:`MQF2Model`: the MQ-CNN training loop with
 the MQF² model (its ``forward`` returns joint sample paths)."""
 
+from typing import Optional
+
 from gluonts.core.component import validated
 
 from ..mqcnn.lightning_module import MQCNNLightningModule
@@ -17,8 +19,8 @@ class MQF2LightningModule(MQCNNLightningModule):
         Keyword arguments of :class:`MQF2Model`.
     input_names
         Batch fields of the prediction inputs.
-    lr, weight_decay, patience
-        Adam and ReduceLROnPlateau settings.
+    lr, weight_decay, patience, lr_schedule, num_batches_per_epoch
+        Optimiser and learning-rate schedule, as :class:`MQCNNLightningModule`.
     """
 
     model_cls = MQF2Model
@@ -31,5 +33,10 @@ class MQF2LightningModule(MQCNNLightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
+        lr_schedule: str = "cosine",
+        num_batches_per_epoch: Optional[int] = None,
     ) -> None:
-        super().__init__(model_kwargs, input_names, lr=lr, weight_decay=weight_decay, patience=patience)
+        super().__init__(
+            model_kwargs, input_names, lr=lr, weight_decay=weight_decay, patience=patience,
+            lr_schedule=lr_schedule, num_batches_per_epoch=num_batches_per_epoch,
+        )

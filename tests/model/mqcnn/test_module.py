@@ -9,7 +9,12 @@ import torch
 from gluonts.torch.distributions import StudentTOutput
 
 from gluonts_iqf import IQFOutput
-from gluonts_iqf.model.mqcnn.module import MQCNNModel, causal_mean_abs_scale
+from gluonts_iqf.model.mqcnn.module import (
+    INIT_IQF_SLOPE,
+    MQCNNModel,
+    causal_mean_abs_scale,
+    seasonal_lag_offsets,
+)
 
 B, C, H = 3, 20, 5
 
@@ -70,8 +75,9 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     assert args[0].shape == (B, H, 3) and args[1].shape == (B, H)
     assert args[3].shape == (B, H, 2, 2)
     assert loc.shape == scale.shape == (B, 1)
-    fargs, fscale, count = m.forking_outputs(**prediction_inputs(batch))
+    fargs, floc, fscale, count = m.forking_outputs(**prediction_inputs(batch))
     assert fargs[0].shape == (B, C, H, 3) and fscale.shape == (B, C, 1) and count.shape == (B, C) and count.dtype == torch.bool
+    assert floc is None
     loss = m.loss(**batch)
     assert loss.shape == (B,) and torch.isfinite(loss).all()
     loss.sum().backward()
@@ -92,12 +98,15 @@ def test_causal_scale():
 
 
 @pytest.mark.parametrize("num_forking", [C, 7, 1])
-def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
+@pytest.mark.parametrize("lags", [dict(), dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True)])
+def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     """The vectorised forking loss equals an explicit loop that, for each
     creation time t, decodes from the encoding at t - 1 with the
     covariates, targets and mask of positions t .. t + H - 1."""
     torch.manual_seed(0)
-    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking, history_window=6).double()
+    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking, history_window=6, **lags).double()
+    if m.lag_loc is not None:  # move off the seasonal-naive start
+        torch.nn.init.normal_(m.lag_loc.weight)
     batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
     got = m.loss(**batch)
 
@@ -116,12 +125,25 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking):
         past_y = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_target"] * batch["past_observed_values"]], 1)
         past_o = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_observed_values"]], 1)
         hist = torch.cat([past_y[:, t : t + W] / s, past_o[:, t : t + W]], -1).unsqueeze(1)  # positions t-W .. t-1
-        args = m.decode(
+        # seasonal lags of step h: positions t + h - m (h // m + 1 + j), zero/unobserved before 0
+        J, m_ = m.num_seasonal_lags, m.season_length
+        lag_y = torch.zeros(B, H, J, dtype=torch.float64)
+        lag_o = torch.zeros(B, H, J, dtype=torch.float64)
+        for h in range(H):
+            for j in range(J):
+                pos = t + h - m_ * (h // m_ + 1 + j)
+                assert pos < t
+                if pos >= 0:
+                    lag_y[:, h, j] = past_y[:, W + pos] / s[:, 0]
+                    lag_o[:, h, j] = past_o[:, W + pos]
+        lag_in = torch.cat([lag_y, lag_o], -1).unsqueeze(1) if J else None
+        args, base = m.decode(
             enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
-            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1), hist,
+            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1), hist, lag_in,
         )
         args = tuple(a.squeeze(1) for a in args)
-        values = m.distr_output.loss(full_y[:, t : t + H], args, scale=s) / s  # scaled units
+        loc = None if base is None else base.squeeze(1) * s
+        values = m.distr_output.loss(full_y[:, t : t + H], args, loc=loc, scale=s) / s  # scaled units
         w = full_o[:, t : t + H] * count[:, t - 1 : t]
         num += (values * w).sum(-1)
         den += w.sum(-1)
@@ -132,14 +154,14 @@ def test_no_creation_time_sees_its_targets():
     """d(parameters of creation time t) / d(target at positions >= t) == 0,
     and != 0 for earlier positions (autograd, float64)."""
     torch.manual_seed(0)
-    m = make_model(n_known=1, history_window=8).double()
+    m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, seasonal_loc=True).double()
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
     past = batch["past_target"].clone().requires_grad_(True)
     inputs = {**prediction_inputs(batch), "past_target": past}
-    args, fscale, _ = m.forking_outputs(**inputs)
+    args, floc, fscale, _ = m.forking_outputs(**inputs)
     for f, t in [(0, 1), (5, 6), (C - 1, C)]:
-        out = args[0][:, f].sum() + fscale[:, f].sum()
+        out = args[0][:, f].sum() + fscale[:, f].sum() + floc[:, f].sum()
         (grad,) = torch.autograd.grad(out, past, retain_graph=True)
         assert (grad[:, t:] == 0).all(), f"creation time {t} sees later targets"
         assert (grad[:, :t].abs().sum(-1) > 0).all()
@@ -150,11 +172,21 @@ def test_last_creation_time_is_the_prediction_path():
     m = make_model(n_known=2, n_past=2, history_window=5)
     batch = make_batch(2, 2)
     args, loc, scale = m(**prediction_inputs(batch))
-    fargs, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
+    fargs, floc, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
     for a, fa in zip(args, fargs):
         torch.testing.assert_close(a, fa[:, -1])
     torch.testing.assert_close(scale, fscale[:, -1])
-    assert (loc == 0).all()
+    assert (loc == 0).all() and floc is None
+    # with a seasonal location: the prediction's loc is the last fork's
+    m = make_model(n_known=2, history_window=5, season_length=4, num_seasonal_lags=2, seasonal_loc=True)
+    torch.nn.init.normal_(m.lag_loc.weight)
+    batch = make_batch(2)
+    args, loc, scale = m(**prediction_inputs(batch))
+    fargs, floc, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
+    assert loc.shape == (B, H)
+    torch.testing.assert_close(loc, floc[:, -1])
+    for a, fa in zip(args, fargs):
+        torch.testing.assert_close(a, fa[:, -1])
 
 
 def test_any_gluonts_distribution_output():
@@ -175,7 +207,7 @@ def test_loss_units():
     m_scaled = make_model(num_forking=1).double()
     m_data = make_model(num_forking=1, loss_units="data").double()
     m_data.load_state_dict(m_scaled.state_dict())
-    _, fscale, _ = m_scaled.forking_outputs(**prediction_inputs(batch))
+    _, _, fscale, _ = m_scaled.forking_outputs(**prediction_inputs(batch))
     torch.testing.assert_close(m_data.loss(**batch), m_scaled.loss(**batch) * fscale[:, 0, 0])
     with pytest.raises(ValueError, match="loss_units"):
         make_model(loss_units="original")
@@ -186,3 +218,43 @@ def test_invalid_settings():
         make_model(num_forking=C + 1)
     with pytest.raises(ValueError, match="same length"):
         MQCNNModel(H, C, C, IQFOutput(), channels_seq=(8, 8), dilation_seq=(1,), kernel_size_seq=(3, 3))
+
+
+def test_seasonal_lag_offsets():
+    """Step h's j-th lag is the j-th most recent position of its seasonal
+    phase observed before the creation time."""
+    off = seasonal_lag_offsets(prediction_length=5, season_length=2, num_lags=2)
+    assert off.tolist() == [[2, 4], [1, 3], [2, 4], [1, 3], [2, 4]]
+    # position t - offset has the phase of t + h and is < t
+    m, H, J = 24, 48, 3
+    off = seasonal_lag_offsets(H, m, J)
+    h = torch.arange(H).unsqueeze(1)
+    assert ((h + off) % m == 0).all() and (off >= 1).all()
+    assert (off[:, 0] <= m).all()  # the first lag is the most recent one
+    assert (off[:, 1:] - off[:, :-1] == m).all()
+    # season 1: every step's lags are the last J values
+    assert seasonal_lag_offsets(4, 1, 2).tolist() == [[1, 2]] * 4
+    with pytest.raises(ValueError, match="season_length"):
+        make_model(season_length=0, num_seasonal_lags=1)
+
+
+def test_seasonal_loc_starts_as_seasonal_naive():
+    """A fresh model with ``seasonal_loc`` and its IQF head's weights zeroed
+    (its initial biases kept) has median = the seasonal-naive forecast: the
+    head starts centred at 0 and the location at the last same-phase value."""
+    torch.manual_seed(0)
+    m = make_model(n_known=1, season_length=4, num_seasonal_lags=2, seasonal_loc=True,
+                   distr_output=IQFOutput(knot_levels=[0.1, 0.5, 0.9])).double()
+    with torch.no_grad():
+        for proj in m.args_proj.proj:
+            proj.weight.zero_()
+    batch = make_batch(1, dtype=torch.float64)
+    batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
+    args, loc, scale = m(**prediction_inputs(batch))
+    distr = m.distr_output.distribution(args, loc=loc, scale=scale)
+    y = batch["past_target"]
+    naive = torch.stack([y[:, C - 4 + (h % 4)] for h in range(H)], 1)
+    torch.testing.assert_close(distr.icdf(torch.tensor(0.5, dtype=torch.float64)), naive)
+    # the initial 0.1-0.9 spread is INIT_IQF_SLOPE x 0.8 scaled units
+    spread = distr.icdf(torch.tensor(0.9, dtype=torch.float64)) - distr.icdf(torch.tensor(0.1, dtype=torch.float64))
+    torch.testing.assert_close(spread, INIT_IQF_SLOPE * 0.8 * scale.expand(-1, H))
