@@ -836,6 +836,11 @@ def ramp_quantile(
     Tensor, shape (..., B)
     """
     a0, an = levels[0], levels[-1]
+    needs_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (y0, slopes, s_left, s_right, u)
+    )
+    if u.shape[-1] != 1 and u.dim() == 2 and not needs_grad:
+        return _ramp_quantile_blocks(levels, y0, slopes, s_left, s_right, u)
     l_left = torch.log(torch.clamp(u, max=a0) / a0)
     l_right = torch.log((1.0 - torch.clamp(u, min=an)) / (1.0 - an))
     ramps = [
@@ -875,6 +880,23 @@ def plain_moments(
     mean = (w_mean.unsqueeze(-1) * y).sum(0) - a0 * s_left + c * s_right
     first = (w_a1.unsqueeze(-1) * y).sum(0) - (0.25 * a0 * a0) * s_left + (c - 0.25 * c * c) * s_right
     return mean, first
+
+
+def _ramp_quantile_blocks(levels, y0, slopes, s_left, s_right, u: Tensor) -> Tensor:
+    """:func:`ramp_quantile` for per-element levels ``u`` (n, B) without
+    autograd (sampling): the same terms in the same order, computed in row
+    blocks with in-place passes on one cached scratch block."""
+    a0, an = levels[0], levels[-1]
+    out = torch.empty_like(u)
+    for b in row_blocks(u.shape[0], u.shape[1]):
+        ub, ob = u[b], out[b]
+        tmp = torch.clamp(ub, max=a0).div_(a0).log_()
+        torch.addcmul(y0, s_left, tmp, out=ob)
+        for k, (lo, hi) in enumerate(zip(levels[:-1], levels[1:])):
+            ob.addcmul_(slopes[k], torch.clamp(ub, lo, hi, out=tmp).sub_(lo))
+        torch.clamp(ub, min=an, out=tmp).neg_().add_(1.0).div_(1.0 - an).log_()
+        ob.addcmul_(s_right, tmp, value=-1.0)
+    return out
 
 
 def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor):
