@@ -482,7 +482,7 @@ class _ShapeIntegrals(torch.autograd.Function):
         grad_h = torch.empty_like(h) if need_h else None
         for b in row_blocks(w.shape[0], w[0].numel()):
             wb, hb, G1, G2 = w[b], h[b], g1[b], g2[b]
-            G1e, G2e = G1.unsqueeze(-1), G2.unsqueeze(-1)
+            G1e, G2e = (g.unsqueeze(-1).expand(wb.shape).contiguous() for g in (G1, G2))
             cw = torch.cumsum(wb, -1)
             m = torch.cumsum(hb, -1).sub_(hb, alpha=0.5)
             t = wb * m

@@ -836,10 +836,10 @@ class _FlooredSoftmax(torch.autograd.Function):
         res = torch.empty_like(out)
         for b in _spline.row_blocks(out.shape[0], out[0].numel()):
             # with v = out - c2 = c1 softmax: d/dx_j = v_j (g_j - sum_i g_i v_i / c1)
-            o, r = out[b], res[b]
-            torch.mul(g[b], o, out=r).sub_(g[b], alpha=c2)  # g v
-            dot = _spline.row_sum(r).div_(c1).unsqueeze(-1)
-            r.addcmul_(o, dot, value=-1.0).add_(c2 * dot)
+            gb, r = g[b], res[b]
+            v = out[b] - c2
+            dot = _spline.row_sum(torch.mul(gb, v, out=r)).div_(c1).unsqueeze(-1)
+            torch.sub(gb, dot, out=r).mul_(v)
         return res.reshape(grad.shape), None
 
 
