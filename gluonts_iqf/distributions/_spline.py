@@ -413,6 +413,14 @@ def row_sum(v: Tensor) -> Tensor:
     return torch.matmul(v, ones)
 
 
+def ordered_sum(v: Tensor, dim: int = -1) -> Tensor:
+    """Sum along ``dim`` in index order whatever the tensor's shape (the last
+    element of a cumulative sum, a sequential scan): ``Tensor.sum`` may
+    change its summation order with the shape, so one value queried alone
+    and within a batch could differ in the last bit."""
+    return torch.cumsum(v, dim).select(dim, -1)
+
+
 def _mid_cumsum(v: Tensor) -> Tensor:
     """``cumsum(v) - v / 2`` along the last axis (piece midpoints)."""
     return torch.cumsum(v, -1).sub_(v, alpha=0.5)
@@ -639,12 +647,12 @@ def unit_spline(
         torch.ones((), dtype=src.dtype, device=src.device), t.unsqueeze(-1) - end, inv
     ).clamp_(0.0, 1.0)
     dr = dst * r
-    # fixed-order sums (see ramp_quantile): monotone in t, position-independent
-    out = dr.sum(-1)
+    # fixed-order sums: monotone in t, independent of the query's shape
+    out = ordered_sum(dr)
     if not integral:
         return out, None
     # start + src r / 2 = end - src (1 - r / 2)
-    return out, (dr * torch.addcmul(end, src, r, value=0.5).sub_(src)).sum(-1)
+    return out, ordered_sum(dr * torch.addcmul(end, src, r, value=0.5).sub_(src))
 
 
 def _knot_position(
@@ -921,7 +929,7 @@ def ramp_cdf(levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tens
     left = a0 * torch.exp((torch.minimum(z, y0) - y0) / s_left)
     right_out = (1.0 - an) * torch.exp(-(torch.maximum(z, yn) - yn) / s_right)
     g = (levels[1:] - levels[:-1]).reshape(-1, 1, 1)
-    mid = (r * g).sum(0)  # fixed order: monotone in z
+    mid = ordered_sum(r * g, 0)  # fixed order: monotone in z
     return (left + mid) + ((1.0 - an) - right_out)
 
 
@@ -950,8 +958,8 @@ def ramp_crps(
     f_left = a0 * torch.exp((zl - y0) / s_left)
     t_right = c * torch.exp(-(zr - yn) / s_right)  # 1 - F on the right tail
     gr = r * g
-    mid_f = gr.sum(0)
-    mid_p = (gr * torch.addcmul(y[:-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1))).sum(0)
+    mid_f = ordered_sum(gr, 0)
+    mid_p = ordered_sum(gr * torch.addcmul(y[:-1].unsqueeze(1), r, (0.5 * d).unsqueeze(1)), 0)
     f = (f_left + mid_f) + (c - t_right)
     partial = f_left * (zl - s_left) + mid_p + (c * (yn + s_right) - t_right * (zr + s_right))
     base = 2.0 * (mean - first_moment)

@@ -388,9 +388,10 @@ class IQF(Distribution):
         return dict(cum=cum)
 
     def _use_knots(self, num_values: int) -> bool:
-        """Answer a query of ``num_values`` values per batch element from the
-        knots (cost ~ values x S) rather than the grid (cost ~ (K - 1) S to
-        build, then ~ log N per value)? Without pieces the grid is the knots."""
+        """Answer a cdf / CRPS query of ``num_values`` values per batch
+        element from the knots (cost ~ values x S) rather than the grid (cost
+        ~ (K - 1) S to build, then ~ log N per value)? Without pieces the grid
+        is the knots. (The two agree to rounding, not bit for bit.)"""
         return self.piece_widths is None or num_values <= self.knot_levels.shape[-1] - 1
 
     def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
@@ -417,14 +418,11 @@ class IQF(Distribution):
         return (flat_value - p["loc"]) / p["scale"] - p["ref"]
 
     def _icdf_flat(self, u: Tensor) -> Tensor:
-        if "_flat" not in self.__dict__ and self._use_knots(u.shape[-1]):
-            p = self._params
-            q = _spline.quantile_knots(
-                p["levels"], p["yk"], p["sl"], p["sr"], u, p["widths"], p["heights"]
-            )
-        else:
-            p = self._flat
-            q = _spline.quantile(p["x"], p["y"], p["sl"], p["sr"], u)
+        # always the grid with pieces (built once, then ~log N per level): a
+        # level gives bit-equal quantiles alone or among others, which
+        # QuantileFunctionForecast's quantile(a) / quantiles(levels) rely on
+        p = self._flat
+        q = _spline.quantile(p["x"], p["y"], p["sl"], p["sr"], u)
         return p["loc"] + p["scale"] * (p["ref"] + q)
 
     # ------------------------------------------------------------------ #
