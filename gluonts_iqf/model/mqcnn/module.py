@@ -61,6 +61,20 @@ def causal_mean_abs_scale(
     return scale.clamp_min(minimum_scale), total > 0
 
 
+#: Units of the training loss (see :class:`MQCNNModel`).
+LOSS_UNITS = ("scaled", "volume", "data")
+
+
+def _batch_mean_scale(fork_scale: Tensor, weights: Tensor) -> Tensor:
+    """Mean scale of the creation times that carry loss weight, as a constant
+    (no gradient). fork_scale (B, F, 1), weights (B, F, H) -> scalar tensor;
+    1 when no creation time carries weight."""
+    w = (weights.sum(-1, keepdim=True) > 0).to(fork_scale.dtype)
+    total = w.sum()
+    mean = (fork_scale * w).sum() / total.clamp_min(1.0)
+    return torch.where(total > 0, mean, torch.ones_like(mean)).detach()
+
+
 def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: int) -> Tensor:
     """How far before a creation time each horizon step's seasonal lags lie.
 
@@ -166,6 +180,9 @@ class MQCNNModel(nn.Module):
     loss_units
         ``"scaled"`` (default): each creation time's loss is divided by its
         scale, so every series weighs alike (as a likelihood does);
+        ``"volume"``: divided by the batch's mean scale instead (a constant
+        per batch), so series weigh in proportion to their scale, as in the
+        weighted quantile loss, while the loss stays O(1) for the optimiser;
         ``"data"``: loss in the target's units, dominated by large series.
     history_window
         The global MLP also sees the last ``history_window`` target values
@@ -221,8 +238,8 @@ class MQCNNModel(nn.Module):
             seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags),
             persistent=False,
         )
-        if loss_units not in ("scaled", "data"):
-            raise ValueError(f"loss_units must be 'scaled' or 'data', got {loss_units!r}")
+        if loss_units not in LOSS_UNITS:
+            raise ValueError(f"loss_units must be one of {LOSS_UNITS}, got {loss_units!r}")
         self.loss_units = loss_units
         if not 0 <= history_window <= context_length:
             raise ValueError(
@@ -332,13 +349,21 @@ class MQCNNModel(nn.Module):
         feat_dynamic_real: Tensor,
         past_feat_dynamic_real: Optional[Tensor],
         static: Tensor,
+        first: int = 0,
     ) -> Tuple[Tensor, Tensor, Tensor]:
         """Run the causal encoder over the past window.
 
         Shapes: past_target, past_observed_values (B, C); feat_dynamic_real
         (B, C + H, n_known); past_feat_dynamic_real (B, C, n_past) or None;
-        static (B, n_static). Returns encodings (B, C, E), scales (B, C) and
-        whether the scale is informative (B, C), all causal in the position.
+        static (B, n_static). Returns encodings of positions ``first .. C-1``
+        (B, C - first, E), scales (B, C) and whether the scale is informative
+        (B, C), all causal in the position.
+
+        Only the encodings from ``first`` on are needed (the forking creation
+        times), so the convolutions run over positions
+        ``first - (receptive_field - 1) ..`` only: every kept output sees
+        exactly the inputs it would see in the full window (the zero padding
+        at the cropped start reaches earlier outputs only).
         """
         observed = past_observed_values
         target = past_target * observed  # imputed values never enter
@@ -359,9 +384,10 @@ class MQCNNModel(nn.Module):
         if static.shape[-1]:
             inputs.append(static.unsqueeze(1).expand(-1, C, -1))
         x = torch.cat(inputs, dim=-1)
-        enc = self.encoder(x)
+        start = max(0, first - (self.encoder.receptive_field - 1))
+        enc = self.encoder(x[:, start:])[:, first - start :]
         if self.use_residual:
-            enc = torch.cat([enc, x], dim=-1)
+            enc = torch.cat([enc, x[:, first:]], dim=-1)
         return enc, scale, informative
 
     def history(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
@@ -433,12 +459,13 @@ class MQCNNModel(nn.Module):
 
     def _encode_inputs(
         self, feat_static_cat, feat_static_real, past_target, past_observed_values,
-        feat_dynamic_real, past_feat_dynamic_real,
+        feat_dynamic_real, past_feat_dynamic_real, first: int = 0,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Static features (B, n_static) and :meth:`encode`'s outputs."""
         static = self._static(feat_static_cat, feat_static_real)
         enc, scale, informative = self.encode(
-            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static,
+            first=first,
         )
         return static, enc, scale, informative
 
@@ -458,15 +485,15 @@ class MQCNNModel(nn.Module):
         loc and scale (B, 1), as GluonTS's ``DistributionForecastGenerator``
         expects.
         """
+        C, H = self.context_length, self.prediction_length
         static, enc, scale, _ = self._encode_inputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
-            feat_dynamic_real, past_feat_dynamic_real,
+            feat_dynamic_real, past_feat_dynamic_real, first=C - 1,
         )
-        C, H = self.context_length, self.prediction_length
         last_scale = scale[:, -1:]  # (B, 1)
         target = past_target * past_observed_values
         args = self.decode(
-            enc[:, -1:],
+            enc,
             static,
             torch.log(last_scale).unsqueeze(-1),
             feat_dynamic_real[:, C : C + H].unsqueeze(1),
@@ -494,11 +521,11 @@ class MQCNNModel(nn.Module):
         ``[past | future]``. Returns distr_args each (B, F, H, ...), scales
         (B, F, 1) and whether each creation time's scale is informative (B, F).
         """
+        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         static, enc, scale, informative = self._encode_inputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
-            feat_dynamic_real, past_feat_dynamic_real,
+            feat_dynamic_real, past_feat_dynamic_real, first=C - F_,
         )
-        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
         cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1)  # (B, F, n, H)
         fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
@@ -506,7 +533,7 @@ class MQCNNModel(nn.Module):
         history = self.history(target, past_observed_values, fork_scale, C - F_)
         lags = self.seasonal_lags(target, past_observed_values, fork_scale, C - F_)
         args, base = self.decode(
-            enc[:, C - F_ :], static, torch.log(fork_scale), cov.transpose(-1, -2), history, lags
+            enc, static, torch.log(fork_scale), cov.transpose(-1, -2), history, lags
         )
         loc = None if base is None else base * fork_scale
         return args, loc, fork_scale, informative[:, C - F_ :]
@@ -538,4 +565,6 @@ class MQCNNModel(nn.Module):
         values = self.distr_output.loss(target=target, distr_args=args, loc=loc, scale=fork_scale)
         if self.loss_units == "scaled":
             values = values / fork_scale
+        elif self.loss_units == "volume":
+            values = values / _batch_mean_scale(fork_scale, weights)
         return weighted_average(values.flatten(1), weights=weights.flatten(1), dim=1)

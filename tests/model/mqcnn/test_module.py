@@ -209,6 +209,16 @@ def test_loss_units():
     m_data.load_state_dict(m_scaled.state_dict())
     _, _, fscale, _ = m_scaled.forking_outputs(**prediction_inputs(batch))
     torch.testing.assert_close(m_data.loss(**batch), m_scaled.loss(**batch) * fscale[:, 0, 0])
+    # 'volume' = 'data' divided by the batch's mean scale (a constant)
+    m_volume = make_model(num_forking=1, loss_units="volume").double()
+    m_volume.load_state_dict(m_scaled.state_dict())
+    torch.testing.assert_close(m_volume.loss(**batch), m_data.loss(**batch) / fscale[:, 0, 0].mean())
+    # the constant carries no gradient: d loss / d params = d data-loss / d params / mean scale
+    g_volume = torch.autograd.grad(m_volume.loss(**batch).sum(), list(m_volume.parameters()), allow_unused=True)
+    g_data = torch.autograd.grad(m_data.loss(**batch).sum(), list(m_data.parameters()), allow_unused=True)
+    for gv, gd in zip(g_volume, g_data):
+        if gd is not None:
+            torch.testing.assert_close(gv, gd / fscale[:, 0, 0].mean())
     with pytest.raises(ValueError, match="loss_units"):
         make_model(loss_units="original")
 
@@ -258,3 +268,20 @@ def test_seasonal_loc_starts_as_seasonal_naive():
     # the initial 0.1-0.9 spread is INIT_IQF_SLOPE x 0.8 scaled units
     spread = distr.icdf(torch.tensor(0.9, dtype=torch.float64)) - distr.icdf(torch.tensor(0.1, dtype=torch.float64))
     torch.testing.assert_close(spread, INIT_IQF_SLOPE * 0.8 * scale.expand(-1, H))
+
+
+@pytest.mark.parametrize("first", [0, 3, C - 7, C - 1])
+def test_cropped_encoder_equals_the_full_window(first):
+    """Encoding only positions first..C-1 (convolutions over the cropped
+    window plus the receptive field) gives exactly the full-window values."""
+    torch.manual_seed(0)
+    m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,)).double()
+    batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
+    static = m._static(batch["feat_static_cat"], batch["feat_static_real"])
+    args = (batch["past_target"], batch["past_observed_values"], batch["feat_dynamic_real"],
+            batch["past_feat_dynamic_real"], static)
+    full, scale, informative = m.encode(*args)
+    crop, scale2, informative2 = m.encode(*args, first=first)
+    assert crop.shape == (B, C - first, full.shape[-1])
+    torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
+    assert torch.equal(scale, scale2) and torch.equal(informative, informative2)
