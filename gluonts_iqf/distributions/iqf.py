@@ -503,8 +503,7 @@ class IQF(Distribution):
             z, shape = self._natural(value)
             t = self._plain_t
             zs = (z - t["loc"]) / t["scale"] - t["ref"]
-            mean, a1 = self._plain_moments
-            c = _spline.ramp_crps(self.knot_levels, t["y"], t["sl"], t["sr"], mean, a1, zs)
+            c = _spline.ramp_crps_fused(self.knot_levels, t["y"], t["sl"], t["sr"], zs)
             return (t["scale"] * c).reshape(shape)
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
