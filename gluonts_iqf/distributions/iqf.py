@@ -346,10 +346,10 @@ class IQF(Distribution):
         )
 
     @lazy_property
-    def _plain_moments(self) -> Tuple[Tensor, Tensor]:
-        """``mean`` and ``a1`` (B,) of a plain IQF relative to ``ref``."""
-        t = self._plain_t
-        return _spline.plain_moments(self.knot_levels, t["y"], t["sl"], t["sr"])
+    def _plain_crps_weights(self) -> Tensor:
+        """Knot weights (K,) of ``2 (mean - first moment)``, see
+        :func:`_spline.plain_crps_weights`."""
+        return _spline.plain_crps_weights(self.knot_levels)
 
     def _natural(self, value) -> Tuple[Tensor, torch.Size]:
         """A query broadcast against the batch, laid out (M, B) without
@@ -503,7 +503,9 @@ class IQF(Distribution):
             z, shape = self._natural(value)
             t = self._plain_t
             zs = (z - t["loc"]) / t["scale"] - t["ref"]
-            c = _spline.ramp_crps_fused(self.knot_levels, t["y"], t["sl"], t["sr"], zs)
+            c = _spline.ramp_crps_fused(
+                self.knot_levels, t["y"], t["sl"], t["sr"], zs, self._plain_crps_weights
+            )
             return (t["scale"] * c).reshape(shape)
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)

@@ -287,3 +287,11 @@ def test_fused_plain_crps_matches_autograd_reference():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     y2 = torch.randn(5, 6, generator=gen, dtype=torch.float64).sort(0).values.requires_grad_(True)
     assert torch.autograd.gradcheck(fused, (y2, sl, sr, z))
+
+
+def test_plain_crps_weights_are_the_moments_weights():
+    levels = torch.tensor([0.02, 0.1, 0.5, 0.7, 0.99], dtype=torch.float64)
+    eye = torch.eye(5, dtype=torch.float64)
+    zero = torch.zeros(1, dtype=torch.float64)
+    w_m, w_a = _spline.plain_moments(levels, eye, zero, zero)
+    torch.testing.assert_close(_spline.plain_crps_weights(levels), 2 * (w_m - w_a), rtol=1e-14, atol=1e-15)
