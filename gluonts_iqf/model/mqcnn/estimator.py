@@ -3,6 +3,7 @@
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+import pandas as pd
 import torch
 
 from gluonts.core.component import validated
@@ -31,6 +32,7 @@ from gluonts.transform import (
     ValidationSplitSampler,
     VstackFeatures,
 )
+from gluonts.transform.feature import target_transformation_length
 from gluonts.transform.split import TFTInstanceSplitter
 
 from ...distributions.iqf import IQFOutput
@@ -130,6 +132,121 @@ class CheckCovariates(MapTransformation):
                         f"item {item}: '{FieldName.FEAT_STATIC_CAT}' value {c} "
                         f"outside [0, {card})"
                     )
+        return data
+
+
+#: Field holding how many leading values :class:`TrimHistory` dropped.
+AGE_OFFSET_FIELD = "age_offset"
+
+
+class TrimHistory(MapTransformation):
+    """At prediction time, drop the history the network never sees.
+
+    The predictor only reads the last ``keep`` (= ``context_length``) target
+    values, yet GluonTS's whole-series transformations (time features, age,
+    observed indicator) would run over the entire history of each series:
+    for a 1,000-step series and a 96-step window that is ~10x the work. This
+    keeps the last ``keep`` values of the target and of the dynamic
+    covariates (plus the horizon for known ones), moves ``start`` forward by
+    the number of dropped values, and records that number in
+    ``age_offset`` so :class:`AddOffsetAgeFeature` gives the same age values.
+    Forecasts are identical to those from the untrimmed series (tested).
+    Training entries (``is_train=True``) pass unchanged; the input entry is
+    never modified in place.
+    """
+
+    @validated()
+    def __init__(self, keep: int) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.keep = keep
+
+    def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
+        if is_train:
+            return data
+        target = np.asarray(data[FieldName.TARGET])
+        cut = target.shape[-1] - self.keep
+        if cut <= 0:
+            return data
+        out = dict(data)
+        out[FieldName.TARGET] = target[..., cut:]
+        out[FieldName.START] = data[FieldName.START] + cut
+        for field in (FieldName.FEAT_DYNAMIC_REAL, FieldName.PAST_FEAT_DYNAMIC_REAL):
+            value = data.get(field)
+            if value is not None and np.size(value):
+                out[field] = np.asarray(value)[..., cut:]
+        out[AGE_OFFSET_FIELD] = cut + int(data.get(AGE_OFFSET_FIELD, 0))
+        return out
+
+
+class AddOffsetAgeFeature(AddAgeFeature):
+    """GluonTS's ``AddAgeFeature`` counted from the series' true start:
+    ``log10(2 + age_offset + i)`` where ``age_offset`` (default 0) is the
+    number of leading values :class:`TrimHistory` dropped. The float32
+    values equal those of the untrimmed series exactly (integers below 2**24
+    are exact in float32)."""
+
+    def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
+        data = super().map_transform(data, is_train)
+        offset = int(data.pop(AGE_OFFSET_FIELD, 0))
+        if offset:
+            length = data[self.feature_name].shape[-1]
+            idx = np.arange(length, dtype=self.dtype) + self.dtype(offset)
+            age = np.log10(2.0 + idx) if self.log_scale else idx
+            data[self.feature_name] = age.reshape((1, length))
+        return data
+
+
+#: Largest calendar (time steps) :class:`CalendarTimeFeatures` keeps per
+#: frequency; requests beyond it are computed directly (memory bound).
+MAX_CALENDAR_LENGTH = 2_000_000
+
+
+class CalendarTimeFeatures(AddTimeFeatures):
+    """GluonTS's ``AddTimeFeatures`` served from a cached calendar.
+
+    GluonTS builds a pandas ``period_range`` and evaluates every time feature
+    on it for each entry: ~1 ms of pandas overhead per series, most of the
+    prediction pipeline's time. Time features are element-wise functions of
+    the timestamp, so this computes them once over a calendar (per
+    frequency) spanning every requested range, grown as needed, and returns
+    slices: the same float values as ``AddTimeFeatures`` (tested).
+    """
+
+    def _calendar(self, start, length: int) -> Optional[np.ndarray]:
+        cache = self.__dict__.setdefault("_calendars", {})
+        # ordinals count base units (minutes for "15min"): work in steps of
+        # the frequency's multiple, one calendar per phase
+        mult = max(int(getattr(start.freq, "n", 1)), 1)
+        phase = start.ordinal % mult
+        key = (start.freqstr, phase)
+        s = start.ordinal // mult
+        lo, arr = cache.get(key, (s, None))
+        if arr is not None and lo <= s and s + length <= lo + arr.shape[1]:
+            return arr[:, s - lo : s - lo + length]
+        if arr is None:
+            lo, hi = s, s + length
+        else:  # cover old and new ranges, grown by half on each side that grew
+            old_lo, old_hi, pad = lo, lo + arr.shape[1], arr.shape[1] // 2
+            lo = min(old_lo, s - pad) if s < old_lo else old_lo
+            hi = max(old_hi, s + length + pad) if s + length > old_hi else old_hi
+        if hi - lo > MAX_CALENDAR_LENGTH:
+            return None
+        first = pd.Period(ordinal=lo * mult + phase, freq=start.freq)
+        index = pd.period_range(first, periods=hi - lo, freq=start.freq)
+        arr = np.vstack([feat(index) for feat in self.date_features]).astype(self.dtype)
+        cache[key] = (lo, arr)
+        return arr[:, s - lo : s - lo + length]
+
+    def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
+        start = data[self.start_field]
+        if not self.date_features or not isinstance(start, pd.Period):
+            return super().map_transform(data, is_train)
+        length = target_transformation_length(data[self.target_field], self.pred_length, is_train=is_train)
+        feats = self._calendar(start, length)
+        if feats is None:
+            return super().map_transform(data, is_train)
+        data[self.output_field] = feats.copy()
         return data
 
 
@@ -352,6 +469,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 num_feat_static_real=self.num_feat_static_real,
                 cardinality=self.cardinality,
             ),
+            TrimHistory(keep=self.context_length),
             RemoveFields(field_names=remove),
             AsNumpyArray(field=FieldName.TARGET, expected_ndim=self._target_ndim),
             AddObservedValuesIndicator(
@@ -360,7 +478,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         ]
         if self.time_features:
             steps.append(
-                AddTimeFeatures(
+                CalendarTimeFeatures(
                     start_field=FieldName.START,
                     target_field=FieldName.TARGET,
                     output_field=FieldName.FEAT_TIME,
@@ -380,7 +498,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         known = [FieldName.FEAT_TIME]
         if self.use_age_feature:
             steps.append(
-                AddAgeFeature(
+                AddOffsetAgeFeature(
                     target_field=FieldName.TARGET,
                     output_field=FieldName.FEAT_AGE,
                     pred_length=self.prediction_length,

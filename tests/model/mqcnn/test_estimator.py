@@ -242,3 +242,61 @@ def test_cached_and_uncached_training_agree(tmp_path, m4, cache_data):
 
     a, b = fit(cache_data), fit(not cache_data)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_trimmed_history_gives_identical_forecasts(trained, m4):
+    """The predictor drops history beyond the context window before its
+    transformations (TrimHistory + AddOffsetAgeFeature): the forecasts are
+    bit-identical to those from the untrimmed pipeline, and the caller's
+    entries are not modified."""
+    from gluonts.transform import Chain
+
+    from gluonts_iqf.model.mqcnn.estimator import TrimHistory
+
+    est, predictor, _ = trained
+    entries = m4[0][:8]
+    before = [dict(e) for e in entries]
+    trimmed = [f.distribution.icdf(torch.tensor(0.3)) for f in predictor.predict(entries)]
+    for e, b in zip(entries, before):
+        assert e.keys() == b.keys() and e["start"] == b["start"] and len(e["target"]) == len(b["target"])
+    steps = [t for t in est.create_transformation().transformations if not isinstance(t, TrimHistory)]
+    assert len(steps) == len(est.create_transformation().transformations) - 1
+    untrimmed_pred = est.create_predictor(Chain(steps), predictor.prediction_net)
+    full = [f.distribution.icdf(torch.tensor(0.3)) for f in untrimmed_pred.predict(entries)]
+    assert all(torch.equal(a, b) for a, b in zip(trimmed, full))
+    # the age feature of a trimmed entry equals the untrimmed one's tail
+    from gluonts_iqf.model.mqcnn.estimator import AddOffsetAgeFeature
+    age = AddOffsetAgeFeature(target_field="target", output_field="age", pred_length=H)
+    e = {"target": np.arange(500, dtype=np.float32), "start": entries[0]["start"]}
+    full_age = age.map_transform(dict(e), is_train=False)["age"]
+    cut = TrimHistory(keep=96).map_transform(dict(e), is_train=False)
+    assert cut["age_offset"] == 404 and len(cut["target"]) == 96 and cut["start"] == e["start"] + 404
+    np.testing.assert_array_equal(age.map_transform(cut, is_train=False)["age"], full_age[:, 404:])
+
+
+@pytest.mark.parametrize("freq", ["h", "D", "W", "M", "Q", "15min", "2h", "5min"])
+def test_calendar_time_features_equal_gluonts(freq):
+    """CalendarTimeFeatures (cached calendar, sliced) returns exactly what
+    GluonTS's AddTimeFeatures computes per entry, for ranges before, inside,
+    after and around the cached calendar, in training and prediction mode."""
+    import pandas as pd
+    from gluonts.time_feature import time_features_from_frequency_str
+    from gluonts.transform import AddTimeFeatures
+
+    from gluonts_iqf.model.mqcnn.estimator import CalendarTimeFeatures
+
+    kw = dict(start_field="start", target_field="target", output_field="time",
+              time_features=time_features_from_frequency_str(freq), pred_length=7)
+    ours, ref = CalendarTimeFeatures(**kw), AddTimeFeatures(**kw)
+    bases = [pd.Period("2015-03-01 00:00", freq=freq)]
+    if "min" in freq:  # a start off the multiple's grid: its own calendar
+        bases.append(pd.Period("2015-03-01 00:07", freq=freq))
+    rng = np.random.default_rng(0)
+    cases = [(0, 50), (10, 20), (-30, 40), (60, 100), (-200, 500), *zip(rng.integers(-300, 300, 20), rng.integers(1, 400, 20))]
+    for base, (offset, length) in [(b, c) for c in cases for b in bases]:
+        entry = {"start": base + int(offset), "target": np.zeros(int(length), dtype=np.float32)}
+        for is_train in (True, False):
+            got = ours.map_transform(dict(entry), is_train)["time"]
+            want = ref.map_transform(dict(entry), is_train)["time"]
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
