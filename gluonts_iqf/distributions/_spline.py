@@ -907,11 +907,18 @@ def _ramp_quantile_blocks(levels, y0, slopes, s_left, s_right, u: Tensor) -> Ten
     return out
 
 
-def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor):
-    """Interval ramps ``r`` (K - 1, M, B) of values ``z`` (M, B) on the knots
-    ``y`` (K, B) (see the section comment), and the heights ``d`` (K - 1, B)."""
+def ramp_slopes(y: Tensor) -> Tuple[Tensor, Tensor]:
+    """Heights ``d`` (K - 1, B) of the intervals of knots ``y`` (K, B) and
+    ``1 / d``, huge but finite on a flat interval."""
     d = y[1:] - y[:-1]
-    inv = 1.0 / torch.clamp(d, min=torch.finfo(d.dtype).tiny)  # flat: huge, finite
+    return d, 1.0 / torch.clamp(d, min=torch.finfo(d.dtype).tiny)
+
+
+def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor, slopes=None):
+    """Interval ramps ``r`` (K - 1, M, B) of values ``z`` (M, B) on the knots
+    ``y`` (K, B) (see the section comment), and the heights ``d`` (K - 1, B);
+    ``slopes`` = :func:`ramp_slopes` of ``y`` if known."""
+    d, inv = ramp_slopes(y) if slopes is None else slopes
     r = torch.addcmul(
         torch.ones((), dtype=z.dtype, device=z.device),
         z.unsqueeze(0) - y[1:].unsqueeze(1),
@@ -920,12 +927,15 @@ def _ramp_parts(levels: Tensor, y: Tensor, z: Tensor):
     return r, d
 
 
-def ramp_cdf(levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tensor) -> Tensor:
+def ramp_cdf(
+    levels: Tensor, y: Tensor, s_left: Tensor, s_right: Tensor, z: Tensor, slopes=None
+) -> Tensor:
     """:func:`cdf` of a plain IQF in the knot-major layout: ``levels``
-    (K,), knots ``y`` (K, B), ``s_*`` (B,), values ``z`` (M, B) -> (M, B)."""
+    (K,), knots ``y`` (K, B), ``s_*`` (B,), values ``z`` (M, B) -> (M, B);
+    ``slopes`` = :func:`ramp_slopes` of ``y`` if known."""
     a0, an = levels[0], levels[-1]
     y0, yn = y[0], y[-1]
-    r, _ = _ramp_parts(levels, y, z)
+    r, _ = _ramp_parts(levels, y, z, slopes)
     left = a0 * torch.exp((torch.minimum(z, y0) - y0) / s_left)
     right_out = (1.0 - an) * torch.exp(-(torch.maximum(z, yn) - yn) / s_right)
     g = (levels[1:] - levels[:-1]).reshape(-1, 1, 1)
@@ -986,13 +996,13 @@ class _RampCRPS(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, levels, y, s_left, s_right, z, w):
+    def forward(ctx, levels, y, s_left, s_right, z, w, d, inv):
         # 2 (M - A) = sum_j w_j y_j + 2 (a0^2 / 4 - a0) s_L + (c^2 / 2) s_R
         a0, an = levels[0], levels[-1]
         c = 1.0 - an
         g = (levels[1:] - levels[:-1]).reshape(-1, 1, 1)
         y0, yn = y[0], y[-1]
-        r, d = _ramp_parts(levels, y, z)
+        r, d = _ramp_parts(levels, y, z, (d, inv))
         zl, zr = torch.minimum(z, y0), torch.maximum(z, yn)
         f_left = a0 * torch.exp((zl - y0) / s_left)
         t_right = c * torch.exp(-(zr - yn) / s_right)
@@ -1033,7 +1043,7 @@ class _RampCRPS(torch.autograd.Function):
             grad_sr = (0.5 * c * c) * gsum - 2.0 * (grad * dr).sum(0)
         if ctx.needs_input_grad[4]:
             grad_z = grad * (2.0 * f - 1.0)
-        return None, grad_y, grad_sl, grad_sr, grad_z, None
+        return None, grad_y, grad_sl, grad_sr, grad_z, None, None, None
 
 
 def plain_crps_weights(levels: Tensor) -> Tensor:
@@ -1062,11 +1072,14 @@ def ramp_crps_fused(
     s_right: Tensor,
     z: Tensor,
     weights: Optional[Tensor] = None,
+    slopes: Optional[Tuple[Tensor, Tensor]] = None,
 ) -> Tensor:
     """:func:`ramp_crps` (with the moments of :func:`plain_moments`) as one
     autograd node with a closed-form backward; same shapes, no ``mean`` /
     ``first_moment`` arguments; ``weights`` from :func:`plain_crps_weights`
-    (computed when not given)."""
+    and ``slopes`` from :func:`ramp_slopes` (computed when not given; the
+    backward differentiates through ``y`` itself)."""
     if weights is None:
         weights = plain_crps_weights(levels)
-    return _RampCRPS.apply(levels, y, s_left, s_right, z, weights)
+    d, inv = ramp_slopes(y) if slopes is None else slopes
+    return _RampCRPS.apply(levels, y, s_left, s_right, z, weights, d, inv)

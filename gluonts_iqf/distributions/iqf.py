@@ -346,6 +346,12 @@ class IQF(Distribution):
         )
 
     @lazy_property
+    def _plain_slopes(self) -> Tuple[Tensor, Tensor]:
+        """:func:`_spline.ramp_slopes` of the knot-major knots (reused by
+        every cdf query)."""
+        return _spline.ramp_slopes(self._plain_t["y"])
+
+    @lazy_property
     def _plain_crps_weights(self) -> Tensor:
         """Knot weights (K,) of ``2 (mean - first moment)``, see
         :func:`_spline.plain_crps_weights`."""
@@ -469,7 +475,9 @@ class IQF(Distribution):
             z, shape = self._natural(value)
             t = self._plain_t
             zs = (z - t["loc"]) / t["scale"] - t["ref"]
-            f = _spline.ramp_cdf(self.knot_levels, t["y"], t["sl"], t["sr"], zs)
+            f = _spline.ramp_cdf(
+                self.knot_levels, t["y"], t["sl"], t["sr"], zs, self._plain_slopes
+            )
             return f.reshape(shape)
         z, sample_shape = self._to_flat(value)
         zs = self._standardize(z)
@@ -504,7 +512,8 @@ class IQF(Distribution):
             t = self._plain_t
             zs = (z - t["loc"]) / t["scale"] - t["ref"]
             c = _spline.ramp_crps_fused(
-                self.knot_levels, t["y"], t["sl"], t["sr"], zs, self._plain_crps_weights
+                self.knot_levels, t["y"], t["sl"], t["sr"], zs,
+                self._plain_crps_weights, self._plain_slopes,
             )
             return (t["scale"] * c).reshape(shape)
         z, sample_shape = self._to_flat(value)
