@@ -106,9 +106,15 @@ class MQF2Model(nn.Module):
         """(B, T) or (B, T, k) -> (B, T, k)."""
         return x.unsqueeze(-1) if x.dim() == 2 else x
 
-    def encode(self, past_target: Tensor, past_observed_values: Tensor, feat_dynamic_real: Tensor):
-        """Causal encoding; returns enc (B, C, E), scale (B, C, k) and
-        whether each scale is informative (B, C, k)."""
+    def encode(
+        self, past_target: Tensor, past_observed_values: Tensor, feat_dynamic_real: Tensor, first: int = 0
+    ):
+        """Causal encoding of positions ``first .. C-1``; returns enc
+        (B, C - first, E), scale (B, C, k) and whether each scale is
+        informative (B, C, k). The convolutions run over positions from
+        ``first - (receptive_field - 1)`` only, which gives exactly the
+        full-window encodings of the kept positions (as
+        :meth:`MQCNNModel.encode`)."""
         y = self._as_btk(past_target)
         obs = self._as_btk(past_observed_values)
         y = y * obs
@@ -119,7 +125,9 @@ class MQF2Model(nn.Module):
         scale = scale.reshape(B, k, C).transpose(1, 2)
         count = count.reshape(B, k, C).transpose(1, 2)
         x = torch.cat([y / scale, obs, torch.log(scale), feat_dynamic_real[:, :C]], dim=-1)
-        return torch.cat([self.encoder(x), x], dim=-1), scale, count
+        start = max(0, first - (self.encoder.receptive_field - 1))
+        enc = self.encoder(x[:, start:])[:, first - start :]
+        return torch.cat([enc, x[:, first:]], dim=-1), scale, count
 
     def contexts(self, enc: Tensor, log_scale: Tensor, covariates: Tensor) -> Tensor:
         """enc (B, F, E), log_scale (B, F, k), covariates (B, F, H, n) ->
@@ -165,9 +173,9 @@ class MQF2Model(nn.Module):
         series, (B, S, H, target_dim) otherwise, in data units."""
         S = num_samples or self.num_parallel_samples
         C, H, k = self.context_length, self.prediction_length, self.target_dim
-        enc, scale, _ = self.encode(past_target, past_observed_values, feat_dynamic_real)
+        enc, scale, _ = self.encode(past_target, past_observed_values, feat_dynamic_real, first=C - 1)
         last_scale = scale[:, -1:]  # (B, 1, k)
-        ctx = self.contexts(enc[:, -1:], torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
+        ctx = self.contexts(enc, torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
         ctx = ctx.squeeze(1)  # (B, c) or (B, H, c)
         ev_scale = self._event_scale(last_scale).squeeze(1)
         samples = self.distribution(ctx, ev_scale).sample((S,))  # (S, B, d) or (S, B, H, k)
@@ -189,10 +197,10 @@ class MQF2Model(nn.Module):
     ) -> Tensor:
         """Forking loss (energy score or NLL in scaled units), shape (B,)."""
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
-        enc, scale, count = self.encode(past_target, past_observed_values, feat_dynamic_real)
+        enc, scale, count = self.encode(past_target, past_observed_values, feat_dynamic_real, first=C - F_)
         cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, n)
         fork_scale = scale[:, C - F_ :]  # (B, F, k)
-        ctx = self.contexts(enc[:, C - F_ :], torch.log(fork_scale), cov)
+        ctx = self.contexts(enc, torch.log(fork_scale), cov)
         full_y = torch.cat([self._as_btk(past_target), self._as_btk(future_target)], 1)[:, C - F_ + 1 :]
         full_o = torch.cat([self._as_btk(past_observed_values), self._as_btk(future_observed_values)], 1)[:, C - F_ + 1 :]
         target = full_y.unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, k)

@@ -222,3 +222,25 @@ def test_series_starting_with_zeros_train_finite(tmp_path):
     assert all(torch.isfinite(p).all() for p in predictor.prediction_net.parameters())
     f = next(iter(predictor.predict(data)))
     assert np.isfinite(f.samples).all()
+
+
+@pytest.mark.parametrize("first", [0, 5, 13])
+def test_cropped_encoder_equals_the_full_window(first):
+    """MQF2Model.encode over positions first..C-1 only equals the
+    full-window encodings there (float64, exact up to rounding)."""
+    from gluonts_iqf.distributions.convex import ConvexQuantileOutput
+    from gluonts_iqf.model.mqf2.module import MQF2Model
+
+    torch.manual_seed(0)
+    C, H = 14, 4
+    m = MQF2Model(prediction_length=H, context_length=C, num_forking=3, target_dim=1, joint="horizon",
+                  convex_output=ConvexQuantileOutput(dim=H, hidden_dim=8, num_layers=2, context_hidden_dim=8),
+                  num_feat_dynamic_real=2).double()
+    y = torch.rand(3, C, dtype=torch.float64) * 10
+    obs = torch.ones(3, C, dtype=torch.float64)
+    cov = torch.randn(3, C + H, 2, dtype=torch.float64)
+    full, scale, count = m.encode(y, obs, cov)
+    crop, scale2, count2 = m.encode(y, obs, cov, first=first)
+    assert crop.shape == (3, C - first, full.shape[-1])
+    torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
+    assert torch.equal(scale, scale2) and torch.equal(count, count2)
