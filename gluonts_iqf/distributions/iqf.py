@@ -712,14 +712,13 @@ class IQFOutput(DistributionOutput):
         raw = list(raw)
         knots_raw = raw.pop(0)
         levels = self._levels(knots_raw)
-        gaps = levels[1:] - levels[:-1]
-        # softplus of the whole (contiguous) block, then slice: the kernel is
-        # many times slower on the strided slice
-        slopes = F.softplus(knots_raw)[..., 1:] + self.min_slope
-        knot_values = torch.cat(
-            [knots_raw[..., :1], knots_raw[..., :1] + torch.cumsum(gaps * slopes, -1)],
-            dim=-1,
-        )
+        # first knot + cumulative sum of gap * slope, written as one cumsum
+        # over the whole contiguous block with a zero gap in front (same
+        # numbers; softplus is many times slower on a strided slice, and each
+        # slice's backward zero-fills a (*b, K) tensor)
+        gaps = torch.cat([levels.new_zeros(1), levels[1:] - levels[:-1]])
+        steps = gaps * (F.softplus(knots_raw) + self.min_slope)
+        knot_values = torch.cumsum(steps, -1) + knots_raw[..., :1]
         if self.tails == "learned":
             tails_raw = raw.pop(0)
             tails = F.softplus(tails_raw) + self.min_slope  # contiguous: fast
