@@ -320,6 +320,10 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         (weight 1 on the most recent lag): the network learns the residual to
         the seasonal-naive forecast (default True; needs
         ``num_seasonal_lags >= 1``).
+    seasonal_loc_init
+        ``"last"`` (default): the location starts as the seasonal-naive value;
+        ``"mean"``: as the mean of the seasonal lags. Measured at 400 steps
+        (2 seeds x 5 datasets), "last" gave the lower wQL here.
     lr_schedule
         ``"cosine"`` (default; decays to 1% of ``lr`` over the planned steps)
         or ``"plateau"`` (ReduceLROnPlateau with ``patience``).
@@ -369,6 +373,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         season_length: Optional[int] = None,
         num_seasonal_lags: int = 3,
         seasonal_loc: bool = True,
+        seasonal_loc_init: str = "last",
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
@@ -431,6 +436,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.history_window = self.context_length if history_window is None else history_window
         self.loss_units = loss_units
         self.seasonal_loc = seasonal_loc
+        self.seasonal_loc_init = seasonal_loc_init
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
@@ -567,6 +573,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 season_length=self.season_length,
                 num_seasonal_lags=self.num_seasonal_lags,
                 seasonal_loc=self.seasonal_loc,
+                seasonal_loc_init=self.seasonal_loc_init,
             ),
             input_names=self.input_names(),
             lr=self.lr,

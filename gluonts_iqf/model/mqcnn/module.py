@@ -96,6 +96,67 @@ def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: i
     return season_length * (h // season_length + 1 + j) - h
 
 
+def gather_seasonal_lags(
+    target: Tensor, observed: Tensor, scale: Tensor, start: int, offsets: Tensor
+) -> Tensor:
+    """Seasonal lags of every horizon step at creation times
+    ``t = start + 1 .. start + F``, divided by the scale at ``t - 1``.
+
+    Parameters
+    ----------
+    target, observed : Tensor, shape (B, C)
+        Window values (already masked) and observed flags.
+    scale : Tensor, shape (B, F, 1)
+        Scale of each creation time.
+    start : int
+        Creation times are ``start + 1 .. start + F``.
+    offsets : Tensor, shape (H, J), int64
+        From :func:`seasonal_lag_offsets`.
+
+    Returns
+    -------
+    Tensor, shape (B, F, H, 2 J)
+        J scaled values then J observed flags; positions before the window
+        count as unobserved zeros.
+    """
+    B, F_ = scale.shape[:2]
+    H, J = offsets.shape
+    if J == 0:
+        return target.new_zeros(B, F_, H, 0)
+    P = int(offsets.max())
+    t = torch.arange(start + 1, start + 1 + F_, device=target.device)
+    idx = t.view(-1, 1, 1) - offsets + P  # (F, H, J), into the padded window
+    pad = target.new_zeros(B, P)
+    y = torch.cat([pad, target], 1)[:, idx]  # (B, F, H, J)
+    o = torch.cat([pad, observed], 1)[:, idx]
+    return torch.cat([y / scale.unsqueeze(-1), o], dim=-1)
+
+
+#: Starting points of the seasonal location (see :func:`seasonal_naive_linear`).
+SEASONAL_LOC_INITS = ("last", "mean")
+
+
+def seasonal_naive_linear(num_lags: int, init: str = "last") -> nn.Linear:
+    """A linear map of ``(J values, J flags)`` lag features to a location.
+
+    ``init="last"`` starts it as the seasonal-naive forecast (weight 1 on the
+    most recent same-phase value); ``"mean"`` as the mean of the J seasonal
+    lags (weights 1/J), a steadier start for noisy series. Flags and bias
+    start at 0.
+    """
+    if init not in SEASONAL_LOC_INITS:
+        raise ValueError(f"seasonal_loc_init must be one of {SEASONAL_LOC_INITS}, got {init!r}")
+    layer = nn.Linear(2 * num_lags, 1)
+    with torch.no_grad():
+        layer.weight.zero_()
+        if init == "last":
+            layer.weight[0, 0] = 1.0
+        else:
+            layer.weight[0, :num_lags] = 1.0 / num_lags
+        layer.bias.zero_()
+    return layer
+
+
 class CausalConvEncoder(nn.Module):
     """Dilated causal convolutions with ReLU.
 
@@ -195,6 +256,11 @@ class MQCNNModel(nn.Module):
         :func:`seasonal_lag_offsets`), divided by the creation time's scale,
         and their observed flags: the seasonal-naive forecasts of that step,
         handed to the step that needs them (0 disables).
+    seasonal_loc, seasonal_loc_init
+        Shift each step's distribution by a learned linear combination of its
+        seasonal lags times the scale, started as the seasonal-naive value
+        (``"last"``) or the lags' mean (``"mean"``); see
+        :func:`seasonal_naive_linear`.
     """
 
     def __init__(
@@ -222,6 +288,7 @@ class MQCNNModel(nn.Module):
         season_length: int = 1,
         num_seasonal_lags: int = 0,
         seasonal_loc: bool = False,
+        seasonal_loc_init: str = "last",
     ) -> None:
         super().__init__()
         if season_length < 1 or num_seasonal_lags < 0:
@@ -296,15 +363,12 @@ class MQCNNModel(nn.Module):
         self.local_mlp = mlp(local_mlp_dim_seq[0], local_mlp_dim_seq[1:])
         self.args_proj = distr_output.get_args_proj(local_mlp_dim_seq[-1])
         self._init_iqf_head()
-        self.lag_loc = None
-        if seasonal_loc and num_seasonal_lags:
-            self.lag_loc = nn.Linear(2 * num_seasonal_lags, 1)
-            # start as the seasonal-naive forecast: weight 1 on the most recent
-            # same-phase value, 0 elsewhere; the network learns the residual
-            with torch.no_grad():
-                self.lag_loc.weight.zero_()
-                self.lag_loc.weight[0, 0] = 1.0
-                self.lag_loc.bias.zero_()
+        # the location starts as the seasonal-naive forecast; the network
+        # learns the residual
+        self.lag_loc = (
+            seasonal_naive_linear(num_seasonal_lags, seasonal_loc_init)
+            if seasonal_loc and num_seasonal_lags else None
+        )
 
     def _init_iqf_head(self) -> None:
         """Start an IQF head as a narrow distribution centred on zero.
@@ -414,16 +478,7 @@ class MQCNNModel(nn.Module):
         -> (B, F, H, 2 J): J values then J observed flags; positions before
         the window count as unobserved zeros.
         """
-        B, F_ = scale.shape[:2]
-        if self.num_seasonal_lags == 0:
-            return target.new_zeros(B, F_, self.prediction_length, 0)
-        P = int(self.lag_offsets.max())
-        t = torch.arange(start + 1, start + 1 + F_, device=target.device)
-        idx = t.view(-1, 1, 1) - self.lag_offsets + P  # (F, H, J), into the padded window
-        pad = target.new_zeros(B, P)
-        y = torch.cat([pad, target], 1)[:, idx]  # (B, F, H, J)
-        o = torch.cat([pad, observed], 1)[:, idx]
-        return torch.cat([y / scale.unsqueeze(-1), o], dim=-1)
+        return gather_seasonal_lags(target, observed, scale, start, self.lag_offsets)
 
     def decode(
         self,

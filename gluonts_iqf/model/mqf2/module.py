@@ -20,7 +20,14 @@ from torch import Tensor, nn
 from gluonts.torch.util import weighted_average
 
 from ...distributions.convex import ConvexQuantileMap, ConvexQuantileOutput
-from ..mqcnn.module import CausalConvEncoder, causal_mean_abs_scale, mlp
+from ..mqcnn.module import (
+    CausalConvEncoder,
+    causal_mean_abs_scale,
+    gather_seasonal_lags,
+    mlp,
+    seasonal_lag_offsets,
+    seasonal_naive_linear,
+)
 
 JOINT = ("horizon", "all", "step")
 
@@ -49,6 +56,15 @@ class MQF2Model(nn.Module):
         Hidden sizes of the MLP that makes the context.
     num_parallel_samples
         Joint sample paths per series at prediction.
+    season_length, num_seasonal_lags, seasonal_loc, seasonal_loc_init
+        With ``seasonal_loc`` (and ``num_seasonal_lags >= 1``) the joint map
+        is shifted by a location per step and series: a learned linear
+        combination of that step's seasonal lags (as in MQ-CNN,
+        :func:`~gluonts_iqf.model.mqcnn.module.seasonal_lag_offsets`) times
+        the scale, started at the lags' mean (``"mean"``, default) or the
+        seasonal-naive value (``"last"``). A shift keeps the map
+        the gradient of a convex potential (``G(z) + <loc, z>``), so the
+        energy score, inversion and likelihood are unchanged in form.
     """
 
     def __init__(
@@ -66,8 +82,26 @@ class MQF2Model(nn.Module):
         context_dim: int = 32,
         decoder_mlp_dim_seq: Sequence[int] = (64,),
         num_parallel_samples: int = 100,
+        season_length: int = 1,
+        num_seasonal_lags: int = 0,
+        seasonal_loc: bool = False,
+        seasonal_loc_init: str = "mean",
     ) -> None:
         super().__init__()
+        if season_length < 1 or num_seasonal_lags < 0:
+            raise ValueError(
+                f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
+                f"{season_length} and {num_seasonal_lags}"
+            )
+        self.register_buffer(
+            "lag_offsets",
+            seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags),
+            persistent=False,
+        )
+        self.lag_loc = (
+            seasonal_naive_linear(num_seasonal_lags, seasonal_loc_init)
+            if seasonal_loc and num_seasonal_lags else None
+        )
         if joint not in JOINT:
             raise ValueError(f"joint must be one of {JOINT}, got {joint!r}")
         if joint == "horizon" and target_dim != 1:
@@ -129,6 +163,29 @@ class MQF2Model(nn.Module):
         enc = self.encoder(x[:, start:])[:, first - start :]
         return torch.cat([enc, x[:, first:]], dim=-1), scale, count
 
+    def location(self, past_target: Tensor, past_observed_values: Tensor, scale: Tensor, start: int) -> Optional[Tensor]:
+        """Seasonal location of creation times ``start + 1 .. start + F``.
+
+        past_target, past_observed_values : (B, C) or (B, C, k); scale
+        (B, F, k) -> (B, F, H, k) in data units, or None without
+        ``seasonal_loc``.
+        """
+        if self.lag_loc is None:
+            return None
+        obs = self._as_btk(past_observed_values)
+        y = self._as_btk(past_target) * obs
+        B, C, k = y.shape
+        F_, H = scale.shape[1], self.prediction_length
+        lags = gather_seasonal_lags(
+            y.transpose(1, 2).reshape(B * k, C),
+            obs.transpose(1, 2).reshape(B * k, C),
+            scale.transpose(1, 2).reshape(B * k, F_, 1),
+            start,
+            self.lag_offsets,
+        )  # (B k, F, H, 2 J)
+        base = self.lag_loc(lags).squeeze(-1).reshape(B, k, F_, H).permute(0, 2, 3, 1)
+        return base * scale.unsqueeze(2)
+
     def contexts(self, enc: Tensor, log_scale: Tensor, covariates: Tensor) -> Tensor:
         """enc (B, F, E), log_scale (B, F, k), covariates (B, F, H, n) ->
         contexts (B, F, c) or, for ``joint="step"``, (B, F, H, c)."""
@@ -156,8 +213,8 @@ class MQF2Model(nn.Module):
             return scale.unsqueeze(2)  # (B, F, 1, k)
         return scale.unsqueeze(2).expand(-1, -1, H, -1).reshape(*scale.shape[:2], -1)
 
-    def distribution(self, context: Tensor, scale: Tensor) -> ConvexQuantileMap:
-        return ConvexQuantileMap(self.picnn, context, scale=scale)
+    def distribution(self, context: Tensor, scale: Tensor, loc: Optional[Tensor] = None) -> ConvexQuantileMap:
+        return ConvexQuantileMap(self.picnn, context, loc=loc, scale=scale)
 
     # ------------------------------------------------------------------ #
     def forward(
@@ -178,7 +235,9 @@ class MQF2Model(nn.Module):
         ctx = self.contexts(enc, torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
         ctx = ctx.squeeze(1)  # (B, c) or (B, H, c)
         ev_scale = self._event_scale(last_scale).squeeze(1)
-        samples = self.distribution(ctx, ev_scale).sample((S,))  # (S, B, d) or (S, B, H, k)
+        loc = self.location(past_target, past_observed_values, last_scale, C - 1)
+        ev_loc = None if loc is None else self._event(loc).squeeze(1)
+        samples = self.distribution(ctx, ev_scale, ev_loc).sample((S,))  # (S, B, d) or (S, B, H, k)
         samples = samples.transpose(0, 1)
         B = samples.shape[0]
         if k == 1:
@@ -205,8 +264,10 @@ class MQF2Model(nn.Module):
         full_o = torch.cat([self._as_btk(past_observed_values), self._as_btk(future_observed_values)], 1)[:, C - F_ + 1 :]
         target = full_y.unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, k)
         observed = full_o.unfold(1, H, 1).transpose(-1, -2)
+        loc = self.location(past_target, past_observed_values, fork_scale, C - F_)  # (B, F, H, k)
         if self.training and not bool(self.initialized):
-            z = self._event(target / fork_scale.unsqueeze(2))
+            shifted = target if loc is None else target - loc.detach()
+            z = self._event(shifted / fork_scale.unsqueeze(2))
             usable = (self._event(observed) > 0) & self._event(
                 count[:, C - F_ :].unsqueeze(2).expand_as(target)
             )
@@ -214,7 +275,8 @@ class MQF2Model(nn.Module):
             self.picnn.init_from_data(z.reshape(-1, z.shape[-1]).detach())
             self.initialized.fill_(True)
         values = self.convex_output.loss(
-            self._event(target), self.picnn, ctx, scale=self._event_scale(fork_scale),
+            self._event(target), self.picnn, ctx, loc=None if loc is None else self._event(loc),
+            scale=self._event_scale(fork_scale),
             observed=self._event(observed),
         )  # (B, F) or (B, F, H)
         weights = count[:, C - F_ :].all(-1).to(values.dtype)  # (B, F)

@@ -70,6 +70,10 @@ def test_recovers_ar1_correlation_across_horizon(tmp_path):
     est = MQF2Estimator(
         freq="D", prediction_length=H, context_length=14, num_forking=1,
         train_sampler=PeriodStartSampler(min_past=14, min_future=H), lr=3e-3,
+        # the blocks are independent across weeks, so seasonal lags are pure
+        # noise here: this test is about the convex map's dependence, so the
+        # map is trained alone (with the default location the error is 0.17)
+        seasonal_loc=False,
         trainer_kwargs=trainer_kwargs(tmp_path, 1500),
     )
     predictor = est.train(train)
@@ -244,3 +248,53 @@ def test_cropped_encoder_equals_the_full_window(first):
     assert crop.shape == (3, C - first, full.shape[-1])
     torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
     assert torch.equal(scale, scale2) and torch.equal(count, count2)
+
+
+def test_seasonal_location_starts_at_seasonal_naive_and_trains():
+    """MQF2Model(seasonal_loc=True): the location of each step and series
+    starts at the seasonal-naive value (last same-phase observation, per
+    series), the samples are that location plus the scaled convex map, and
+    the loss's gradient reaches the location weights."""
+    from gluonts_iqf.distributions.convex import ConvexQuantileOutput
+    from gluonts_iqf.model.mqf2.module import MQF2Model
+
+    torch.manual_seed(0)
+    C, H, k, m = 12, 4, 2, 3
+    model = MQF2Model(prediction_length=H, context_length=C, num_forking=2, target_dim=k, joint="all",
+                      convex_output=ConvexQuantileOutput(dim=H * k, hidden_dim=8, num_layers=2, context_hidden_dim=8),
+                      num_feat_dynamic_real=1, season_length=m, num_seasonal_lags=2, seasonal_loc=True,
+                      seasonal_loc_init="last").double()
+    B = 3
+    y = torch.rand(B, C, k, dtype=torch.float64) * 10 + 1
+    obs = torch.ones(B, C, k, dtype=torch.float64)
+    cov = torch.randn(B, C + H, 1, dtype=torch.float64)
+    _, scale, _ = model.encode(y, obs, cov)
+    loc = model.location(y, obs, scale[:, -1:], C - 1)  # (B, 1, H, k)
+    naive = torch.stack([y[:, C - m + (h % m)] for h in range(H)], 1)  # (B, H, k)
+    torch.testing.assert_close(loc[:, 0], naive)
+    # "mean" (MQF2's default) starts at the mean of the J = 2 seasonal lags
+    mean_model = MQF2Model(prediction_length=H, context_length=C, num_forking=2, target_dim=k, joint="all",
+                           convex_output=model.convex_output, num_feat_dynamic_real=1, season_length=m,
+                           num_seasonal_lags=2, seasonal_loc=True).double()
+    lag2 = torch.stack([y[:, C - 2 * m + (h % m)] for h in range(H)], 1)
+    torch.testing.assert_close(mean_model.location(y, obs, scale[:, -1:], C - 1)[:, 0], (naive + lag2) / 2)
+    with pytest.raises(ValueError, match="seasonal_loc_init"):
+        MQF2Model(prediction_length=H, context_length=C, num_forking=2, target_dim=k, joint="all",
+                  convex_output=model.convex_output, num_feat_dynamic_real=1, season_length=m,
+                  num_seasonal_lags=2, seasonal_loc=True, seasonal_loc_init="median")
+    # forward = location + scale * map, with the same noise
+    torch.manual_seed(3)
+    samples = model(None, None, y, obs, cov, num_samples=5)  # (B, S, H, k)
+    enc, scale, _ = model.encode(y, obs, cov, first=C - 1)
+    ctx = model.contexts(enc, torch.log(scale[:, -1:]), cov[:, C:].unsqueeze(1)).squeeze(1)
+    distr = model.distribution(ctx, model._event_scale(scale[:, -1:]).squeeze(1), model._event(loc).squeeze(1))
+    torch.manual_seed(3)
+    expected = distr.sample((5,)).transpose(0, 1).reshape(B, 5, H, k)
+    torch.testing.assert_close(samples, expected)
+    # training reaches the location weights
+    future = torch.rand(B, H, k, dtype=torch.float64) * 10 + 1
+    model.train()
+    loss = model.loss(None, None, y, obs, cov, future, torch.ones_like(future))
+    assert loss.shape == (B,) and torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert model.lag_loc.weight.grad is not None and model.lag_loc.weight.grad.abs().sum() > 0
