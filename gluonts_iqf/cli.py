@@ -79,8 +79,8 @@ DEFAULTS: Dict[str, Any] = {
     "epochs": 30,
     "batches_per_epoch": 30,
     "batch_size": 32,
-    # MQ-CNN: encoder window 2 * H, 8 forecast creation times per window
-    "context_factor": 2,
+    # MQ-CNN / MQF2: 8 forecast creation times per window (the encoder
+    # window is the estimator's default)
     "num_forking": 8,
     "levels": "0.05,0.1,0.25,0.5,0.75,0.9,0.95",
     "seed": 0,
@@ -220,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prediction-length", type=_positive_int("--prediction-length"), default=None, metavar="H",
                    help="forecast horizon H (default: the dataset's; required for files)")
     b.add_argument("--context-length", type=_positive_int("--context-length"), default=None, metavar="C",
-                   help="encoder window (default: 2*H for mqcnn, GluonTS's default "
-                        "for deepar-iqf (H) and sff-iqf (10*H))")
+                   help="encoder window (default: max(2*H, 5 seasons) for mqcnn, 2*H for "
+                        "mqf2, GluonTS's default for deepar-iqf (H) and sff-iqf (10*H))")
     b.add_argument("--num-forking", type=_positive_int("--num-forking"), default=None, metavar="F",
                    help=f"mqcnn forecast creation times per window "
                         f"(default min({DEFAULTS['num_forking']}, context length))")
@@ -638,20 +638,25 @@ def _estimator(args, freq: str, H: int, trainer_kwargs: Dict[str, Any]):
         trainer_kwargs=trainer_kwargs,
     )
     if args.model in ("mqcnn", "mqf2"):
-        C = args.context_length or DEFAULTS["context_factor"] * H
-        F = args.num_forking or min(DEFAULTS["num_forking"], C)
-        if F > C:
+        # context: the estimator's default (MQ-CNN: max(2H, seasonal lags x
+        # season); MQF2: 2H) unless given
+        C = args.context_length
+        F = args.num_forking or (min(DEFAULTS["num_forking"], C) if C else DEFAULTS["num_forking"])
+        if C is not None and F > C:
             raise CLIError(f"--num-forking {F} is larger than the context length {C}")
         if args.model == "mqcnn":
-            from .model.mqcnn.estimator import MQCNNEstimator
+            from .model.mqcnn.estimator import MQCNNEstimator as Estimator
 
-            est = MQCNNEstimator(freq=freq, context_length=C, num_forking=F,
-                                 distr_output=IQFOutput(), **common)
+            extra = {"distr_output": IQFOutput()}
         else:
-            from .model.mqf2.estimator import MQF2Estimator
+            from .model.mqf2.estimator import MQF2Estimator as Estimator
 
-            est = MQF2Estimator(freq=freq, context_length=C, num_forking=F, **common)
-        return est, {"context_length": C, "num_forking": F}
+            extra = {}
+        try:
+            est = Estimator(freq=freq, context_length=C, num_forking=F, **extra, **common)
+        except ValueError as err:
+            raise CLIError(str(err)) from None
+        return est, {"context_length": est.context_length, "num_forking": est.num_forking}
     if args.num_forking is not None:
         raise CLIError(f"--num-forking applies to --model mqcnn or mqf2 only, not {args.model}")
     if args.model == "deepar-iqf":

@@ -300,20 +300,25 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         weighted quantile loss, with an O(1) loss for the optimiser (measured
         at 400 steps: lower wQL than "scaled" on 4 of 5 benchmark datasets);
         ``"scaled"``: the loss of each creation time is divided by its scale
-        so every series weighs alike, as a likelihood does; ``"data"``: loss in the target's
-        units (large series dominate, loss magnitude varies by batch).
+        so every series weighs alike, as a likelihood does; ``"data"``: loss
+        in the target's units (large series dominate, loss magnitude varies
+        by batch).
     history_window
         Recent target values the decoder sees directly before each creation
         time (default ``context_length``; 0 = only the encoding, as the MXNet
         MQ-CNN).
     season_length
         Seasonal period used for the seasonal-lag inputs (default: GluonTS's
-        ``get_seasonality(freq)``, e.g. 24 hourly, 12 monthly, 52 weekly).
+        ``get_seasonality(freq)``: 24 hourly, 12 monthly, 4 quarterly, 1 for
+        daily and weekly data, where the lags are the most recent values; a
+        yearly season of 52 gave a much worse M4-weekly wQL at 400 steps).
     num_seasonal_lags
         Each horizon step's local MLP sees the values of its seasonal phase in
         the last ``num_seasonal_lags`` seasons before the creation time
-        (scaled, with observed flags; default 3; 0 = off). Lags older than
-        the context window count as unobserved.
+        (scaled, with observed flags; default 5; 0 = off). Lags older than
+        the context window count as unobserved. Measured at 400 steps
+        (2 seeds x 5 datasets, wQL relative to the best baseline, geometric
+        mean): 3 lags 1.128, 5 lags 1.106, 7 lags 1.118.
     seasonal_loc
         Shift each step's distribution by a learned linear combination of its
         seasonal lags (times the scale), started at the seasonal-naive value
@@ -371,7 +376,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         history_window: Optional[int] = None,
         loss_units: str = "volume",
         season_length: Optional[int] = None,
-        num_seasonal_lags: int = 3,
+        num_seasonal_lags: int = 5,
         seasonal_loc: bool = True,
         seasonal_loc_init: str = "last",
         lr: float = 3e-3,
