@@ -37,6 +37,7 @@ from gluonts.transform.split import TFTInstanceSplitter
 
 from ...distributions.iqf import IQFOutput
 from .lightning_module import TARGET_INPUTS, MQCNNLightningModule
+from .module import check_seasonal_lags
 
 PREDICTION_INPUTS = [
     "feat_static_cat",
@@ -398,11 +399,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.prediction_length = prediction_length
         self.season_length = season_length or get_seasonality(freq)
         self.num_seasonal_lags = num_seasonal_lags
-        if self.season_length < 1 or num_seasonal_lags < 0:
-            raise ValueError(
-                f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
-                f"{self.season_length} and {num_seasonal_lags}"
-            )
+        check_seasonal_lags(self.season_length, num_seasonal_lags)
         self.context_length = context_length or max(
             2 * prediction_length, num_seasonal_lags * self.season_length
         )

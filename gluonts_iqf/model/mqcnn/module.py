@@ -75,6 +75,15 @@ def _batch_mean_scale(fork_scale: Tensor, weights: Tensor) -> Tensor:
     return torch.where(total > 0, mean, torch.ones_like(mean)).detach()
 
 
+def check_seasonal_lags(season_length: int, num_lags: int) -> None:
+    """ValueError unless ``season_length >= 1`` and ``num_lags >= 0``."""
+    if season_length < 1 or num_lags < 0:
+        raise ValueError(
+            f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
+            f"{season_length} and {num_lags}"
+        )
+
+
 def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: int) -> Tensor:
     """How far before a creation time each horizon step's seasonal lags lie.
 
@@ -90,7 +99,13 @@ def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: i
     -------
     Tensor, shape (H, J), int64
         Offsets back from the creation time (``pos = t - offset``).
+
+    Raises
+    ------
+    ValueError
+        For ``season_length < 1`` or ``num_lags < 0``.
     """
+    check_seasonal_lags(season_length, num_lags)
     h = torch.arange(prediction_length).unsqueeze(1)
     j = torch.arange(num_lags).unsqueeze(0)
     return season_length * (h // season_length + 1 + j) - h
@@ -291,11 +306,6 @@ class MQCNNModel(nn.Module):
         seasonal_loc_init: str = "last",
     ) -> None:
         super().__init__()
-        if season_length < 1 or num_seasonal_lags < 0:
-            raise ValueError(
-                f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
-                f"{season_length} and {num_seasonal_lags}"
-            )
         if not local_mlp_dim_seq:
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length

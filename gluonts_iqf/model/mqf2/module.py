@@ -88,11 +88,6 @@ class MQF2Model(nn.Module):
         seasonal_loc_init: str = "mean",
     ) -> None:
         super().__init__()
-        if season_length < 1 or num_seasonal_lags < 0:
-            raise ValueError(
-                f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
-                f"{season_length} and {num_seasonal_lags}"
-            )
         self.register_buffer(
             "lag_offsets",
             seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags),
