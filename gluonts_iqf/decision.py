@@ -549,11 +549,7 @@ class _SampleMarginals:
                 f"has samples of shape {samples.shape} (use forecast.copy_dim(i) "
                 "for one dimension)"
             )
-        if samples.shape[0] < 1:
-            raise ValueError("the SampleForecast holds no samples")
-        samples = samples.astype(np.float64)
-        if not np.isfinite(samples).all():
-            raise ValueError("the SampleForecast has NaN or infinite samples")
+        samples = _finite_samples(samples)
         self.forecast = forecast
         self.index = forecast.index
         self.H = samples.shape[1]
@@ -672,6 +668,17 @@ class _QuantileTableMarginals:
         return _trapezoid(loss, levels)
 
 
+def _finite_samples(samples: np.ndarray) -> np.ndarray:
+    """A SampleForecast's samples (n, ...) as float64, with a ValueError
+    when there are none or any is NaN or infinite."""
+    if samples.shape[0] < 1:
+        raise ValueError("the SampleForecast holds no samples")
+    samples = samples.astype(np.float64)
+    if not np.isfinite(samples).all():
+        raise ValueError("the SampleForecast has NaN or infinite samples")
+    return samples
+
+
 class _JointSamples:
     """The joint sample paths of a GluonTS ``SampleForecast``, univariate
     (samples (n, H)) or multivariate (samples (n, H, dim)), as (n, H, dim)
@@ -688,11 +695,7 @@ class _JointSamples:
                 "a SampleForecast's samples must have shape (n, H) or (n, H, dim), "
                 f"got {samples.shape}"
             )
-        if samples.shape[0] < 1:
-            raise ValueError("the SampleForecast holds no samples")
-        samples = samples.astype(np.float64)
-        if not np.isfinite(samples).all():
-            raise ValueError("the SampleForecast has NaN or infinite samples")
+        samples = _finite_samples(samples)
         self.forecast = forecast
         self.index = forecast.index
         self.univariate = samples.ndim == 2

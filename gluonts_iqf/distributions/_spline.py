@@ -350,6 +350,17 @@ def crps(
     partial = gather_rows(cum, j) + 0.5 * (f_mid - xj) * (yj + z)
     mid = z * (2.0 * f_mid - 1.0) + base - 2.0 * partial
 
+    return _crps_with_tails(z, mid, base, a, x0, y0, sl, xn, yn, sr)
+
+
+def _crps_with_tails(
+    z: Tensor, mid: Tensor, base: Tensor, a: Tensor,
+    x0, y0: Tensor, sl: Tensor, xn, yn: Tensor, sr: Tensor,
+) -> Tensor:
+    """The CRPS at ``z`` (B, M): ``mid`` (the between-knots formula) inside
+    ``[y0, yn]``, the closed-form exponential-tail values outside. ``base =
+    2 (M - A)``, ``a = A`` (B, 1); ``x0``/``xn`` the outer levels, ``y0``/``yn``
+    the outer knot values (B, 1), ``sl``/``sr`` the tail scales (B, 1)."""
     f_left = x0 * torch.exp((torch.minimum(z, y0) - y0) / sl)
     left = base - z + 2.0 * f_left * sl
 
@@ -754,13 +765,7 @@ def crps_knots(
     partial = torch.gather(cum, -1, k) + gk * torch.addcmul(yk * xi, dk, J)
     mid = z * (2.0 * f_mid - 1.0) + base - 2.0 * partial
 
-    f_left = x0 * torch.exp((torch.minimum(z, y0) - y0) / sl)
-    left = base - z + 2.0 * f_left * sl
-
-    t_right = (1.0 - xn) * torch.exp(-(torch.maximum(z, yn) - yn) / sr)
-    right = z - 2.0 * a + 2.0 * t_right * sr
-
-    return torch.where(z < y0, left, torch.where(z > yn, right, mid))
+    return _crps_with_tails(z, mid, base, a, x0, y0, sl, xn, yn, sr)
 
 
 def quantile_knots(

@@ -402,18 +402,9 @@ class IQF(Distribution):
 
     def _to_flat(self, value) -> Tuple[Tensor, torch.Size]:
         """Broadcast a query against the batch and lay it out as (B, M)."""
-        levels = self.knot_levels
-        value = torch.as_tensor(value, dtype=levels.dtype, device=levels.device)
-        try:
-            shape = _broadcast_shapes(value.shape, self.batch_shape)
-        except RuntimeError as err:
-            raise ValueError(
-                f"value of shape {tuple(value.shape)} does not broadcast with "
-                f"batch_shape {tuple(self.batch_shape)}"
-            ) from err
+        natural, shape = self._natural(value)
         sample_shape = shape[: len(shape) - len(self.batch_shape)]
-        flat = value.expand(shape).reshape(-1, self._B).transpose(0, 1)
-        return flat, sample_shape
+        return natural.transpose(0, 1), sample_shape
 
     def _from_flat(self, flat: Tensor, sample_shape: torch.Size) -> Tensor:
         return flat.transpose(0, 1).reshape(sample_shape + self.batch_shape)

@@ -36,8 +36,8 @@ from gluonts.transform.feature import target_transformation_length
 from gluonts.transform.split import TFTInstanceSplitter
 
 from ...distributions.iqf import IQFOutput
-from .lightning_module import TARGET_INPUTS, MQCNNLightningModule
-from .module import check_seasonal_lags
+from .lightning_module import LR_SCHEDULES, TARGET_INPUTS, MQCNNLightningModule, check_choice
+from .module import LOSS_UNITS, SEASONAL_LOC_INITS, check_seasonal_lags
 
 PREDICTION_INPUTS = [
     "feat_static_cat",
@@ -397,7 +397,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
             raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
         self.freq = freq
         self.prediction_length = prediction_length
-        self.season_length = season_length or get_seasonality(freq)
+        self.season_length = get_seasonality(freq) if season_length is None else season_length
         self.num_seasonal_lags = num_seasonal_lags
         check_seasonal_lags(self.season_length, num_seasonal_lags)
         self.context_length = context_length or max(
@@ -443,6 +443,10 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.weight_decay = weight_decay
         self.patience = patience
         self.lr_schedule = lr_schedule
+        # fail at construction, not at the start of training
+        check_choice("loss_units", loss_units, LOSS_UNITS)
+        check_choice("seasonal_loc_init", seasonal_loc_init, SEASONAL_LOC_INITS)
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         self.batch_size = batch_size
         self.num_batches_per_epoch = num_batches_per_epoch
         self.cache_data = cache_data
@@ -585,12 +589,15 @@ class MQCNNEstimator(PyTorchLightningEstimator):
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
 
+    def _cached(self, data: Dataset) -> Dataset:
+        """The transformed series, kept in memory after their first pass
+        when ``cache_data`` (see the class docstring)."""
+        return Cached(data) if self.cache_data and not isinstance(data, Cached) else data
+
     def create_training_data_loader(
         self, data: Dataset, module: MQCNNLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
     ):
-        if self.cache_data and not isinstance(data, Cached):
-            data = Cached(data)
-        instances = self._splitter("training").apply(Cyclic(data).stream(), is_train=True)
+        instances = self._splitter("training").apply(Cyclic(self._cached(data)).stream(), is_train=True)
         return as_stacked_batches(
             instances,
             batch_size=self.batch_size,
@@ -601,9 +608,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         )
 
     def create_validation_data_loader(self, data: Dataset, module: MQCNNLightningModule, **kwargs):
-        if self.cache_data and not isinstance(data, Cached):
-            data = Cached(data)
-        instances = self._splitter("validation").apply(data, is_train=True)
+        instances = self._splitter("validation").apply(self._cached(data), is_train=True)
         return as_stacked_batches(
             instances,
             batch_size=self.batch_size,

@@ -18,6 +18,16 @@ TARGET_INPUTS = ["future_target", "future_observed_values"]
 #: Final learning rate of the cosine schedule, relative to ``lr``.
 MIN_LR_FACTOR = 0.01
 
+#: Learning-rate schedules of :class:`MQCNNLightningModule`.
+LR_SCHEDULES = ("cosine", "plateau")
+
+
+def check_choice(name: str, value: str, choices) -> None:
+    """ValueError naming the setting unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
 #: Devices with torch's fused Adam kernel.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -63,8 +73,7 @@ class MQCNNLightningModule(pl.LightningModule):
         num_batches_per_epoch: Optional[int] = None,
     ) -> None:
         super().__init__()
-        if lr_schedule not in ("cosine", "plateau"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'plateau', got {lr_schedule!r}")
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         self.lr_schedule = lr_schedule
         self.num_batches_per_epoch = num_batches_per_epoch
         self.model = self.model_cls(**model_kwargs)

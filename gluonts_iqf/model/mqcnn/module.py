@@ -27,6 +27,8 @@ from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.modules.feature import FeatureEmbedder
 from gluonts.torch.util import weighted_average
 
+from ...distributions.iqf import IQFOutput
+
 #: Smallest scale (GluonTS's MeanScaler default): an all-zero series gets
 #: this scale, so scaled inputs are 0 and forecasts stay finite.
 MIN_SCALE = 1e-10
@@ -391,8 +393,6 @@ class MQCNNModel(nn.Module):
         that the median knot (or the middle of the knots) is at 0; weights
         are left as they are. Other distribution outputs are untouched.
         """
-        from ...distributions.iqf import IQFOutput  # local: avoid a cycle
-
         if not isinstance(self.distr_output, IQFOutput):
             return
         proj = self.args_proj.proj[0]  # the knot-values projection

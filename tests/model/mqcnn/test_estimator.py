@@ -300,3 +300,15 @@ def test_calendar_time_features_equal_gluonts(freq):
             want = ref.map_transform(dict(entry), is_train)["time"]
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(loss_units="percent"), "loss_units"),
+    (dict(seasonal_loc_init="median"), "seasonal_loc_init"),
+    (dict(lr_schedule="linear"), "lr_schedule"),
+    (dict(season_length=0), "season_length"),
+    (dict(num_seasonal_lags=-1), "num_seasonal_lags"),
+])
+def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        estimator(tmp_path, **kwargs)
