@@ -65,3 +65,41 @@ def test_rejects_wrong_batch_shape():
     d = IQF([0.1, 0.9], torch.zeros(2, 3, 2) + torch.tensor([0.0, 1.0]), torch.ones(2, 3), torch.ones(2, 3))
     with pytest.raises(ValueError, match="batch_shape"):
         QuantileFunctionForecast(d, start_date=pd.Period("2021-01-01", freq="D"))
+
+
+@pytest.mark.parametrize(
+    "item_id, info, shape",
+    [(None, None, (4, 3)), ("series-7", None, (4, 3)), (17, {"k": 1}, (4, 3, 2))],
+)
+def test_sample_forecast_fast_constructor_equals_validated(item_id, info, shape):
+    """gluonts_iqf.forecast.sample_forecast builds the same SampleForecast as
+    GluonTS's validated constructor: attributes, __init_args__ (repr,
+    pickling) and the quantiles it answers; int item ids become str."""
+    import pickle
+
+    from gluonts_iqf.forecast import sample_forecast
+
+    samples = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    start = pd.Period("2021-03-01 05:00", freq="h")
+    ref = SampleForecast(samples, start_date=start, item_id=item_id, info=info)
+    fast = sample_forecast(samples, start_date=start, item_id=item_id, info=info)
+    assert type(fast) is SampleForecast
+    assert fast.item_id == ref.item_id and type(fast.item_id) is type(ref.item_id)
+    assert fast.start_date == ref.start_date and fast.info == ref.info
+    assert fast.samples is samples
+    assert list(fast.__init_args__) == list(ref.__init_args__)
+    assert repr(fast) == repr(ref)
+    np.testing.assert_array_equal(fast.quantile(0.3), ref.quantile(0.3))
+    back = pickle.loads(pickle.dumps(fast))
+    np.testing.assert_array_equal(back.samples, samples)
+    assert back.item_id == ref.item_id
+
+
+def test_sample_forecast_fast_constructor_validates_other_types():
+    """Arguments of other types go through GluonTS's validation (same errors)."""
+    from gluonts_iqf.forecast import sample_forecast
+
+    with pytest.raises(Exception):
+        sample_forecast(np.zeros((2, 3)), start_date=pd.Period("2021-03-01", freq="D"), item_id=np.int64(3))
+    with pytest.raises(AssertionError, match="2-dimensional or 3-dimensional"):
+        sample_forecast(np.zeros(3), start_date=pd.Period("2021-03-01", freq="D"))

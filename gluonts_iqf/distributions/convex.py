@@ -194,6 +194,11 @@ def slq_logdet(
     return total / num_probes
 
 
+#: Values per block of rows in :meth:`ConvexQuantileMap.sample_paths`
+#: (2**17 float32 values = 512 KiB per temporary: cache-resident).
+SAMPLE_BLOCK_ELEMENTS = 2**17
+
+
 class ConvexQuantileMap(Distribution):
     """Distribution of ``loc + scale * grad G(Z; h)``, ``Z ~ N(0, I_d)``.
 
@@ -279,6 +284,33 @@ class ConvexQuantileMap(Distribution):
         shape = self._extended_shape(torch.Size(sample_shape))
         z = torch.randn(shape, dtype=self.context.dtype, device=self.context.device)
         return self._map(z)
+
+    def sample_paths(self, num_samples: int) -> Tensor:
+        """Joint samples in forecast layout, shape (*batch_shape, num_samples,
+        d): the same distribution as :meth:`rsample` (differentiable too),
+        drawn as ``Z`` (B, num_samples, d) so that the PICNN runs batch
+        first (its quadratic term as batched products) and no transposed
+        copy of the paths is made. Rows are processed in blocks of about
+        ``SAMPLE_BLOCK_ELEMENTS`` values, so the temporaries stay in cache
+        (measured ~2x faster than one pass for 414 x 100 x 48 paths)."""
+        B = math.prod(self.batch_shape)
+        d = self.dim
+        ctx = self._flat_context()
+        loc = self.loc.reshape(B, 1, d)
+        scale = self.scale.reshape(B, 1, d)
+        rows = max(1, SAMPLE_BLOCK_ELEMENTS // max(num_samples * d, 1))
+        out = None if torch.is_grad_enabled() else ctx.new_empty(B, num_samples, d)
+        parts = []
+        for i in range(0, B, rows):
+            j = min(i + rows, B)
+            z = torch.randn(j - i, num_samples, d, dtype=ctx.dtype, device=ctx.device)
+            g = self.picnn.gradient(z, ctx[i:j], batch_first=True)
+            if out is None:
+                parts.append(torch.addcmul(loc[i:j], scale[i:j], g))
+            else:
+                torch.addcmul(loc[i:j], scale[i:j], g, out=out[i:j])
+        paths = out if out is not None else torch.cat(parts, 0)
+        return paths.reshape(*self.batch_shape, num_samples, d)
 
     def energy_score(
         self, y: Tensor, num_samples: int = 50, beta: float = 1.0, mask: Optional[Tensor] = None

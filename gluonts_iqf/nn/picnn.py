@@ -231,22 +231,31 @@ class PICNN(nn.Module):
         context-dependent terms are computed once per row of ``h``."""
         return self._forward_cache(x, h)[0]
 
-    def gradient(self, x: Tensor, h: Tensor) -> Tensor:
+    def gradient(self, x: Tensor, h: Tensor, batch_first: bool = False) -> Tensor:
         """``grad_x G(x; h)``: x (*S, B, d), h (B, h_dim) -> (*S, B, d), by
         an explicit backward pass (differentiable with one ordinary
-        backward).
+        backward). With ``batch_first=True`` x is (B, S, d) (the sample
+        dim after the context rows; the layout forecasts are returned in)
+        and so is the result.
 
         Only what the gradient needs is evaluated: the potential itself and
         the output layer's pre-activation are never formed; the output
         layer is linear, so its back-propagated terms ``P_L^T 1 * gate_L``
         and ``B_L^T 1 * xmul_L`` depend on the context only and are computed
-        once per row of ``h``; ``g'(u) = Phi(u)`` of every hidden layer is
-        computed once in the forward pass; the PSD quadratic contributes
-        ``L L^T x`` with ``L L^T`` (B, d, d) formed once per context row.
+        once per row of ``h``, as is the constant part ``offset + B_L^T 1 *
+        xmul_L`` of the gradient; ``g'(u) = Phi(u)`` of every hidden layer
+        is computed once in the forward pass; the PSD quadratic contributes
+        ``L L^T x``: with ``L L^T`` (B, d, d) formed once per context row,
+        or, batch first, as two batched products through the rank-r
+        ``L^T x`` (no (B, d, d) matrix, no transposed copies of x).
         """
+        if batch_first and x.dim() != 3:
+            raise ValueError(f"batch_first gradient needs x of shape (B, S, d), got {tuple(x.shape)}")
         c = self._context(h)
         nL = self.num_layers
         terms = [self._layer_terms(c, l, x) for l in range(nL)]
+        if batch_first:  # per-row terms (B, w) broadcast over the sample dim
+            terms = [tuple(t.unsqueeze(1) for t in ts) for ts in terms]
         u = self.first(x)  # (*S, B, H)
         # first layer: z = g(u) - u / 2, dz/du = Phi(u) - 1/2
         z, dz = _gaussian_softplus_and_slope(u, 0.5)
@@ -262,18 +271,28 @@ class PICNN(nn.Module):
         # output layer: dG / dz_{L-1} and its x-path, per context row (B, .)
         gate, xmul, _ = terms[nL - 1]
         P_out = self._positive(nL - 1)  # (1, w_in)
-        grad_x = self.mu * x + self.offset + self.B[nL - 1].weight.sum(0) * xmul
+        if batch_first:
+            const = self.offset + self.B[nL - 1].weight.sum(0) * xmul  # per row
+            grad_x = torch.addcmul(const, x, self.mu)  # mu x + const, one pass
+        else:
+            grad_x = self.mu * x + self.offset + self.B[nL - 1].weight.sum(0) * xmul
         delta = P_out.sum(0) * gate  # dG / dz_{L-1}, broadcast over samples
         for l in reversed(range(nL - 1)):
             delta = delta * slopes[l + 1]  # dG / d pre_l
             gate_l, xmul_l, _ = terms[l]
-            grad_x = grad_x + (delta @ self.B[l].weight) * xmul_l
+            if batch_first:
+                grad_x = torch.addcmul(grad_x, delta @ self.B[l].weight, xmul_l)
+            else:
+                grad_x = grad_x + (delta @ self.B[l].weight) * xmul_l
             delta = (delta @ self._positive(l)) * gate_l  # dG / dz_l
         grad_x = grad_x + (delta * slopes[0]) @ self.first.weight
         L = self._low_rank(c, c.shape[0])
         if L is not None:
-            M = L @ L.transpose(1, 2)  # (B, d, d), symmetric PSD
-            grad_x = grad_x + torch.einsum("bde,...be->...bd", M, x)
+            if batch_first:
+                grad_x = torch.baddbmm(grad_x, torch.bmm(x, L), L.transpose(1, 2))
+            else:
+                M = L @ L.transpose(1, 2)  # (B, d, d), symmetric PSD
+                grad_x = grad_x + torch.einsum("bde,...be->...bd", M, x)
         return grad_x
 
     def hessian(self, x: Tensor, h: Tensor) -> Tensor:

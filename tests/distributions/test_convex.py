@@ -60,6 +60,33 @@ def test_shapes_and_monotone_quantile_map():
         d.quantile(torch.zeros(B, D))
 
 
+@pytest.mark.parametrize("block", [None, 3 * 7 * D])
+def test_sample_paths_is_the_map_of_batch_first_normals(monkeypatch, block):
+    """sample_paths(n) == loc + scale * grad G(z) for z the (B, n, d) normals
+    it draws (one block, or blocks of 3 rows: one randn per block, in
+    order), to 1e-12 in float64; the same values with gradients enabled,
+    and those gradients reach the PICNN's parameters."""
+    import gluonts_iqf.distributions.convex as convex
+
+    if block is not None:
+        monkeypatch.setattr(convex, "SAMPLE_BLOCK_ELEMENTS", block)
+    d, n = make(3), 7
+    torch.manual_seed(11)
+    with torch.no_grad():
+        paths = d.sample_paths(n)
+    assert paths.shape == (B, n, D)
+    torch.manual_seed(11)
+    rows = B if block is None else 3
+    z = torch.cat([torch.randn(min(rows, B - i), n, D, dtype=torch.float64) for i in range(0, B, rows)])
+    expected = d._map(z.transpose(0, 1)).transpose(0, 1)
+    torch.testing.assert_close(paths, expected, rtol=1e-12, atol=1e-12)
+    torch.manual_seed(11)
+    with_grad = d.sample_paths(n)
+    torch.testing.assert_close(with_grad, paths, rtol=0, atol=0)
+    with_grad.sum().backward()
+    assert d.picnn.first.weight.grad is not None and torch.isfinite(d.picnn.first.weight.grad).all()
+
+
 def test_inversion_round_trip():
     d = make()
     y = d.sample()

@@ -23,6 +23,7 @@ from gluonts.transform import (
     AsNumpyArray,
     Chain,
     ExpectedNumInstanceSampler,
+    FlatMapTransformation,
     InstanceSampler,
     MapTransformation,
     RemoveFields,
@@ -134,6 +135,46 @@ class CheckCovariates(MapTransformation):
                         f"outside [0, {card})"
                     )
         return data
+
+
+class FusedTransformation(Transformation):
+    """A chain of per-entry transformations run in one loop per entry.
+
+    GluonTS's ``Chain`` nests one generator per transformation and each
+    ``MapTransformation`` copies the entry dict before it runs: ~10 layers
+    and copies per entry in this pipeline, about a sixth of the prediction
+    pipeline's time at 100 sample paths. Here the entry is copied once and
+    every ``MapTransformation``'s ``map_transform`` runs in turn; an optional
+    final ``FlatMapTransformation`` (the instance splitter) is expanded
+    with its ``flatmap_transform``. The output entries are the same as
+    ``Chain(transformations)`` gives (tested); transformations of any other
+    kind, or a flat map that is not last, fall back to ``Chain``.
+    """
+
+    @validated()
+    def __init__(self, transformations: List[Transformation]) -> None:
+        self.transformations = list(Chain(transformations).transformations)
+        maps = self.transformations
+        last = maps[-1] if maps and isinstance(maps[-1], FlatMapTransformation) else None
+        if last is not None:
+            maps = maps[:-1]
+        fusable = all(isinstance(t, MapTransformation) for t in maps)
+        self._maps = [t.map_transform for t in maps] if fusable else None
+        self._flat = last.flatmap_transform if (fusable and last is not None) else None
+
+    def __call__(self, data_it, is_train: bool):
+        if self._maps is None:
+            yield from Chain(self.transformations)(data_it, is_train)
+            return
+        maps, flat = self._maps, self._flat
+        for entry in data_it:
+            data = entry.copy()
+            for f in maps:
+                data = f(data, is_train)
+            if flat is None:
+                yield data
+            else:
+                yield from flat(data, is_train)
 
 
 #: Field holding how many leading values :class:`TrimHistory` dropped.
@@ -338,6 +379,12 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         creation times, so its gradients are less noisy than one window's).
     batch_size, num_batches_per_epoch
         Training loop.
+    predict_batch_size
+        Series per batch at prediction time (default 256). Independent of
+        the training batch: inference keeps no activations for a backward
+        pass, and fewer, larger batches cut the per-batch overhead (the
+        network's ~100 small operations, the batch assembly); forecasts do
+        not depend on it except through the random stream of sample paths.
     trainer_kwargs
         Passed to ``lightning.Trainer`` (default ``max_epochs=100``).
     cache_data
@@ -390,6 +437,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
+        predict_batch_size: int = 256,
     ) -> None:
         trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
         super().__init__(trainer_kwargs=trainer_kwargs)
@@ -450,6 +498,9 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.batch_size = batch_size
         self.num_batches_per_epoch = num_batches_per_epoch
         self.cache_data = cache_data
+        if predict_batch_size < 1:
+            raise ValueError(f"predict_batch_size must be >= 1, got {predict_batch_size}")
+        self.predict_batch_size = predict_batch_size
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
             num_instances=1.0, min_future=prediction_length
         )
@@ -620,10 +671,10 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self, transformation: Transformation, module: MQCNNLightningModule
     ) -> PyTorchPredictor:
         return PyTorchPredictor(
-            input_transform=transformation + self._splitter("test"),
+            input_transform=FusedTransformation([transformation, self._splitter("test")]),
             input_names=self.input_names(),
             prediction_net=module,
-            batch_size=self.batch_size,
+            batch_size=self.predict_batch_size,
             prediction_length=self.prediction_length,
             device="auto",
             forecast_generator=self.distr_output.forecast_generator,

@@ -5,13 +5,13 @@ layout, target shape (dim, T))."""
 from typing import Any, Dict, List, Optional
 
 from gluonts.core.component import validated
-from gluonts.model.forecast_generator import SampleForecastGenerator
 from gluonts.time_feature import TimeFeature
 from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import InstanceSampler, Transformation
 
 from ...distributions.convex import ConvexQuantileOutput
-from ..mqcnn.estimator import MQCNNEstimator
+from ...forecast import JointSampleForecastGenerator
+from ..mqcnn.estimator import FusedTransformation, MQCNNEstimator
 from .lightning_module import MQF2LightningModule
 from .module import JOINT
 
@@ -62,8 +62,8 @@ class MQF2Estimator(MQCNNEstimator):
         here: with the cosine decay the AR(1) test (tests/model/mqf2) recovers the
         horizon correlation less well in 1500 steps (max error 0.21 vs 0.11).
     lr, weight_decay, patience, batch_size, num_batches_per_epoch, trainer_kwargs,
-    train_sampler, validation_sampler
-        Training loop, as :class:`MQCNNEstimator`.
+    train_sampler, validation_sampler, predict_batch_size
+        Training loop and prediction batches, as :class:`MQCNNEstimator`.
     """
 
     @validated()
@@ -102,6 +102,7 @@ class MQF2Estimator(MQCNNEstimator):
         trainer_kwargs: Optional[Dict[str, Any]] = None,
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
+        predict_batch_size: int = 256,
     ) -> None:
         context_length = context_length or 2 * prediction_length
         super().__init__(
@@ -129,6 +130,7 @@ class MQF2Estimator(MQCNNEstimator):
             trainer_kwargs=trainer_kwargs,
             train_sampler=train_sampler,
             validation_sampler=validation_sampler,
+            predict_batch_size=predict_batch_size,
         )
         if target_dim < 1:
             raise ValueError(f"target_dim must be >= 1, got {target_dim}")
@@ -185,11 +187,11 @@ class MQF2Estimator(MQCNNEstimator):
 
     def create_predictor(self, transformation: Transformation, module: MQF2LightningModule) -> PyTorchPredictor:
         return PyTorchPredictor(
-            input_transform=transformation + self._splitter("test"),
+            input_transform=FusedTransformation([transformation, self._splitter("test")]),
             input_names=self.input_names(),
             prediction_net=module,
-            batch_size=self.batch_size,
+            batch_size=self.predict_batch_size,
             prediction_length=self.prediction_length,
             device="auto",
-            forecast_generator=SampleForecastGenerator(),
+            forecast_generator=JointSampleForecastGenerator(),
         )

@@ -232,9 +232,12 @@ class MQF2Model(nn.Module):
         ev_scale = self._event_scale(last_scale).squeeze(1)
         loc = self.location(past_target, past_observed_values, last_scale, C - 1)
         ev_loc = None if loc is None else self._event(loc).squeeze(1)
-        samples = self.distribution(ctx, ev_scale, ev_loc).sample((S,))  # (S, B, d) or (S, B, H, k)
-        samples = samples.transpose(0, 1)
+        distr = self.distribution(ctx, ev_scale, ev_loc)
+        with torch.no_grad():  # as Distribution.sample
+            samples = distr.sample_paths(S)  # (B, S, d) or (B, H, S, k)
         B = samples.shape[0]
+        if self.joint == "step":
+            samples = samples.transpose(1, 2)  # (B, S, H, k)
         if k == 1:
             return samples.reshape(B, S, H)
         return samples.reshape(B, S, H, k)

@@ -274,6 +274,44 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     np.testing.assert_array_equal(age.map_transform(cut, is_train=False)["age"], full_age[:, 404:])
 
 
+@pytest.mark.parametrize("is_train", [False, True])
+def test_fused_transformation_equals_chain(m4, is_train):
+    """FusedTransformation (one loop, one copy per entry) gives the same
+    entries as GluonTS's Chain of the same steps, for the prediction
+    pipeline and for a training splitter with a fixed sampler; the caller's
+    entries are not modified; a chain with a non-map step in the middle
+    falls back to Chain; it survives serde."""
+    from gluonts.core import serde
+    from gluonts.transform import Chain, SelectFields
+
+    from gluonts_iqf.model.mqcnn.estimator import FusedTransformation
+
+    est = MQCNNEstimator(freq="h", prediction_length=H, num_feat_dynamic_real=0)
+    steps = [est.create_transformation(), est._splitter("validation" if is_train else "test")]
+    entries = [dict(e) for e in m4[0][:6]]
+    lengths = [len(e["target"]) for e in entries]
+    chained = list(Chain(steps)(iter(entries), is_train=is_train))
+    fused_t = FusedTransformation(steps)
+    fused = list(fused_t(iter(entries), is_train=is_train))
+    assert fused_t._maps is not None and len(chained) == len(fused) == 6
+    for a, b in zip(chained, fused):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], np.ndarray):
+                np.testing.assert_array_equal(a[k], b[k])
+            else:
+                assert a[k] == b[k]
+    assert [len(e["target"]) for e in entries] == lengths and "past_target" not in entries[0]
+    prepared = list(steps[0](iter(entries[:2]), is_train=is_train))
+    mixed = FusedTransformation([steps[1], SelectFields(["past_target"], allow_missing=True)])
+    assert mixed._maps is None  # the splitter is not last: Chain's behaviour
+    out = list(mixed(iter(prepared), is_train=is_train))
+    assert [set(e) for e in out] == [{"past_target"}] * 2
+    np.testing.assert_array_equal(out[0]["past_target"], chained[0]["past_target"])
+    again = serde.decode(serde.encode(fused_t))
+    assert isinstance(again, FusedTransformation) and len(again.transformations) == len(fused_t.transformations)
+
+
 @pytest.mark.parametrize("freq", ["h", "D", "W", "M", "Q", "15min", "2h", "5min"])
 def test_calendar_time_features_equal_gluonts(freq):
     """CalendarTimeFeatures (cached calendar, sliced) returns exactly what
