@@ -11,7 +11,7 @@ from gluonts.transform import InstanceSampler, Transformation
 
 from ...distributions.convex import ConvexQuantileOutput
 from ...forecast import JointSampleForecastGenerator
-from ..mqcnn.estimator import FusedTransformation, MQCNNEstimator
+from ..mqcnn.estimator import MQCNNEstimator
 from .lightning_module import MQF2LightningModule
 from .module import JOINT
 
@@ -187,7 +187,7 @@ class MQF2Estimator(MQCNNEstimator):
 
     def create_predictor(self, transformation: Transformation, module: MQF2LightningModule) -> PyTorchPredictor:
         return PyTorchPredictor(
-            input_transform=FusedTransformation([transformation, self._splitter("test")]),
+            input_transform=self._prediction_transform(transformation),
             input_names=self.input_names(),
             prediction_net=module,
             batch_size=self.predict_batch_size,
