@@ -245,9 +245,10 @@ class PICNN(nn.Module):
         once per row of ``h``, as is the constant part ``offset + B_L^T 1 *
         xmul_L`` of the gradient; ``g'(u) = Phi(u)`` of every hidden layer
         is computed once in the forward pass; the PSD quadratic contributes
-        ``L L^T x``: with ``L L^T`` (B, d, d) formed once per context row,
-        or, batch first, as two batched products through the rank-r
-        ``L^T x`` (no (B, d, d) matrix, no transposed copies of x).
+        ``L L^T x``: with ``L L^T`` (B, d, d) formed once per context row
+        (batch first: one batched product, no transposed copies of x), or,
+        batch first with rank r < d / 2, as two batched products through
+        ``L^T x`` (fewer operations than the (d, d) product).
         """
         if batch_first and x.dim() != 3:
             raise ValueError(f"batch_first gradient needs x of shape (B, S, d), got {tuple(x.shape)}")
@@ -288,8 +289,10 @@ class PICNN(nn.Module):
         grad_x = grad_x + (delta * slopes[0]) @ self.first.weight
         L = self._low_rank(c, c.shape[0])
         if L is not None:
-            if batch_first:
+            if batch_first and 2 * self.rank < self.dim:  # two thin products
                 grad_x = torch.baddbmm(grad_x, torch.bmm(x, L), L.transpose(1, 2))
+            elif batch_first:  # one (d, d) product is cheaper
+                grad_x = torch.baddbmm(grad_x, x, L @ L.transpose(1, 2))
             else:
                 M = L @ L.transpose(1, 2)  # (B, d, d), symmetric PSD
                 grad_x = grad_x + torch.einsum("bde,...be->...bd", M, x)

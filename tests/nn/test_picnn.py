@@ -9,9 +9,9 @@ from gluonts_iqf.nn import PICNN
 from gluonts_iqf.nn.picnn import MIN_CONVEXITY
 
 
-def random_picnn(seed, dim=5, context_dim=3, layers=3, randomize_context=True):
+def random_picnn(seed, dim=5, context_dim=3, layers=3, randomize_context=True, rank=None):
     torch.manual_seed(seed)
-    m = PICNN(dim, context_dim, hidden_dim=16, num_layers=layers, context_hidden_dim=8).double()
+    m = PICNN(dim, context_dim, hidden_dim=16, num_layers=layers, context_hidden_dim=8, rank=rank).double()
     if randomize_context:  # trained networks have non-zero context paths
         for mods in (m.A, m.C, m.D):
             for lin in mods:
@@ -51,20 +51,21 @@ def test_gradient_is_monotone_and_matches_autograd(seed):
     assert (inner >= m.mu.item() * ((x.detach() - y) ** 2).sum(-1) - 1e-9).all()
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_gradient_batch_first_layout(seed):
+@pytest.mark.parametrize("seed, dim, rank", [(0, 5, None), (1, 5, None), (2, 5, None), (3, 12, 3)])
+def test_gradient_batch_first_layout(seed, dim, rank):
     """x (B, S, d) with batch_first=True: the same gradient (autograd oracle
     on the sample-first layout, tolerance 1e-12 in float64) and the same
-    parameter gradients through it (the sampling path stays trainable)."""
-    m = random_picnn(seed)
+    parameter gradients through it (the sampling path stays trainable), for
+    the (d, d) quadratic product (rank >= d / 2) and the thin one."""
+    m = random_picnn(seed, dim=dim, rank=rank)
     g = torch.Generator().manual_seed(300 + seed)
     B, S = 16, 6
-    x = 2 * torch.randn(S, B, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    x = 2 * torch.randn(S, B, dim, generator=g, dtype=torch.float64).requires_grad_(True)
     h = torch.randn(B, 3, generator=g, dtype=torch.float64)
     (auto,) = torch.autograd.grad(m(x, h).sum(), x)
     bf = m.gradient(x.detach().transpose(0, 1).contiguous(), h, batch_first=True)
     torch.testing.assert_close(bf.transpose(0, 1), auto, rtol=1e-12, atol=1e-12)
-    w = torch.randn(S, B, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(S, B, dim, generator=g, dtype=torch.float64)
     params = list(m.parameters())  # the output layer's biases do not reach the gradient
     p1 = torch.autograd.grad((m.gradient(x.detach(), h) * w).sum(), params, allow_unused=True)
     p2 = torch.autograd.grad(
@@ -76,7 +77,7 @@ def test_gradient_batch_first_layout(seed):
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="batch_first"):
-        m.gradient(x.detach().reshape(-1, 5), h, batch_first=True)
+        m.gradient(x.detach().reshape(-1, dim), h, batch_first=True)
 
 
 @pytest.mark.parametrize("seed", range(3))

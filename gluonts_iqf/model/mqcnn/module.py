@@ -174,6 +174,26 @@ def seasonal_naive_linear(num_lags: int, init: str = "last") -> nn.Linear:
     return layer
 
 
+class StepwiseLinear(nn.Module):
+    """One linear map per horizon step: (..., H, n) -> (..., H, 1).
+
+    The per-step version of :func:`seasonal_naive_linear`: step ``h``'s
+    location is its own combination of its seasonal lags, so the weights
+    can extrapolate a trend over the horizon (e.g. ``lag_1 + h (lag_1 -
+    lag_2)`` for ``season_length = 1``), which one map shared by all steps
+    cannot. Every step starts as ``seasonal_naive_linear(num_lags, init)``.
+    """
+
+    def __init__(self, prediction_length: int, num_lags: int, init: str = "last") -> None:
+        super().__init__()
+        base = seasonal_naive_linear(num_lags, init)
+        self.weight = nn.Parameter(base.weight.detach().repeat(prediction_length, 1))  # (H, 2J)
+        self.bias = nn.Parameter(base.bias.detach().repeat(prediction_length))  # (H,)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ((x * self.weight).sum(-1) + self.bias).unsqueeze(-1)
+
+
 class CausalConvEncoder(nn.Module):
     """Dilated causal convolutions with ReLU.
 
@@ -278,6 +298,9 @@ class MQCNNModel(nn.Module):
         seasonal lags times the scale, started as the seasonal-naive value
         (``"last"``) or the lags' mean (``"mean"``); see
         :func:`seasonal_naive_linear`.
+    seasonal_loc_per_step
+        One combination per horizon step (:class:`StepwiseLinear`) instead of
+        one shared by all steps.
     """
 
     def __init__(
@@ -306,6 +329,7 @@ class MQCNNModel(nn.Module):
         num_seasonal_lags: int = 0,
         seasonal_loc: bool = False,
         seasonal_loc_init: str = "last",
+        seasonal_loc_per_step: bool = False,
     ) -> None:
         super().__init__()
         if not local_mlp_dim_seq:
@@ -377,10 +401,12 @@ class MQCNNModel(nn.Module):
         self._init_iqf_head()
         # the location starts as the seasonal-naive forecast; the network
         # learns the residual
-        self.lag_loc = (
-            seasonal_naive_linear(num_seasonal_lags, seasonal_loc_init)
-            if seasonal_loc and num_seasonal_lags else None
-        )
+        if not (seasonal_loc and num_seasonal_lags):
+            self.lag_loc = None
+        elif seasonal_loc_per_step:
+            self.lag_loc = StepwiseLinear(prediction_length, num_seasonal_lags, seasonal_loc_init)
+        else:
+            self.lag_loc = seasonal_naive_linear(num_seasonal_lags, seasonal_loc_init)
 
     def _init_iqf_head(self) -> None:
         """Start an IQF head as a narrow distribution centred on zero.

@@ -98,7 +98,10 @@ def test_causal_scale():
 
 
 @pytest.mark.parametrize("num_forking", [C, 7, 1])
-@pytest.mark.parametrize("lags", [dict(), dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True)])
+@pytest.mark.parametrize("lags", [
+    dict(), dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True),
+    dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True),
+])
 def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     """The vectorised forking loss equals an explicit loop that, for each
     creation time t, decodes from the encoding at t - 1 with the
@@ -248,13 +251,17 @@ def test_seasonal_lag_offsets():
         make_model(season_length=0, num_seasonal_lags=1)
 
 
-def test_seasonal_loc_starts_as_seasonal_naive():
+@pytest.mark.parametrize("per_step", [False, True])
+def test_seasonal_loc_starts_as_seasonal_naive(per_step):
     """A fresh model with ``seasonal_loc`` and its IQF head's weights zeroed
     (its initial biases kept) has median = the seasonal-naive forecast: the
-    head starts centred at 0 and the location at the last same-phase value."""
+    head starts centred at 0 and the location at the last same-phase value
+    (one map shared by the steps, or one per step: StepwiseLinear)."""
     torch.manual_seed(0)
     m = make_model(n_known=1, season_length=4, num_seasonal_lags=2, seasonal_loc=True,
+                   seasonal_loc_per_step=per_step,
                    distr_output=IQFOutput(knot_levels=[0.1, 0.5, 0.9])).double()
+    assert m.lag_loc.weight.shape == ((H, 4) if per_step else (1, 4))
     with torch.no_grad():
         for proj in m.args_proj.proj:
             proj.weight.zero_()
@@ -285,3 +292,21 @@ def test_cropped_encoder_equals_the_full_window(first):
     assert crop.shape == (B, C - first, full.shape[-1])
     torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
     assert torch.equal(scale, scale2) and torch.equal(informative, informative2)
+
+
+def test_stepwise_location_is_one_map_per_step():
+    """StepwiseLinear(H, J) applies row h of its weights to step h's lags:
+    equal to H separate linear maps; a per-step weight change moves only
+    that step."""
+    from gluonts_iqf.model.mqcnn.module import StepwiseLinear, seasonal_naive_linear
+
+    torch.manual_seed(0)
+    lin = StepwiseLinear(5, 3, "mean").double()
+    shared = seasonal_naive_linear(3, "mean").double()
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    torch.testing.assert_close(lin(x), shared(x))
+    with torch.no_grad():
+        lin.weight[2, 1] += 1.0
+    diff = (lin(x) - shared(x)).squeeze(-1)
+    torch.testing.assert_close(diff[..., 2], x[..., 2, 1])
+    assert diff[..., [0, 1, 3, 4]].abs().max() == 0
