@@ -54,8 +54,11 @@ def shuffled(samples, seed=0):
 
 def test_recovers_ar1_correlation_across_horizon(tmp_path):
     """Weekly blocks ~ N(mu, 9 * rho^|i-j|), rho = 0.8, independent across
-    weeks; forecasts from week starts. Seeded; 1500 steps. Tolerance on the
-    correlation matrix: 0.15 (measured 0.11)."""
+    weeks; forecasts from week starts. Seeded (seed 0); 3000 steps.
+    Tolerance on the correlation matrix (max abs error over the 7 x 7
+    entries): 0.15. Measured with training seeds 0-5: 0.089, 0.137, 0.101,
+    0.082, 0.112, 0.129 (at 1500 steps seeds 1-3 gave 0.154-0.180: the
+    energy score learns the dependence slowly, so the budget is doubled)."""
     H, rho = 7, 0.8
     sigma = ar1(H, rho)
     rng = np.random.default_rng(0)
@@ -74,7 +77,7 @@ def test_recovers_ar1_correlation_across_horizon(tmp_path):
         # noise here: this test is about the convex map's dependence, so the
         # map is trained alone (with the default location the error is 0.17)
         seasonal_loc=False,
-        trainer_kwargs=trainer_kwargs(tmp_path, 1500),
+        trainer_kwargs=trainer_kwargs(tmp_path, 3000),
     )
     predictor = est.train(train)
     full = [series(21) for _ in range(40)]
@@ -94,7 +97,9 @@ def test_recovers_correlation_across_series(tmp_path):
     """Three series whose daily values ~ N(mu, Sigma) with cross-series
     correlation 0.7, independent over time (GluonTS multivariate layout,
     target (3, T)); joint='step'. Tolerance 0.15 on the cross-series
-    correlation, and the joint forecast beats independent marginals."""
+    correlation (measured with training seeds 0-5: 0.041, 0.082, 0.033,
+    0.039, 0.008, 0.029), and the joint forecast beats independent
+    marginals."""
     k, H = 3, 4
     sigma = np.full((k, k), 0.7) + 0.3 * np.eye(k)
     rng = np.random.default_rng(1)
