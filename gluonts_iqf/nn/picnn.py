@@ -272,6 +272,9 @@ class PICNN(nn.Module):
         # output layer: dG / dz_{L-1} and its x-path, per context row (B, .)
         gate, xmul, _ = terms[nL - 1]
         P_out = self._positive(nL - 1)  # (1, w_in)
+        # batch first (sampling) fuses the sums into addcmul; the sample-first
+        # path (training, energy score, inversion) keeps its operation order,
+        # so training runs round exactly as in the recorded benchmarks
         if batch_first:
             const = self.offset + self.B[nL - 1].weight.sum(0) * xmul  # per row
             grad_x = torch.addcmul(const, x, self.mu)  # mu x + const, one pass
