@@ -207,9 +207,9 @@ class JointSampleForecastGenerator(ForecastGenerator):
         for batch in inference_data_loader:
             inputs = select(input_names, batch, ignore_missing=True)
             outputs = prediction_net(**inputs, num_samples=num_samples)
-            if output_transform is not None:
-                outputs = output_transform(batch, outputs)
             outputs = outputs.cpu().numpy() if isinstance(outputs, torch.Tensor) else np.asarray(outputs)
+            if output_transform is not None:  # on numpy outputs, as in GluonTS's generators
+                outputs = output_transform(batch, outputs)
             starts = batch[FieldName.FORECAST_START]
             if len(outputs) != len(starts):
                 raise RuntimeError(

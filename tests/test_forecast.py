@@ -103,3 +103,34 @@ def test_sample_forecast_fast_constructor_validates_other_types():
         sample_forecast(np.zeros((2, 3)), start_date=pd.Period("2021-03-01", freq="D"), item_id=np.int64(3))
     with pytest.raises(AssertionError, match="2-dimensional or 3-dimensional"):
         sample_forecast(np.zeros(3), start_date=pd.Period("2021-03-01", freq="D"))
+
+
+def test_joint_sample_forecast_generator():
+    """One network call with num_samples per batch; output_transform gets the
+    numpy outputs (as in GluonTS's generators); one SampleForecast per row
+    with its start and item id; the generator survives serde."""
+    from gluonts.core import serde
+
+    from gluonts_iqf.forecast import JointSampleForecastGenerator
+
+    calls = []
+
+    class Net(torch.nn.Module):
+        def forward(self, x, num_samples=None):
+            calls.append(num_samples)
+            return x.unsqueeze(1).expand(-1, num_samples, -1) + torch.arange(num_samples).view(1, -1, 1)
+
+    starts = [pd.Period("2021-01-01", freq="D"), pd.Period("2021-02-01", freq="D")]
+    batch = {"x": torch.arange(6.0).reshape(2, 3), "forecast_start": starts, "item_id": ["a", 7]}
+    seen = []
+
+    def transform(b, out):
+        seen.append(type(out))
+        return out * 2
+
+    gen = serde.decode(serde.encode(JointSampleForecastGenerator()))
+    fc = list(gen([batch], Net(), ["x"], output_transform=transform, num_samples=4))
+    assert calls == [4] and seen == [np.ndarray]
+    assert [f.samples.shape for f in fc] == [(4, 3), (4, 3)]
+    np.testing.assert_array_equal(fc[1].samples[2], 2 * (np.arange(3.0, 6.0) + 2))
+    assert [f.start_date for f in fc] == starts and [f.item_id for f in fc] == ["a", "7"]
