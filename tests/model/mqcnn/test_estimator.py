@@ -109,6 +109,20 @@ def test_predict_evaluate_zero_crossings(trained, m4):
     assert np.isfinite(ev.to_numpy()).all()
 
 
+def test_per_step_location_round_trips(m4, tmp_path):
+    """A predictor with seasonal_loc_per_step (StepwiseLinear) and a custom
+    predict_batch_size serializes and deserializes to identical forecasts."""
+    pl.seed_everything(0)
+    predictor = estimator(tmp_path / "fit", batches=3, seasonal_loc_per_step=True,
+                          predict_batch_size=4).train(m4[0][:12])
+    assert predictor.prediction_net.model.lag_loc.weight.shape[0] == H and predictor.batch_size == 4
+    predictor.serialize(Path(tmp_path))
+    loaded = Predictor.deserialize(Path(tmp_path))
+    assert loaded.batch_size == 4
+    for fa, fb in zip(predictor.predict(m4[0][:6]), loaded.predict(m4[0][:6])):
+        np.testing.assert_array_equal(fa.quantiles([0.05, 0.5, 0.95]), fb.quantiles([0.05, 0.5, 0.95]))
+
+
 def test_serialize_deserialize_identical_forecasts(trained, m4, tmp_path):
     _, predictor, _ = trained
     predictor.serialize(Path(tmp_path))
@@ -429,6 +443,7 @@ def test_calendar_time_features_equal_gluonts(freq):
     (dict(lr_schedule="linear"), "lr_schedule"),
     (dict(season_length=0), "season_length"),
     (dict(num_seasonal_lags=-1), "num_seasonal_lags"),
+    (dict(predict_batch_size=0), "predict_batch_size"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
