@@ -104,3 +104,21 @@ def test_context_path_starts_at_zero():
 def test_bad_sizes():
     with pytest.raises(ValueError, match="PICNN needs"):
         PICNN(0, 3)
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 8, 9, 48])
+def test_matmul_narrow_equals_matmul(d):
+    """The transposed product used for narrow outputs (2..8 columns) equals
+    ``a @ W`` (float64, 1e-13), keeps the leading shape and is differentiable."""
+    from gluonts_iqf.nn.picnn import _matmul_narrow
+
+    g = torch.Generator().manual_seed(d)
+    a = torch.randn(4, 5, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(20, d, generator=g, dtype=torch.float64, requires_grad=True)
+    out = _matmul_narrow(a, W)
+    assert out.shape == (4, 5, d)
+    torch.testing.assert_close(out, a @ W, rtol=0, atol=1e-13)
+    ga, gW = torch.autograd.grad(out.sum(), (a, W))
+    ra, rW = torch.autograd.grad((a @ W).sum(), (a, W))
+    torch.testing.assert_close(ga, ra, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gW, rW, rtol=0, atol=1e-12)

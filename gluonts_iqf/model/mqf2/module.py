@@ -155,7 +155,10 @@ class MQF2Model(nn.Module):
         count = count.reshape(B, k, C).transpose(1, 2)
         x = torch.cat([y / scale, obs, torch.log(scale), feat_dynamic_real[:, :C]], dim=-1)
         start = max(0, first - (self.encoder.receptive_field - 1))
-        enc = self.encoder(x[:, start:])[:, first - start :]
+        if first == C - 1:  # prediction: the last position only
+            enc = self.encoder.last(x[:, start:])
+        else:
+            enc = self.encoder(x[:, start:])[:, first - start :]
         return torch.cat([enc, x[:, first:]], dim=-1), scale, count
 
     def location(self, past_target: Tensor, past_observed_values: Tensor, scale: Tensor, start: int) -> Optional[Tensor]:

@@ -310,3 +310,30 @@ def test_stepwise_location_is_one_map_per_step():
     diff = (lin(x) - shared(x)).squeeze(-1)
     torch.testing.assert_close(diff[..., 2], x[..., 2, 1])
     assert diff[..., [0, 1, 3, 4]].abs().max() == 0
+
+
+@pytest.mark.parametrize("channels, dilations, kernels, T", [
+    ((30, 30, 30), (1, 3, 9), (7, 3, 3), 40),  # the defaults, window longer than the receptive field (31)
+    ((30, 30, 30), (1, 3, 9), (7, 3, 3), 10),  # shorter: taps before the window read the zero padding
+    ((5,), (2,), (4,), 9),
+    ((8, 6), (1, 1), (1, 2), 1),
+])
+def test_encoder_last_position_equals_the_full_convolutions(channels, dilations, kernels, T):
+    """CausalConvEncoder.last (only the positions the last output depends
+    on, as gathered taps x flattened kernels) equals the full convolutions'
+    last position, in value (float64, tolerance 1e-13) and in parameter
+    gradients (1e-12)."""
+    from gluonts_iqf.model.mqcnn.module import CausalConvEncoder
+
+    torch.manual_seed(0)
+    enc = CausalConvEncoder(6, channels, dilations, kernels).double()
+    x = torch.randn(3, T, 6, dtype=torch.float64)
+    full = enc(x)[:, -1:]
+    last = enc.last(x)
+    assert last.shape == (3, 1, channels[-1])
+    torch.testing.assert_close(last, full, rtol=0, atol=1e-13)
+    w = torch.randn_like(full)
+    g_full = torch.autograd.grad((full * w).sum(), list(enc.parameters()))
+    g_last = torch.autograd.grad((enc.last(x) * w).sum(), list(enc.parameters()))
+    for a, b in zip(g_full, g_last):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
