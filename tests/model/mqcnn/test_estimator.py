@@ -90,6 +90,43 @@ def test_training_lowers_the_loss(trained, m4):
     assert after < 0.99 * before
 
 
+class EpochLossRecorder(pl.Callback):
+    """Step losses and batch sizes, and the logged epoch ``train_loss``."""
+
+    def __init__(self):
+        self.steps, self.epochs = [], []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if self.steps:  # the previous epoch's value (logged by the module's epoch-end hook)
+            self.epochs.append(float(trainer.callback_metrics["train_loss"]))
+        self.steps.append([])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.steps[-1].append((float(loss), int(batch["past_target"].shape[0])))
+
+    def on_train_end(self, trainer, pl_module):
+        self.epochs.append(float(trainer.callback_metrics["train_loss"]))
+        self.best = float(trainer.checkpoint_callback.best_model_score)
+
+
+def test_epoch_train_loss_is_the_weighted_mean_of_step_losses(m4, tmp_path):
+    """The module accumulates the epoch's ``train_loss`` itself (one log
+    call per epoch): it equals the batch-size-weighted mean of the step
+    losses (float32 sums, relative tolerance 1e-5), and GluonTS's checkpoint
+    callback, which monitors it, restores the epoch with the lowest one."""
+    pl.seed_everything(0)
+    rec = EpochLossRecorder()
+    est = estimator(tmp_path, epochs=3, batches=4, callbacks=[rec], batch_size=7)
+    predictor = est.train(m4[0])
+    assert len(rec.epochs) == 3 and all(len(s) == 4 for s in rec.steps)
+    for steps, logged in zip(rec.steps, rec.epochs):
+        mean = sum(l * n for l, n in steps) / sum(n for _, n in steps)
+        assert logged == pytest.approx(mean, rel=1e-5)
+    assert rec.best == pytest.approx(min(rec.epochs), rel=1e-6)
+    assert predictor is not None
+
+
 def test_predict_evaluate_zero_crossings(trained, m4):
     _, predictor, _ = trained
     fc_it, ts_it = make_evaluation_predictions(m4[1], predictor)
