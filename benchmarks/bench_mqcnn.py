@@ -487,14 +487,23 @@ def git_state() -> Dict[str, Any]:
         return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True,
                               timeout=30).stdout
 
+    import gluonts_iqf
+
+    pkg = Path(gluonts_iqf.__file__).resolve().parent
+    # imported from elsewhere than this checkout (e.g. PYTHONPATH pointing at a
+    # `git archive` export of HEAD, so that edits during the run cannot leak in):
+    # the checkout's uncommitted changes are not what ran
+    frozen = Path(REPO).resolve() not in pkg.parents
     try:
         return {
             "commit": git("rev-parse", "--short=12", "HEAD").strip() or None,
-            "package_changes": [l[3:] for l in git("status", "--porcelain", "--", "gluonts_iqf").splitlines()
-                                if len(l) > 3],
+            "package_changes": [] if frozen else [
+                l[3:] for l in git("status", "--porcelain", "--", "gluonts_iqf").splitlines() if len(l) > 3
+            ],
+            "imported_from": str(pkg) if frozen else None,
         }
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "package_changes": []}
+        return {"commit": None, "package_changes": [], "imported_from": str(pkg) if frozen else None}
 
 
 def environment(args: argparse.Namespace) -> Dict[str, Any]:
@@ -674,6 +683,8 @@ def markdown_section(payload: Dict[str, Any]) -> str:
         f"Code: gluonts-iqf commit {', '.join(codes)}"
         + (" (the commit changed during the run: rows differ in code, see the JSON)" if len(codes) > 1 else "")
         + (f"; uncommitted changes in {', '.join(dirty)}" if dirty else ", no uncommitted changes under gluonts_iqf/")
+        + (" (every row imported a frozen export of that commit, not the checkout)"
+           if res and all((r.get("code") or {}).get("imported_from") for r in res) else "")
         + "  "
     )
     L.append(
