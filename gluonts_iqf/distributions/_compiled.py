@@ -23,9 +23,8 @@ process and on disk). If compilation fails, a warning is issued once and the
 kernels run eagerly from then on (same results, eager speed).
 """
 
-import math
 import warnings
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -98,8 +97,9 @@ def cdf_km(levels: Levels, kv: Tensor, sl: Tensor, sr: Tensor, loc: Tensor,
 
 def crps_weights(levels: Levels) -> Tuple[float, ...]:
     """Knot weights ``w`` with ``2 (mean - first moment) = sum_j w_j y_j +
-    2 (a_1^2 / 4 - a_1) s_L + ((1 - a_K)^2 / 2) s_R`` (see
-    :func:`gluonts_iqf.distributions._spline.plain_crps_weights`)."""
+    2 (a_1^2 / 4 - a_1) s_L + ((1 - a_K)^2 / 2) s_R`` for knot levels given
+    as floats: per interval, the trapezoid weights of ``int q`` minus the
+    Simpson weights of ``int a q``, plus the tails' terms."""
     a = list(levels)
     w = [0.0] * len(a)
     for k in range(len(a) - 1):

@@ -28,6 +28,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from ._compiled import crps_weights
+
 
 def level_bounds(dtype: torch.dtype) -> Tuple[float, float]:
     """Open-interval bounds for levels drawn in ``[0, 1)``.
@@ -1061,20 +1063,11 @@ class _RampCRPS(torch.autograd.Function):
 def plain_crps_weights(levels: Tensor) -> Tensor:
     """Weights ``w`` (K,) with ``2 (mean - first_moment) = sum_j w_j y_j +
     2 (a_1^2 / 4 - a_1) s_L + ((1 - a_K)^2 / 2) s_R`` (:func:`plain_moments`
-    is linear in the knots)."""
+    is linear in the knots), as a tensor of ``levels``' dtype and device."""
     # from the levels as Python floats (a handful of scalar operations,
     # instead of a dozen tiny tensor operations per distribution)
-    a = [float(v) for v in levels.tolist()]
-    K = len(a)
-    w = [0.0] * K
-    for k in range(K - 1):
-        g = a[k + 1] - a[k]
-        # int q and int a q over interval k: trapezoid and Simpson weights
-        w[k] += 0.5 * g - g * (2.0 * a[k] + a[k + 1]) / 6.0
-        w[k + 1] += 0.5 * g - g * (a[k] + 2.0 * a[k + 1]) / 6.0
-    w[0] += a[0] - 0.5 * a[0] * a[0]
-    w[-1] += (1.0 - a[-1]) - 0.5 * (1.0 - a[-1] * a[-1])
-    return 2.0 * torch.tensor(w, dtype=levels.dtype, device=levels.device)
+    w = crps_weights(tuple(float(v) for v in levels.tolist()))
+    return torch.tensor(w, dtype=levels.dtype, device=levels.device)
 
 
 def ramp_crps_fused(
