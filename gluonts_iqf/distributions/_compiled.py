@@ -264,6 +264,10 @@ _COMPILED: Dict[str, Callable] = {}
 #: from the start for the fixed training shape).
 _DYNAMIC: Optional[bool] = None
 _STATE = {"disabled": False, "limit_warned": False}
+#: Compiled variants allowed per kernel while it runs (torch's default, 8, is
+#: reached by ordinary use: two dtypes x static / dynamic shapes x size-1
+#: query or batch dims x grad modes); set around our calls only.
+RECOMPILE_LIMIT = 64
 
 
 def compile_disabled() -> bool:
@@ -284,13 +288,17 @@ def run(name: str, *args):
     A kernel is compiled for the first shape it sees and again, with dynamic
     shapes, for the second; each new dtype, device, grad mode, set of knot
     levels or size-1 broadcast pattern compiles a variant. When torch's per-function limit of
-    variants is reached (``torch._dynamo.config.recompile_limit``), further
-    variants run eagerly (warned once); any other compilation failure (e.g.
+    variants is reached (``torch._dynamo.config.recompile_limit``, raised to
+    ``RECOMPILE_LIMIT`` during our calls), further variants run eagerly
+    (warned once); any other compilation failure (e.g.
     no C++ compiler) switches every kernel to eager for the process."""
     if not _STATE["disabled"]:
         fn = _COMPILED.get(name)
         if fn is None:
             fn = _COMPILED[name] = torch.compile(_EAGER[name], fullgraph=True, dynamic=_DYNAMIC)
+        cfg = torch._dynamo.config
+        limit = cfg.recompile_limit
+        cfg.recompile_limit = max(limit, RECOMPILE_LIMIT)
         try:
             if torch.is_grad_enabled() and not any(
                 isinstance(a, Tensor) and a.requires_grad for a in args
@@ -318,6 +326,8 @@ def run(name: str, *args):
                     RuntimeWarning,
                     stacklevel=3,
                 )
+        finally:
+            cfg.recompile_limit = limit
     return _EAGER[name](*args)
 
 
