@@ -3,8 +3,8 @@
 A plain-IQF query at GluonTS sizes (e.g. 256 series x 48 steps, 5 knots) is
 a few dozen element-wise passes over ~12,000 values: each eager torch
 operation costs more in dispatch than in arithmetic. The pure functions below
-compute quantiles, cdf, CRPS (with a closed-form backward) and samples in one
-expression each; ``torch.compile`` (inductor) turns each into one fused,
+compute the domain map, quantiles, cdf, CRPS (with a closed-form backward)
+and samples in one expression each; ``torch.compile`` (inductor) turns each into one fused,
 vectorised C++ loop. They are used by :class:`~gluonts_iqf.IQF` when it is
 built with ``compile=True`` (``IQFOutput(compile=True)``), and are the same
 code run eagerly when compilation is unavailable.
@@ -17,10 +17,11 @@ vectorises loops over contiguous rows; reading the knots of the batch-major
 (N, K) layout with stride K makes it emit scalar code several times slower
 than eager torch (measured), which is why the layout is fixed here.
 
-The first call of each kernel for a new dtype, device, grad mode or rank
-compiles it (~5-20 s on CPU, needs a C++ compiler; cached by torch for the
-process and on disk). If compilation fails, a warning is issued once and the
-kernels run eagerly from then on (same results, eager speed).
+The first call of each kernel for a new dtype, device, grad mode, set of
+knot levels or broadcast pattern compiles it (seconds on CPU, needs a C++
+compiler; cached by torch for the process and on disk), see :func:`run`. If
+compilation fails, a warning is issued once and the kernels run eagerly from
+then on (same results, eager speed).
 """
 
 import warnings
