@@ -342,13 +342,21 @@ class IQF(Distribution):
         )
 
     @lazy_property
+    def _knots_km(self) -> Tensor:
+        """Knot values knot-major, (K, B) contiguous: each knot one long row
+        over the batch (a view when they already are, as
+        ``IQFOutput(compile=True).domain_map`` returns them)."""
+        B, K = self._B, self.knot_levels.shape[-1]
+        return self.knot_values.reshape(B, K).transpose(0, 1).contiguous()
+
+    @lazy_property
     def _plain_t(self) -> Dict[str, Tensor]:
         """Plain IQF in base units, knot-major (contiguous rows of B, so
         every element-wise pass is one long vector): knots ``y`` (K, B)
         relative to ``ref`` (B,) (and ``kv`` absolute), tail scales, ``loc``,
         ``scale`` (B,)."""
-        B, K = self._B, self.knot_levels.shape[-1]
-        kv = self.knot_values.reshape(B, K).transpose(0, 1).contiguous()  # (K, B)
+        B = self._B
+        kv = self._knots_km
         ref = kv[int(torch.argmin((self.knot_levels - 0.5).abs()))]
         y = kv - ref
         sl, sr = 1.0 / self.beta_l.reshape(B), 1.0 / self.beta_r.reshape(B)
@@ -379,11 +387,10 @@ class IQF(Distribution):
         """``(levels, kv, sl, sr, loc, scale)`` for :mod:`._compiled`: knot
         levels as floats, knot-major knots (K, B), tail scales, loc, scale
         (B,), all contiguous."""
-        B, K = self._B, self.knot_levels.shape[-1]
-        kv = self.knot_values.reshape(B, K).transpose(0, 1).contiguous()
+        B = self._B
         return (
-            tuple(self.knot_levels.tolist()), kv,
-            (1.0 / self.beta_l.reshape(B)).contiguous(), (1.0 / self.beta_r.reshape(B)).contiguous(),
+            tuple(self.knot_levels.tolist()), self._knots_km,
+            1.0 / self.beta_l.reshape(B), 1.0 / self.beta_r.reshape(B),  # new, contiguous
             self.loc.reshape(B).contiguous(), self.scale.reshape(B).contiguous(),
         )
 

@@ -231,6 +231,19 @@ class CausalConvEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.transpose(1, 2)).transpose(1, 2)
 
+    def positions(self, x: Tensor, first: int) -> Tensor:
+        """Encodings of positions ``first .. T - 1`` of x (B, T, C_in) ->
+        (B, T - first, channels[-1]), equal to ``forward(x)[:, first:]``: the
+        convolutions run over positions from ``first - (receptive_field - 1)``
+        only (every kept output sees the inputs it sees in the full window;
+        the zero padding at the cropped start reaches earlier outputs only),
+        and for the last position alone (prediction) through :meth:`last`."""
+        T = x.shape[1]
+        start = max(0, first - (self.receptive_field - 1))
+        if first == T - 1:
+            return self.last(x[:, start:])
+        return self(x[:, start:])[:, first - start :]
+
     def _last_plan(self, T: int, device: torch.device) -> List[Tuple[Tensor, int]]:
         """Per layer, the input rows each needed output reads (an index
         tensor (P_l, k) into the previous layer's kept rows plus one zero row
@@ -509,10 +522,7 @@ class MQCNNModel(nn.Module):
         (B, C), all causal in the position.
 
         Only the encodings from ``first`` on are needed (the forking creation
-        times), so the convolutions run over positions
-        ``first - (receptive_field - 1) ..`` only: every kept output sees
-        exactly the inputs it would see in the full window (the zero padding
-        at the cropped start reaches earlier outputs only).
+        times): :meth:`CausalConvEncoder.positions` evaluates just those.
         """
         observed = past_observed_values
         target = past_target * observed  # imputed values never enter
@@ -533,11 +543,7 @@ class MQCNNModel(nn.Module):
         if static.shape[-1]:
             inputs.append(static.unsqueeze(1).expand(-1, C, -1))
         x = torch.cat(inputs, dim=-1)
-        start = max(0, first - (self.encoder.receptive_field - 1))
-        if first == C - 1:  # prediction: the last position only
-            enc = self.encoder.last(x[:, start:])
-        else:
-            enc = self.encoder(x[:, start:])[:, first - start :]
+        enc = self.encoder.positions(x, first)
         if self.use_residual:
             enc = torch.cat([enc, x[:, first:]], dim=-1)
         return enc, scale, informative

@@ -140,10 +140,8 @@ class MQF2Model(nn.Module):
     ):
         """Causal encoding of positions ``first .. C-1``; returns enc
         (B, C - first, E), scale (B, C, k) and whether each scale is
-        informative (B, C, k). The convolutions run over positions from
-        ``first - (receptive_field - 1)`` only, which gives exactly the
-        full-window encodings of the kept positions (as
-        :meth:`MQCNNModel.encode`)."""
+        informative (B, C, k); only the kept positions are evaluated
+        (:meth:`CausalConvEncoder.positions`, as :meth:`MQCNNModel.encode`)."""
         y = self._as_btk(past_target)
         obs = self._as_btk(past_observed_values)
         y = y * obs
@@ -154,11 +152,7 @@ class MQF2Model(nn.Module):
         scale = scale.reshape(B, k, C).transpose(1, 2)
         count = count.reshape(B, k, C).transpose(1, 2)
         x = torch.cat([y / scale, obs, torch.log(scale), feat_dynamic_real[:, :C]], dim=-1)
-        start = max(0, first - (self.encoder.receptive_field - 1))
-        if first == C - 1:  # prediction: the last position only
-            enc = self.encoder.last(x[:, start:])
-        else:
-            enc = self.encoder(x[:, start:])[:, first - start :]
+        enc = self.encoder.positions(x, first)
         return torch.cat([enc, x[:, first:]], dim=-1), scale, count
 
     def location(self, past_target: Tensor, past_observed_values: Tensor, scale: Tensor, start: int) -> Optional[Tensor]:
