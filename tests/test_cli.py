@@ -108,7 +108,7 @@ COLS = ["--item-id", "series", "--timestamp", "time", "--target", "sales"]
 def test_backtest_prints_table_and_settings(run_dir):
     out = run_dir["stdout"]
     for text in ("mean wQL", "CRPS", "MASE", "coverage 0.05", "coverage 0.95", "crossing rate",
-                 "context_length=24", "prediction_length=12", "num_forking=8"):
+                 "context_length=24", "prediction_length=12", "num_forking=4"):
         assert text in out, text
     assert "error" not in run_dir["stderr"].lower()
     assert not [p for p in run_dir["base"].iterdir() if p.name.startswith(".run.")]
@@ -128,7 +128,7 @@ def test_backtest_metrics_json(run_dir):
         assert 0.0 <= m["coverage"][a] <= 1.0
     assert set(m["wQuantileLoss"]) == {f"{a / 10:.1f}" for a in range(1, 10)}
     s = report["settings"]
-    assert (s["model"], s["prediction_length"], s["context_length"], s["num_forking"]) == ("mqcnn", H, 24, 8)
+    assert (s["model"], s["prediction_length"], s["context_length"], s["num_forking"]) == ("mqcnn", H, 24, 4)
     assert (s["epochs"], s["batches_per_epoch"], s["num_test_series"], s["freq"]) == (1, 3, 6, "h")
     assert report["seed"] == 0 and s["seed"] == 0
     assert {"torch", "gluonts", "lightning", "gluonts_iqf", "python"} <= set(report["versions"])
