@@ -530,7 +530,10 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         the others equal), so the default stays shared.
     lr_schedule
         ``"cosine"`` (default; decays to 1% of ``lr`` over the planned steps)
-        or ``"plateau"`` (ReduceLROnPlateau with ``patience``).
+        or ``"plateau"`` (ReduceLROnPlateau with ``patience``). With the
+        cosine schedule and no validation data the trained predictor keeps
+        the final weights, not GluonTS's epoch of lowest training loss (a
+        noisy in-sample pick; see ``MQCNNLightningModule.on_train_end``).
     lr, weight_decay, patience
         Optimiser settings (default lr 3e-3: the forking loss averages many
         creation times, so its gradients are less noisy than one window's).

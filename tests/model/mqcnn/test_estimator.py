@@ -127,6 +127,35 @@ def test_epoch_train_loss_is_the_weighted_mean_of_step_losses(m4, tmp_path):
     assert predictor is not None
 
 
+class FinalWeights(pl.Callback):
+    """The weights at the end of training, and the checkpoint callback."""
+
+    def on_train_end(self, trainer, pl_module):
+        self.final = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        self.ckpt = trainer.checkpoint_callback
+
+
+@pytest.mark.parametrize("schedule, validation", [("cosine", False), ("cosine", True), ("plateau", False)])
+def test_restored_weights(m4, tmp_path, schedule, validation):
+    """Cosine schedule without validation data: GluonTS's train_model
+    restores the final weights (the schedule's end point); with validation
+    data or the plateau schedule it restores the checkpoint GluonTS chose
+    (lowest monitored loss), not a final-weights file."""
+    pl.seed_everything(0)
+    rec = FinalWeights()
+    est = estimator(tmp_path, epochs=3, batches=3, callbacks=[rec], lr_schedule=schedule)
+    out = est.train_model(m4[0][:10], validation_data=m4[0][10:14] if validation else None)
+    restored = out.trained_net.state_dict()
+    path = rec.ckpt.best_model_path
+    if schedule == "cosine" and not validation:
+        assert path.endswith("final-step=9.ckpt")
+        assert all(torch.equal(restored[k], rec.final[k]) for k in rec.final)
+    else:
+        assert "final-step" not in path
+        saved = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        assert all(torch.equal(restored[k], saved[k]) for k in saved)
+
+
 def test_predict_evaluate_zero_crossings(trained, m4):
     _, predictor, _ = trained
     fc_it, ts_it = make_evaluation_predictions(m4[1], predictor)
