@@ -678,6 +678,11 @@ class MQCNNEstimator(PyTorchLightningEstimator):
     #: 1 for univariate targets (T,); multivariate subclasses use 2 (dim, T)
     _target_ndim = 1
 
+    #: Draw training batches with :class:`TrainingWindows` where the sampler
+    #: allows (see :meth:`create_training_data_loader`); subclasses may keep
+    #: GluonTS's splitter stream.
+    training_windows = True
+
     # number of known covariate rows: time features, age, dataset covariates
     @property
     def _num_known(self) -> int:
@@ -843,7 +848,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         holding the series in memory; else GluonTS's splitter stream, with
         ``shuffle_buffer_length`` (TrainingWindows' draws are independent
         already)."""
-        if self.cache_data and uniform_window_sampler(self.train_sampler):
+        if self.training_windows and self.cache_data and uniform_window_sampler(self.train_sampler):
             return TrainingWindows(
                 self._cached(data),
                 context_length=self.context_length,

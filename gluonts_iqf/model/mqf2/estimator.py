@@ -66,6 +66,14 @@ class MQF2Estimator(MQCNNEstimator):
         Training loop and prediction batches, as :class:`MQCNNEstimator`.
     """
 
+    #: MQF2 keeps GluonTS's splitter stream for its training batches: with
+    #: TrainingWindows' draws, the cross-series correlation test
+    #: (tests/model/mqf2) gave max errors 0.025, 0.495, 0.108, 0.046, 0.027,
+    #: 0.055 over training seeds 0-5 (tolerance 0.15; 0.008-0.082 with the
+    #: splitter), so the switch waits for a study of MQF2's robustness to
+    #: the window stream.
+    training_windows = False
+
     @validated()
     def __init__(
         self,

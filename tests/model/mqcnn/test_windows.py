@@ -119,8 +119,9 @@ def test_no_admissible_window_is_a_clear_error():
 
 
 def test_which_samplers_are_vectorised(tmp_path):
-    """The default sampler uses TrainingWindows; other samplers and
-    cache_data=False keep GluonTS's splitter stream."""
+    """The default sampler uses TrainingWindows; other samplers,
+    cache_data=False and MQF2 (training_windows = False) keep GluonTS's
+    splitter stream."""
     assert uniform_window_sampler(ExpectedNumInstanceSampler(num_instances=1.0, min_future=H))
     assert not uniform_window_sampler(ExpectedNumInstanceSampler(num_instances=1.0, min_instances=1))
     assert not uniform_window_sampler(UniformSplitSampler(p=0.5))
@@ -131,3 +132,6 @@ def test_which_samplers_are_vectorised(tmp_path):
     for other in (MQCNNEstimator(freq="h", prediction_length=H, cache_data=False),
                   MQCNNEstimator(freq="h", prediction_length=H, train_sampler=UniformSplitSampler(p=0.5))):
         assert not isinstance(other.create_training_data_loader(data, module), TrainingWindows)
+    mqf2, multi = _cases()[3]
+    mdata = mqf2.create_transformation().apply(multi, is_train=True)
+    assert not isinstance(mqf2.create_training_data_loader(mdata, mqf2.create_lightning_module()), TrainingWindows)
