@@ -106,15 +106,17 @@ class TrainingWindows:
         """Concatenate the series along time (C zeros in front of each).
 
         Returns the per-field stores (time-major torch tensors, static fields
-        (N_series, ...)) and the admissible split points: ``first`` (the
-        store row of each series' split point ``min_past``) and ``cum`` (the
-        cumulative count of admissible points, for drawing one uniformly).
+        (N_series, ...)), ``offset`` (the store row where each series' block,
+        its C zeros included, begins: the window at split point t starts at
+        row ``offset + t``), and ``cum`` / ``before`` (the cumulative count of
+        admissible split points through / before each series, for drawing
+        one uniformly).
         """
         C = self.C
         time_fields = [f for f in self.SPLIT + self.KNOWN + self.PAST_ONLY if f in self._wanted_sources()]
         pieces: Dict[str, list] = {f: [] for f in time_fields}
         static: Dict[str, list] = {f: [] for f in self.STATIC if f in self.field_names}
-        first, counts = [], []
+        offsets, counts = [], []
         offset = 0
         for entry in self.data:
             T = np.shape(entry[FieldName.TARGET])[-1]
@@ -127,8 +129,7 @@ class TrainingWindows:
                 pieces[f].append(np.concatenate([pad, x], axis=-1))
             for f in static:
                 static[f].append(np.asarray(entry[f]))
-            # split point t is store row offset + C + t; its window starts C earlier
-            first.append(offset + self.min_past)
+            offsets.append(offset)  # split point t is row offset + C + t
             counts.append(n)
             offset += C + T
         if not counts:
@@ -140,8 +141,9 @@ class TrainingWindows:
         store = {f: torch.from_numpy(np.ascontiguousarray(np.concatenate(v, axis=-1).T)) for f, v in pieces.items()}
         for f, v in static.items():
             store[f] = torch.from_numpy(np.stack(v))
-        store["first"] = torch.tensor(first, dtype=torch.int64)
+        store["offset"] = torch.tensor(offsets, dtype=torch.int64)
         store["cum"] = np.cumsum(counts)
+        store["before"] = store["cum"] - np.asarray(counts)
         return store
 
     def _wanted_sources(self) -> set:
@@ -160,7 +162,7 @@ class TrainingWindows:
         (B,), both int64 tensors (split point in the series' own positions)."""
         store = self._ensure()
         C, H = self.C, self.H
-        start = store["first"][series] - self.min_past + split  # window's first store row
+        start = store["offset"][series] + split  # window's first store row
         rows = start.unsqueeze(1) + torch.arange(C + H)  # (B, C + H)
         out: Dict[str, torch.Tensor] = {}
         for f in self.SPLIT:
@@ -189,7 +191,7 @@ class TrainingWindows:
         cum = store["cum"]
         u = np.random.randint(0, int(cum[-1]), size=self.batch_size)
         series = np.searchsorted(cum, u, side="right")
-        split = u - np.concatenate([[0], cum[:-1]])[series] + self.min_past
+        split = u - store["before"][series] + self.min_past
         return self.batch(torch.from_numpy(series), torch.from_numpy(split))
 
     def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:

@@ -116,6 +116,8 @@ def test_no_admissible_window_is_a_clear_error():
                               field_names=["past_target"], min_future=4)
     with pytest.raises(ValueError, match="no training window"):
         windows.draw()
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        TrainingWindows([], 5, 4, batch_size=0, field_names=["past_target"])
 
 
 def test_which_samplers_are_vectorised(tmp_path):
