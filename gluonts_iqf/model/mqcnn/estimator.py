@@ -511,6 +511,17 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         the context window count as unobserved. Measured at 400 steps
         (2 seeds x 5 datasets, wQL relative to the best baseline, geometric
         mean): 3 lags 1.128, 5 lags 1.106, 7 lags 1.118.
+    num_recent_lags
+        Each step's seasonal lags are extended by the ``num_recent_lags`` most
+        recent values before the creation time and the values one season
+        before those (scaled, with observed flags; default 2; 0 = off; none
+        when ``season_length`` is 1, where the seasonal lags already are the
+        most recent values), so the seasonal location can add the latest
+        change over a season to the seasonal-naive value (a trend or level
+        shift). Measured at 400 steps (4 seeds x 5 datasets, wQL / best
+        baseline, geometric mean): 1.080 without, 1.055 with 1, 1.046 with 2
+        (ett_small_1h 1.22 -> 1.11, m4_hourly 0.97 -> 0.94, tourism_monthly
+        0.96 -> 0.95, tourism_quarterly 1.17 -> 1.16, m4_weekly unchanged).
     seasonal_loc
         Shift each step's distribution by a learned linear combination of its
         seasonal lags (times the scale), started at the seasonal-naive value
@@ -590,6 +601,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         loss_units: str = "volume",
         season_length: Optional[int] = None,
         num_seasonal_lags: int = 5,
+        num_recent_lags: int = 2,
         seasonal_loc: bool = True,
         seasonal_loc_init: str = "last",
         seasonal_loc_per_step: bool = False,
@@ -614,6 +626,9 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.season_length = get_seasonality(freq) if season_length is None else season_length
         self.num_seasonal_lags = num_seasonal_lags
         check_seasonal_lags(self.season_length, num_seasonal_lags)
+        if num_recent_lags < 0:
+            raise ValueError(f"num_recent_lags must be >= 0, got {num_recent_lags}")
+        self.num_recent_lags = num_recent_lags
         self.context_length = context_length or max(
             2 * prediction_length, num_seasonal_lags * self.season_length
         )
@@ -822,6 +837,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 loss_units=self.loss_units,
                 season_length=self.season_length,
                 num_seasonal_lags=self.num_seasonal_lags,
+                num_recent_lags=self.num_recent_lags,
                 seasonal_loc=self.seasonal_loc,
                 seasonal_loc_init=self.seasonal_loc_init,
                 seasonal_loc_per_step=self.seasonal_loc_per_step,

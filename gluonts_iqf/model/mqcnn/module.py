@@ -113,6 +113,36 @@ def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: i
     return season_length * (h // season_length + 1 + j) - h
 
 
+def recent_lag_offsets(prediction_length: int, season_length: int, num_recent: int) -> Tensor:
+    """Offsets of the ``num_recent`` most recent values before a creation
+    time and of the same positions one season earlier, the same for every
+    horizon step: ``[1, 1 + m, 2, 2 + m, ...]``.
+
+    Appended to a step's seasonal lags they let a linear location form the
+    seasonal-naive value corrected by the latest change over a season,
+    ``y[t+h-m] + (y[t-1] - y[t-1-m])`` (the level of a trending or shifted
+    series, which the seasonal lags alone lag behind by up to a season).
+    With ``season_length = 1`` the seasonal lags already are the most recent
+    values, so there are none (shape (H, 0)).
+
+    Returns
+    -------
+    Tensor, shape (H, 2 R) (R = ``num_recent``, 0 when ``season_length = 1``), int64
+
+    Raises
+    ------
+    ValueError
+        For ``num_recent < 0``.
+    """
+    if num_recent < 0:
+        raise ValueError(f"num_recent_lags must be >= 0, got {num_recent}")
+    if season_length == 1:
+        num_recent = 0
+    r = torch.arange(1, num_recent + 1)
+    row = torch.stack([r, r + season_length], 1).reshape(-1)  # 1, 1+m, 2, 2+m, ...
+    return row.unsqueeze(0).expand(prediction_length, -1).contiguous()
+
+
 def gather_seasonal_lags(
     target: Tensor, observed: Tensor, scale: Tensor, start: int, offsets: Tensor
 ) -> Tensor:
@@ -153,23 +183,30 @@ def gather_seasonal_lags(
 SEASONAL_LOC_INITS = ("last", "mean")
 
 
-def seasonal_naive_linear(num_lags: int, init: str = "last") -> nn.Linear:
+def seasonal_naive_linear(
+    num_lags: int, init: str = "last", num_seasonal: Optional[int] = None
+) -> nn.Linear:
     """A linear map of ``(J values, J flags)`` lag features to a location.
 
-    ``init="last"`` starts it as the seasonal-naive forecast (weight 1 on the
-    most recent same-phase value); ``"mean"`` as the mean of the J seasonal
-    lags (weights 1/J), a steadier start for noisy series. Flags and bias
-    start at 0.
+    The first ``num_seasonal`` (default all J) values are seasonal lags, most
+    recent first; any further ones (e.g. :func:`recent_lag_offsets`) start
+    with weight 0. ``init="last"`` starts it as the seasonal-naive forecast
+    (weight 1 on the most recent same-phase value); ``"mean"`` as the mean of
+    the seasonal lags (weights 1 / num_seasonal), a steadier start for noisy
+    series. Flags and bias start at 0.
     """
     if init not in SEASONAL_LOC_INITS:
         raise ValueError(f"seasonal_loc_init must be one of {SEASONAL_LOC_INITS}, got {init!r}")
+    num_seasonal = num_lags if num_seasonal is None else num_seasonal
+    if not 1 <= num_seasonal <= num_lags:
+        raise ValueError(f"num_seasonal must be in [1, num_lags={num_lags}], got {num_seasonal}")
     layer = nn.Linear(2 * num_lags, 1)
     with torch.no_grad():
         layer.weight.zero_()
         if init == "last":
             layer.weight[0, 0] = 1.0
         else:
-            layer.weight[0, :num_lags] = 1.0 / num_lags
+            layer.weight[0, :num_seasonal] = 1.0 / num_seasonal
         layer.bias.zero_()
     return layer
 
@@ -184,9 +221,15 @@ class StepwiseLinear(nn.Module):
     cannot. Every step starts as ``seasonal_naive_linear(num_lags, init)``.
     """
 
-    def __init__(self, prediction_length: int, num_lags: int, init: str = "last") -> None:
+    def __init__(
+        self,
+        prediction_length: int,
+        num_lags: int,
+        init: str = "last",
+        num_seasonal: Optional[int] = None,
+    ) -> None:
         super().__init__()
-        base = seasonal_naive_linear(num_lags, init)
+        base = seasonal_naive_linear(num_lags, init, num_seasonal)
         self.weight = nn.Parameter(base.weight.detach().repeat(prediction_length, 1))  # (H, 2J)
         self.bias = nn.Parameter(base.bias.detach().repeat(prediction_length))  # (H,)
 
@@ -355,6 +398,14 @@ class MQCNNModel(nn.Module):
         :func:`seasonal_lag_offsets`), divided by the creation time's scale,
         and their observed flags: the seasonal-naive forecasts of that step,
         handed to the step that needs them (0 disables).
+    num_recent_lags
+        Append the ``num_recent_lags`` most recent values before the creation
+        time and the values one season before those (see
+        :func:`recent_lag_offsets`) to every step's seasonal lags (values and
+        flags, scaled alike), for the local MLP and the seasonal location:
+        the location can then add the latest change over a season to the
+        seasonal-naive value. Needs ``num_seasonal_lags >= 1``; none for
+        ``season_length = 1`` (default 0).
     seasonal_loc, seasonal_loc_init
         Shift each step's distribution by a learned linear combination of its
         seasonal lags times the scale, started as the seasonal-naive value
@@ -389,6 +440,7 @@ class MQCNNModel(nn.Module):
         loss_units: str = "scaled",
         season_length: int = 1,
         num_seasonal_lags: int = 0,
+        num_recent_lags: int = 0,
         seasonal_loc: bool = False,
         seasonal_loc_init: str = "last",
         seasonal_loc_per_step: bool = False,
@@ -398,11 +450,13 @@ class MQCNNModel(nn.Module):
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length
         self.num_seasonal_lags = num_seasonal_lags
-        self.register_buffer(
-            "lag_offsets",
-            seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags),
-            persistent=False,
-        )
+        offsets = seasonal_lag_offsets(prediction_length, season_length, num_seasonal_lags)
+        recent = recent_lag_offsets(prediction_length, season_length, num_recent_lags)
+        if num_seasonal_lags:
+            offsets = torch.cat([offsets, recent], dim=1)  # (H, J) with J = J_s + 2 R
+        self.num_recent_lags = num_recent_lags
+        self.register_buffer("lag_offsets", offsets, persistent=False)
+        num_lags = offsets.shape[1]
         if loss_units not in LOSS_UNITS:
             raise ValueError(f"loss_units must be one of {LOSS_UNITS}, got {loss_units!r}")
         self.loss_units = loss_units
@@ -455,7 +509,7 @@ class MQCNNModel(nn.Module):
         # The local MLP's first layer on [step context, agnostic context, step
         # covariates, seasonal lags], split so the agnostic part (the same for
         # every step) is computed once per creation time, not H times.
-        step_in = local_context_dim + num_feat_dynamic_real + 2 * num_seasonal_lags
+        step_in = local_context_dim + num_feat_dynamic_real + 2 * num_lags
         self.local_step = nn.Linear(step_in, local_mlp_dim_seq[0])
         self.local_agnostic = nn.Linear(agnostic_context_dim, local_mlp_dim_seq[0], bias=False)
         self.local_mlp = mlp(local_mlp_dim_seq[0], local_mlp_dim_seq[1:])
@@ -466,9 +520,11 @@ class MQCNNModel(nn.Module):
         if not (seasonal_loc and num_seasonal_lags):
             self.lag_loc = None
         elif seasonal_loc_per_step:
-            self.lag_loc = StepwiseLinear(prediction_length, num_seasonal_lags, seasonal_loc_init)
+            self.lag_loc = StepwiseLinear(
+                prediction_length, num_lags, seasonal_loc_init, num_seasonal_lags
+            )
         else:
-            self.lag_loc = seasonal_naive_linear(num_seasonal_lags, seasonal_loc_init)
+            self.lag_loc = seasonal_naive_linear(num_lags, seasonal_loc_init, num_seasonal_lags)
 
     def _init_iqf_head(self) -> None:
         """Start an IQF head as a narrow distribution centred on zero.
@@ -569,7 +625,8 @@ class MQCNNModel(nn.Module):
         ``t = start + 1 .. C``, divided by the scale at ``t - 1``.
 
         target, observed : (B, C) (target already masked); scale : (B, F, 1)
-        -> (B, F, H, 2 J): J values then J observed flags; positions before
+        -> (B, F, H, 2 J): J values then J observed flags, the seasonal lags
+        then the recent ones (J = ``lag_offsets.shape[1]``); positions before
         the window count as unobserved zeros.
         """
         return gather_seasonal_lags(target, observed, scale, start, self.lag_offsets)

@@ -516,6 +516,7 @@ def test_calendar_time_features_equal_gluonts(freq):
     (dict(lr_schedule="linear"), "lr_schedule"),
     (dict(season_length=0), "season_length"),
     (dict(num_seasonal_lags=-1), "num_seasonal_lags"),
+    (dict(num_recent_lags=-1), "num_recent_lags"),
     (dict(predict_batch_size=0), "predict_batch_size"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):

@@ -101,6 +101,8 @@ def test_causal_scale():
 @pytest.mark.parametrize("lags", [
     dict(), dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True),
     dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True),
+    dict(season_length=4, num_seasonal_lags=2, num_recent_lags=2, seasonal_loc=True),
+    dict(season_length=3, num_seasonal_lags=1, num_recent_lags=1, seasonal_loc=True, seasonal_loc_per_step=True),
 ])
 def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     """The vectorised forking loss equals an explicit loop that, for each
@@ -139,6 +141,16 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
                 if pos >= 0:
                     lag_y[:, h, j] = past_y[:, W + pos] / s[:, 0]
                     lag_o[:, h, j] = past_o[:, W + pos]
+        # recent lags (every step alike): positions t - r and t - r - m, r = 1 .. R
+        R = m.num_recent_lags if J and m_ > 1 else 0
+        rec_y = torch.zeros(B, H, 2 * R, dtype=torch.float64)
+        rec_o = torch.zeros(B, H, 2 * R, dtype=torch.float64)
+        for r in range(R):
+            for k, pos in enumerate((t - 1 - r, t - 1 - r - m_)):
+                if pos >= 0:
+                    rec_y[:, :, 2 * r + k] = (past_y[:, W + pos] / s[:, 0]).unsqueeze(-1)
+                    rec_o[:, :, 2 * r + k] = past_o[:, W + pos].unsqueeze(-1)
+        lag_y, lag_o = torch.cat([lag_y, rec_y], -1), torch.cat([lag_o, rec_o], -1)
         lag_in = torch.cat([lag_y, lag_o], -1).unsqueeze(1) if J else None
         args, base = m.decode(
             enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
@@ -157,7 +169,9 @@ def test_no_creation_time_sees_its_targets():
     """d(parameters of creation time t) / d(target at positions >= t) == 0,
     and != 0 for earlier positions (autograd, float64)."""
     torch.manual_seed(0)
-    m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, seasonal_loc=True).double()
+    m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, num_recent_lags=2,
+                   seasonal_loc=True).double()
+    torch.nn.init.normal_(m.lag_loc.weight)  # the recent lags' weights start at 0
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
     past = batch["past_target"].clone().requires_grad_(True)
@@ -181,7 +195,8 @@ def test_last_creation_time_is_the_prediction_path():
     torch.testing.assert_close(scale, fscale[:, -1])
     assert (loc == 0).all() and floc is None
     # with a seasonal location: the prediction's loc is the last fork's
-    m = make_model(n_known=2, history_window=5, season_length=4, num_seasonal_lags=2, seasonal_loc=True)
+    m = make_model(n_known=2, history_window=5, season_length=4, num_seasonal_lags=2, num_recent_lags=2,
+                   seasonal_loc=True)
     torch.nn.init.normal_(m.lag_loc.weight)
     batch = make_batch(2)
     args, loc, scale = m(**prediction_inputs(batch))
@@ -251,17 +266,59 @@ def test_seasonal_lag_offsets():
         make_model(season_length=0, num_seasonal_lags=1)
 
 
+def test_recent_lag_offsets():
+    """The R most recent positions and the same positions one season
+    earlier, alike for every step; none for season 1; appended after the
+    seasonal lags in the model's offsets."""
+    from gluonts_iqf.model.mqcnn.module import recent_lag_offsets
+
+    assert recent_lag_offsets(3, 4, 2).tolist() == [[1, 5, 2, 6]] * 3
+    assert recent_lag_offsets(3, 1, 2).shape == (3, 0)
+    assert recent_lag_offsets(3, 4, 0).shape == (3, 0)
+    with pytest.raises(ValueError, match="num_recent_lags"):
+        recent_lag_offsets(3, 4, -1)
+    m = make_model(season_length=4, num_seasonal_lags=2, num_recent_lags=1)
+    assert m.lag_offsets.tolist() == [[4, 8, 1, 5], [3, 7, 1, 5], [2, 6, 1, 5], [1, 5, 1, 5], [4, 8, 1, 5]]
+    # without seasonal lags there are no recent ones either
+    assert make_model(season_length=4, num_seasonal_lags=0, num_recent_lags=2).lag_offsets.shape == (H, 0)
+
+
+def test_recent_lags_give_the_level_corrected_seasonal_naive():
+    """With weights (1 on the step's last seasonal lag, +1 on y[t-1], -1 on
+    y[t-1-m]) the seasonal location is exactly y[t+h-m'] + y[t-1] - y[t-1-m]
+    (m' the step's seasonal offset), the seasonal-naive forecast moved by the
+    latest change over a season, at every creation time."""
+    torch.manual_seed(0)
+    m_ = 4
+    m = make_model(n_known=1, season_length=m_, num_seasonal_lags=2, num_recent_lags=1,
+                   seasonal_loc=True).double()
+    with torch.no_grad():
+        m.lag_loc.weight.zero_()
+        m.lag_loc.weight[0, [0, 2, 3]] = torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
+    batch = make_batch(1, dtype=torch.float64)
+    batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
+    _, floc, _, _ = m.forking_outputs(**prediction_inputs(batch))
+    y = batch["past_target"]
+    for f, t in enumerate(range(1, C + 1)):
+        for h in range(H):
+            parts = [t + h - m_ * (h // m_ + 1), t - 1, t - 1 - m_]
+            v = [y[:, p] if p >= 0 else torch.zeros(B, dtype=torch.float64) for p in parts]
+            torch.testing.assert_close(floc[:, f, h], v[0] + v[1] - v[2], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("per_step", [False, True])
-def test_seasonal_loc_starts_as_seasonal_naive(per_step):
+@pytest.mark.parametrize("num_recent", [0, 1])
+def test_seasonal_loc_starts_as_seasonal_naive(per_step, num_recent):
     """A fresh model with ``seasonal_loc`` and its IQF head's weights zeroed
     (its initial biases kept) has median = the seasonal-naive forecast: the
     head starts centred at 0 and the location at the last same-phase value
     (one map shared by the steps, or one per step: StepwiseLinear)."""
     torch.manual_seed(0)
-    m = make_model(n_known=1, season_length=4, num_seasonal_lags=2, seasonal_loc=True,
-                   seasonal_loc_per_step=per_step,
+    m = make_model(n_known=1, season_length=4, num_seasonal_lags=2, num_recent_lags=num_recent,
+                   seasonal_loc=True, seasonal_loc_per_step=per_step,
                    distr_output=IQFOutput(knot_levels=[0.1, 0.5, 0.9])).double()
-    assert m.lag_loc.weight.shape == ((H, 4) if per_step else (1, 4))
+    J = 2 + 2 * num_recent
+    assert m.lag_loc.weight.shape == ((H, 2 * J) if per_step else (1, 2 * J))
     with torch.no_grad():
         for proj in m.args_proj.proj:
             proj.weight.zero_()
@@ -292,6 +349,18 @@ def test_cropped_encoder_equals_the_full_window(first):
     assert crop.shape == (B, C - first, full.shape[-1])
     torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
     assert torch.equal(scale, scale2) and torch.equal(informative, informative2)
+
+
+def test_seasonal_naive_linear_leaves_extra_lags_at_zero():
+    """The "mean" start averages the seasonal lags only; extra (recent) lags
+    and every flag start at weight 0; num_seasonal outside [1, J] fails."""
+    from gluonts_iqf.model.mqcnn.module import seasonal_naive_linear
+
+    lin = seasonal_naive_linear(5, "mean", num_seasonal=3)
+    assert lin.weight.tolist()[0] == pytest.approx([1 / 3] * 3 + [0.0] * 7)
+    assert seasonal_naive_linear(5, "last", num_seasonal=3).weight.tolist()[0] == [1.0] + [0.0] * 9
+    with pytest.raises(ValueError, match="num_seasonal"):
+        seasonal_naive_linear(2, "mean", num_seasonal=3)
 
 
 def test_stepwise_location_is_one_map_per_step():
