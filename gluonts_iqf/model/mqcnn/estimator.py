@@ -625,9 +625,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.prediction_length = prediction_length
         self.season_length = get_seasonality(freq) if season_length is None else season_length
         self.num_seasonal_lags = num_seasonal_lags
-        check_seasonal_lags(self.season_length, num_seasonal_lags)
-        if num_recent_lags < 0:
-            raise ValueError(f"num_recent_lags must be >= 0, got {num_recent_lags}")
+        check_seasonal_lags(self.season_length, num_seasonal_lags, num_recent_lags)
         self.num_recent_lags = num_recent_lags
         self.context_length = context_length or max(
             2 * prediction_length, num_seasonal_lags * self.season_length

@@ -77,13 +77,16 @@ def _batch_mean_scale(fork_scale: Tensor, weights: Tensor) -> Tensor:
     return torch.where(total > 0, mean, torch.ones_like(mean)).detach()
 
 
-def check_seasonal_lags(season_length: int, num_lags: int) -> None:
-    """ValueError unless ``season_length >= 1`` and ``num_lags >= 0``."""
+def check_seasonal_lags(season_length: int, num_lags: int, num_recent: int = 0) -> None:
+    """ValueError unless ``season_length >= 1``, ``num_lags >= 0`` and
+    ``num_recent >= 0``."""
     if season_length < 1 or num_lags < 0:
         raise ValueError(
             f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
             f"{season_length} and {num_lags}"
         )
+    if num_recent < 0:
+        raise ValueError(f"num_recent_lags must be >= 0, got {num_recent}")
 
 
 def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: int) -> Tensor:
@@ -132,10 +135,9 @@ def recent_lag_offsets(prediction_length: int, season_length: int, num_recent: i
     Raises
     ------
     ValueError
-        For ``num_recent < 0``.
+        For ``season_length < 1`` or ``num_recent < 0``.
     """
-    if num_recent < 0:
-        raise ValueError(f"num_recent_lags must be >= 0, got {num_recent}")
+    check_seasonal_lags(season_length, 0, num_recent)
     if season_length == 1:
         num_recent = 0
     r = torch.arange(1, num_recent + 1)
