@@ -220,7 +220,8 @@ class StepwiseLinear(nn.Module):
     location is its own combination of its seasonal lags, so the weights
     can extrapolate a trend over the horizon (e.g. ``lag_1 + h (lag_1 -
     lag_2)`` for ``season_length = 1``), which one map shared by all steps
-    cannot. Every step starts as ``seasonal_naive_linear(num_lags, init)``.
+    cannot. Every step starts as ``seasonal_naive_linear(num_lags, init,
+    num_seasonal)``.
     """
 
     def __init__(

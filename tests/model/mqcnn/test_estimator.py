@@ -176,15 +176,18 @@ def test_predict_evaluate_zero_crossings(trained, m4):
 
 
 def test_per_step_location_round_trips(m4, tmp_path):
-    """A predictor with seasonal_loc_per_step (StepwiseLinear) and a custom
-    predict_batch_size serializes and deserializes to identical forecasts."""
+    """A predictor with seasonal_loc_per_step (StepwiseLinear), a
+    non-default num_recent_lags and a custom predict_batch_size serializes
+    and deserializes to identical forecasts."""
     pl.seed_everything(0)
-    predictor = estimator(tmp_path / "fit", batches=3, seasonal_loc_per_step=True,
+    predictor = estimator(tmp_path / "fit", batches=3, seasonal_loc_per_step=True, num_recent_lags=1,
                           predict_batch_size=4).train(m4[0][:12])
     assert predictor.prediction_net.model.lag_loc.weight.shape[0] == H and predictor.batch_size == 4
     predictor.serialize(Path(tmp_path))
     loaded = Predictor.deserialize(Path(tmp_path))
     assert loaded.batch_size == 4
+    assert loaded.prediction_net.model.num_recent_lags == 1
+    assert torch.equal(loaded.prediction_net.model.lag_offsets, predictor.prediction_net.model.lag_offsets)
     for fa, fb in zip(predictor.predict(m4[0][:6]), loaded.predict(m4[0][:6])):
         np.testing.assert_array_equal(fa.quantiles([0.05, 0.5, 0.95]), fb.quantiles([0.05, 0.5, 0.95]))
 
