@@ -705,7 +705,8 @@ def markdown_section(payload: Dict[str, Any]) -> str:
             f"{r['dataset']} ({r['settings'].get('context_length')}, {r['settings'].get('num_forking')})"
             for r in res if r["model"] == "mqcnn")
         extra = ", ".join(f"{k} {mq[k]!r}" for k in ("history_window", "loss_units", "season_length", "num_seasonal_lags", "num_recent_lags",
-                                                  "seasonal_loc", "lr_schedule", "cache_data") if k in mq)
+                                                  "seasonal_loc", "spread_exponent", "learn_spread_exponent",
+                                                  "lr_schedule", "cache_data") if k in mq)
         L.append(
             "MQ-CNN-IQF settings: "
             + (f"`--mqcnn-context {cfg['mqcnn_context']}`" if cfg.get("mqcnn_context")

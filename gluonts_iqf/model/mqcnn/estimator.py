@@ -39,7 +39,7 @@ from gluonts.transform.split import TFTInstanceSplitter
 
 from ...distributions.iqf import IQFOutput
 from .lightning_module import LR_SCHEDULES, TARGET_INPUTS, MQCNNLightningModule, check_choice
-from .module import LOSS_UNITS, SEASONAL_LOC_INITS, check_seasonal_lags
+from .module import LOSS_UNITS, SEASONAL_LOC_INITS, check_seasonal_lags, check_spread_exponent
 from .windows import TrainingWindows, uniform_window_sampler
 
 PREDICTION_INPUTS = [
@@ -544,6 +544,22 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         geometric mean): 1.097 per step vs 1.106 shared, within the seeds'
         spread (tourism_monthly 0.930 vs 0.956, ett_small_1h 1.266 vs 1.286,
         the others equal), so the default stays shared.
+    spread_exponent, learn_spread_exponent
+        The forecast distribution's scale (its unit of spread) is
+        ``level ** (1 - a) * change ** a``: ``level`` the mean absolute value
+        before the creation time (the scale of the inputs), ``change`` the
+        mean absolute one-step change there, ``a = spread_exponent`` in
+        [0, 1], learned from that start when ``learn_spread_exponent``
+        (default 0.5, learned). Two series of equal size can move very
+        differently; with the change in the scale the network's outputs are
+        relative to how much a series moves, not only to how large it is.
+        ``spread_exponent=0, learn_spread_exponent=False`` gives the level
+        scale alone. Measured at 400 steps (4 seeds x the 5 benchmark
+        datasets, wQL / best baseline, geometric mean): 1.010 learned from
+        0.5 (fixed 0.5: 1.010) vs 1.046 with the level scale (m4_hourly 0.90
+        vs 0.94, tourism_monthly 0.92 vs 0.95, tourism_quarterly 1.12 vs
+        1.16, m4_weekly 1.01 vs 1.10, ett_small_1h 1.13 vs 1.11); the change
+        scale alone (``a = 1``, 2 seeds) 1.026.
     lr_schedule
         ``"cosine"`` (default; decays to 1% of ``lr`` over the planned steps)
         or ``"plateau"`` (ReduceLROnPlateau with ``patience``). With the
@@ -610,6 +626,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         seasonal_loc: bool = True,
         seasonal_loc_init: str = "last",
         seasonal_loc_per_step: bool = False,
+        spread_exponent: float = 0.5,
+        learn_spread_exponent: bool = True,
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
@@ -672,6 +690,9 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.seasonal_loc = seasonal_loc
         self.seasonal_loc_init = seasonal_loc_init
         self.seasonal_loc_per_step = seasonal_loc_per_step
+        check_spread_exponent(spread_exponent)
+        self.spread_exponent = spread_exponent
+        self.learn_spread_exponent = learn_spread_exponent
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
@@ -844,6 +865,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
                 seasonal_loc=self.seasonal_loc,
                 seasonal_loc_init=self.seasonal_loc_init,
                 seasonal_loc_per_step=self.seasonal_loc_per_step,
+                spread_exponent=self.spread_exponent,
+                learn_spread_exponent=self.learn_spread_exponent,
             ),
             input_names=self.input_names(),
             lr=self.lr,

@@ -13,11 +13,14 @@ Forking sequences: in training the decoder runs at each of the last
 one window yields many examples. The scale of each creation time is the
 mean absolute observed value *before* it (a causal, expanding mean), so no
 fork ever sees the values it is scored on; the last fork is exactly the
-prediction path.
+prediction path. The predictive distribution's own scale (its spread unit)
+can lean from that level scale towards the mean absolute one-step change of
+the series (:func:`spread_scale`), which tracks how much a series moves
+rather than how large it is.
 """
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +66,79 @@ def causal_mean_abs_scale(
     return scale.clamp_min(minimum_scale), total > 0
 
 
+def causal_mean_abs_change(target: Tensor, observed: Tensor) -> Tuple[Tensor, Tensor]:
+    """Expanding mean of ``|target[s] - target[s-1]|`` over the positions
+    ``s`` observed together with ``s - 1``.
+
+    Parameters
+    ----------
+    target, observed : Tensor, shape (B, T)
+        Target (already masked) and observed flags.
+
+    Returns
+    -------
+    change : Tensor, shape (B, T)
+        ``change[:, s]`` uses positions ``0..s`` only; 0 where no observed
+        pair has been seen yet.
+    has_change : Tensor, shape (B, T), bool
+        Some observed pair has been seen up to each position.
+    """
+    both = observed[:, 1:] * observed[:, :-1]
+    diffs = (target[:, 1:] - target[:, :-1]).abs() * both
+    zero = target.new_zeros(target.shape[0], 1)
+    count = torch.cumsum(torch.cat([zero, both], 1), dim=1)
+    total = torch.cumsum(torch.cat([zero, diffs], 1), dim=1)
+    return total / count.clamp_min(1.0), count > 0
+
+
+#: Floor of the ratio change / level in :func:`spread_scale`: a series that
+#: has not changed (constant, or all zero) would get a spread of zero width;
+#: the floor keeps it at least ``MIN_CHANGE_RATIO ** exponent`` times the
+#: level scale (and ``log`` of the ratio finite).
+MIN_CHANGE_RATIO = 1e-2
+
+
+def spread_scale(level: Tensor, change: Tensor, has_change: Tensor, exponent: Tensor) -> Tensor:
+    """Scale of the predictive distribution: ``level ** (1 - a) * change ** a``.
+
+    ``level`` is the mean absolute value (:func:`causal_mean_abs_scale`),
+    ``change`` the mean absolute one-step change
+    (:func:`causal_mean_abs_change`); ``a = 0`` gives the level scale, ``a
+    = 1`` the change scale. Computed as ``level * exp(a * log(ratio))`` with
+    ``ratio = change / level`` floored at :data:`MIN_CHANGE_RATIO` (and 1
+    where no change has been observed yet), so it is finite for any inputs
+    and ``a = 0`` returns ``level`` exactly.
+
+    Parameters
+    ----------
+    level, change : Tensor, shape (B, T)
+    has_change : Tensor, shape (B, T), bool
+    exponent : Tensor, shape ()
+        ``a``, in [0, 1].
+
+    Returns
+    -------
+    Tensor, shape (B, T)
+    """
+    ratio = torch.where(has_change, change / level, torch.ones_like(level))
+    return level * torch.exp(exponent * torch.log(ratio.clamp_min(MIN_CHANGE_RATIO)))
+
+
+class ForkingOutputs(NamedTuple):
+    """What :meth:`MQCNNModel.forking_outputs` returns (F creation times)."""
+
+    #: distribution arguments, each (B, F, H, ...)
+    args: Tuple[Tensor, ...]
+    #: location (B, F, H), or None without a seasonal location
+    loc: Optional[Tensor]
+    #: the distribution's scale (B, F, 1)
+    scale: Tensor
+    #: some non-zero value observed before the creation time (B, F), bool
+    informative: Tensor
+    #: level scale of the inputs (B, F, 1), the unit of ``loss_units``
+    level_scale: Tensor
+
+
 #: Units of the training loss (see :class:`MQCNNModel`).
 LOSS_UNITS = ("scaled", "volume", "data")
 
@@ -75,6 +151,12 @@ def _batch_mean_scale(fork_scale: Tensor, weights: Tensor) -> Tensor:
     total = w.sum()
     mean = (fork_scale * w).sum() / total.clamp_min(1.0)
     return torch.where(total > 0, mean, torch.ones_like(mean)).detach()
+
+
+def check_spread_exponent(value: float) -> None:
+    """ValueError unless ``0 <= value <= 1``."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"spread_exponent must be in [0, 1], got {value}")
 
 
 def check_seasonal_lags(season_length: int, num_lags: int, num_recent: int = 0) -> None:
@@ -417,6 +499,15 @@ class MQCNNModel(nn.Module):
     seasonal_loc_per_step
         One combination per horizon step (:class:`StepwiseLinear`) instead of
         one shared by all steps.
+    spread_exponent
+        ``a`` in [0, 1]: the distribution's scale is
+        ``level ** (1 - a) * change ** a`` (:func:`spread_scale`), with
+        ``level`` the scale of the inputs and ``change`` the causal mean
+        absolute one-step change; 0 (default) uses the level scale. Needs
+        ``scaling`` (without it the scale is 1).
+    learn_spread_exponent
+        Learn ``a`` (a parameter started at ``spread_exponent`` and clamped to
+        [0, 1]) instead of keeping it fixed.
     """
 
     def __init__(
@@ -447,8 +538,11 @@ class MQCNNModel(nn.Module):
         seasonal_loc: bool = False,
         seasonal_loc_init: str = "last",
         seasonal_loc_per_step: bool = False,
+        spread_exponent: float = 0.0,
+        learn_spread_exponent: bool = False,
     ) -> None:
         super().__init__()
+        check_spread_exponent(spread_exponent)
         if not local_mlp_dim_seq:
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length
@@ -518,6 +612,14 @@ class MQCNNModel(nn.Module):
         self.local_mlp = mlp(local_mlp_dim_seq[0], local_mlp_dim_seq[1:])
         self.args_proj = distr_output.get_args_proj(local_mlp_dim_seq[-1])
         self._init_iqf_head()
+        exponent = torch.tensor(float(spread_exponent))
+        if learn_spread_exponent:
+            self.spread_exponent = nn.Parameter(exponent)
+        else:
+            self.register_buffer("spread_exponent", exponent, persistent=False)
+        self.learn_spread_exponent = learn_spread_exponent
+        # the level scale as it is (no change statistics computed)
+        self._level_spread = not learn_spread_exponent and spread_exponent == 0.0
         # the location starts as the seasonal-naive forecast; the network
         # learns the residual
         if not (seasonal_loc and num_seasonal_lags):
@@ -607,6 +709,19 @@ class MQCNNModel(nn.Module):
             enc = torch.cat([enc, x[:, first:]], dim=-1)
         return enc, scale, informative
 
+    def distribution_scale(self, target: Tensor, observed: Tensor, level: Tensor) -> Tensor:
+        """Scale of the predictive distribution at every position.
+
+        target, observed, level : (B, T) (target already masked, level from
+        :meth:`encode`) -> (B, T): :func:`spread_scale` with the (clamped)
+        spread exponent; ``level`` itself when the exponent is fixed at 0 or
+        without ``scaling``.
+        """
+        if not self.scaling or self._level_spread:
+            return level
+        change, has_change = causal_mean_abs_change(target, observed)
+        return spread_scale(level, change, has_change, self.spread_exponent.clamp(0.0, 1.0))
+
     def history(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
         """The last ``history_window`` values and observed flags before each
         creation time ``t = start + 1 .. C``, the values divided by the scale
@@ -691,8 +806,9 @@ class MQCNNModel(nn.Module):
         """Prediction at the end of the window.
 
         Returns ``(distr_args, loc, scale)`` with distr_args each (B, H, ...),
-        loc and scale (B, 1), as GluonTS's ``DistributionForecastGenerator``
-        expects.
+        loc (B, H) (or (B, 1) zeros without a seasonal location) and scale
+        (B, 1) (:meth:`distribution_scale`), as GluonTS's
+        ``DistributionForecastGenerator`` expects.
         """
         C, H = self.context_length, self.prediction_length
         static, enc, scale, _ = self._encode_inputs(
@@ -712,7 +828,8 @@ class MQCNNModel(nn.Module):
         args, base = args
         args = tuple(a.squeeze(1) for a in args)
         loc = torch.zeros_like(last_scale) if base is None else base.squeeze(1) * last_scale
-        return args, loc, last_scale
+        spread = self.distribution_scale(target, past_observed_values, scale)[:, -1:]
+        return args, loc, spread
 
     def forking_outputs(
         self,
@@ -722,13 +839,15 @@ class MQCNNModel(nn.Module):
         past_observed_values: Tensor,
         feat_dynamic_real: Tensor,
         past_feat_dynamic_real: Optional[Tensor] = None,
-    ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+    ) -> "ForkingOutputs":
         """Distribution arguments at every creation time of the window.
 
         Creation time ``t`` (``C - F < t <= C``) has seen positions ``< t``
         and forecasts positions ``t .. t + H - 1`` of the window
-        ``[past | future]``. Returns distr_args each (B, F, H, ...), scales
-        (B, F, 1) and whether each creation time's scale is informative (B, F).
+        ``[past | future]``. Returns :class:`ForkingOutputs`: distr_args each
+        (B, F, H, ...), loc (B, F, H) or None, the distribution's scale
+        (B, F, 1), whether each creation time's level scale is informative
+        (B, F) and the level scale (B, F, 1).
         """
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         static, enc, scale, informative = self._encode_inputs(
@@ -745,7 +864,8 @@ class MQCNNModel(nn.Module):
             enc, static, torch.log(fork_scale), cov.transpose(-1, -2), history, lags
         )
         loc = None if base is None else base * fork_scale
-        return args, loc, fork_scale, informative[:, C - F_ :]
+        spread = self.distribution_scale(target, past_observed_values, scale)[:, C - F_ :]
+        return ForkingOutputs(args, loc, spread.unsqueeze(-1), informative[:, C - F_ :], fork_scale)
 
     def loss(
         self,
@@ -762,7 +882,7 @@ class MQCNNModel(nn.Module):
         every creation time and horizon step, averaged with weight = target
         observed and some non-zero value observed before the creation time.
         Steps beyond the window never occur (creation times end at ``C``)."""
-        args, loc, fork_scale, informative = self.forking_outputs(
+        args, loc, spread, informative, fork_scale = self.forking_outputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
             feat_dynamic_real, past_feat_dynamic_real,
         )
@@ -771,7 +891,7 @@ class MQCNNModel(nn.Module):
         observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
         target = target.unfold(1, H, 1)  # (B, F, H)
         weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
-        values = self.distr_output.loss(target=target, distr_args=args, loc=loc, scale=fork_scale)
+        values = self.distr_output.loss(target=target, distr_args=args, loc=loc, scale=spread)
         if self.loss_units == "scaled":
             values = values / fork_scale
         elif self.loss_units == "volume":

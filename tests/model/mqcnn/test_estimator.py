@@ -177,16 +177,18 @@ def test_predict_evaluate_zero_crossings(trained, m4):
 
 def test_per_step_location_round_trips(m4, tmp_path):
     """A predictor with seasonal_loc_per_step (StepwiseLinear), a
-    non-default num_recent_lags and a custom predict_batch_size serializes
-    and deserializes to identical forecasts."""
+    non-default num_recent_lags, a fixed spread exponent and a custom
+    predict_batch_size serializes and deserializes to identical forecasts."""
     pl.seed_everything(0)
     predictor = estimator(tmp_path / "fit", batches=3, seasonal_loc_per_step=True, num_recent_lags=1,
+                          spread_exponent=0.25, learn_spread_exponent=False,
                           predict_batch_size=4).train(m4[0][:12])
     assert predictor.prediction_net.model.lag_loc.weight.shape[0] == H and predictor.batch_size == 4
     predictor.serialize(Path(tmp_path))
     loaded = Predictor.deserialize(Path(tmp_path))
     assert loaded.batch_size == 4
     assert loaded.prediction_net.model.num_recent_lags == 1
+    assert float(loaded.prediction_net.model.spread_exponent) == 0.25
     assert torch.equal(loaded.prediction_net.model.lag_offsets, predictor.prediction_net.model.lag_offsets)
     for fa, fb in zip(predictor.predict(m4[0][:6]), loaded.predict(m4[0][:6])):
         np.testing.assert_array_equal(fa.quantiles([0.05, 0.5, 0.95]), fb.quantiles([0.05, 0.5, 0.95]))
@@ -196,6 +198,10 @@ def test_serialize_deserialize_identical_forecasts(trained, m4, tmp_path):
     _, predictor, _ = trained
     predictor.serialize(Path(tmp_path))
     loaded = Predictor.deserialize(Path(tmp_path))
+    # the learned spread exponent (started at 0.5) is restored, not re-initialised
+    learned = predictor.prediction_net.model.spread_exponent
+    assert float(learned) != 0.5
+    assert torch.equal(loaded.prediction_net.model.spread_exponent, learned)
     a = list(predictor.predict(m4[0][:6]))
     b = list(loaded.predict(m4[0][:6]))
     levels = [0.01, 0.1, 0.5, 0.9, 0.99]
@@ -521,6 +527,8 @@ def test_calendar_time_features_equal_gluonts(freq):
     (dict(num_seasonal_lags=-1), "num_seasonal_lags"),
     (dict(num_recent_lags=-1), "num_recent_lags"),
     (dict(predict_batch_size=0), "predict_batch_size"),
+    (dict(spread_exponent=1.2), "spread_exponent"),
+    (dict(spread_exponent=-0.5), "spread_exponent"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -12,8 +12,11 @@ from gluonts_iqf import IQFOutput
 from gluonts_iqf.model.mqcnn.module import (
     INIT_IQF_SLOPE,
     MQCNNModel,
+    MIN_CHANGE_RATIO,
+    causal_mean_abs_change,
     causal_mean_abs_scale,
     seasonal_lag_offsets,
+    spread_scale,
 )
 
 B, C, H = 3, 20, 5
@@ -75,8 +78,9 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     assert args[0].shape == (B, H, 3) and args[1].shape == (B, H)
     assert args[3].shape == (B, H, 2, 2)
     assert loc.shape == scale.shape == (B, 1)
-    fargs, floc, fscale, count = m.forking_outputs(**prediction_inputs(batch))
-    assert fargs[0].shape == (B, C, H, 3) and fscale.shape == (B, C, 1) and count.shape == (B, C) and count.dtype == torch.bool
+    fargs, floc, fscale, count, level = m.forking_outputs(**prediction_inputs(batch))
+    assert fargs[0].shape == (B, C, H, 3) and fscale.shape == level.shape == (B, C, 1)
+    assert count.shape == (B, C) and count.dtype == torch.bool
     assert floc is None
     loss = m.loss(**batch)
     assert loss.shape == (B,) and torch.isfinite(loss).all()
@@ -103,6 +107,8 @@ def test_causal_scale():
     dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True),
     dict(season_length=4, num_seasonal_lags=2, num_recent_lags=2, seasonal_loc=True),
     dict(season_length=3, num_seasonal_lags=1, num_recent_lags=1, seasonal_loc=True, seasonal_loc_per_step=True),
+    dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True, spread_exponent=0.7),
+    dict(spread_exponent=0.3, learn_spread_exponent=True),
 ])
 def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     """The vectorised forking loss equals an explicit loop that, for each
@@ -124,8 +130,18 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     full_o = torch.cat([batch["past_observed_values"], batch["future_observed_values"]], 1)
     num = torch.zeros(B, dtype=torch.float64)
     den = torch.zeros(B, dtype=torch.float64)
+    a = float(m.spread_exponent.detach())
+    y_obs = batch["past_target"] * batch["past_observed_values"]
     for t in range(C - num_forking + 1, C + 1):
         s = scale[:, t - 1 : t]  # (B, 1)
+        # the distribution's scale: level ** (1 - a) * (mean |one-step change|
+        # over pairs observed at both ends, positions < t) ** a
+        sp = torch.empty(B, 1, dtype=torch.float64)
+        for b in range(B):
+            ch = [abs(float(y_obs[b, q] - y_obs[b, q - 1])) for q in range(1, t)
+                  if batch["past_observed_values"][b, q] and batch["past_observed_values"][b, q - 1]]
+            ratio = sum(ch) / len(ch) / float(s[b, 0]) if ch else 1.0
+            sp[b, 0] = float(s[b, 0]) * max(ratio, MIN_CHANGE_RATIO) ** a
         W = m.history_window
         past_y = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_target"] * batch["past_observed_values"]], 1)
         past_o = torch.cat([torch.zeros(B, W, dtype=torch.float64), batch["past_observed_values"]], 1)
@@ -158,7 +174,7 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
         )
         args = tuple(a.squeeze(1) for a in args)
         loc = None if base is None else base.squeeze(1) * s
-        values = m.distr_output.loss(full_y[:, t : t + H], args, loc=loc, scale=s) / s  # scaled units
+        values = m.distr_output.loss(full_y[:, t : t + H], args, loc=loc, scale=sp) / s  # scaled units
         w = full_o[:, t : t + H] * count[:, t - 1 : t]
         num += (values * w).sum(-1)
         den += w.sum(-1)
@@ -170,13 +186,13 @@ def test_no_creation_time_sees_its_targets():
     and != 0 for earlier positions (autograd, float64)."""
     torch.manual_seed(0)
     m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, num_recent_lags=2,
-                   seasonal_loc=True).double()
+                   seasonal_loc=True, spread_exponent=0.5).double()
     torch.nn.init.normal_(m.lag_loc.weight)  # the recent lags' weights start at 0
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
     past = batch["past_target"].clone().requires_grad_(True)
     inputs = {**prediction_inputs(batch), "past_target": past}
-    args, floc, fscale, _ = m.forking_outputs(**inputs)
+    args, floc, fscale, _, _ = m.forking_outputs(**inputs)
     for f, t in [(0, 1), (5, 6), (C - 1, C)]:
         out = args[0][:, f].sum() + fscale[:, f].sum() + floc[:, f].sum()
         (grad,) = torch.autograd.grad(out, past, retain_graph=True)
@@ -186,10 +202,10 @@ def test_no_creation_time_sees_its_targets():
 
 def test_last_creation_time_is_the_prediction_path():
     torch.manual_seed(0)
-    m = make_model(n_known=2, n_past=2, history_window=5)
+    m = make_model(n_known=2, n_past=2, history_window=5, spread_exponent=0.5, learn_spread_exponent=True)
     batch = make_batch(2, 2)
     args, loc, scale = m(**prediction_inputs(batch))
-    fargs, floc, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
+    fargs, floc, fscale, _, _ = m.forking_outputs(**prediction_inputs(batch))
     for a, fa in zip(args, fargs):
         torch.testing.assert_close(a, fa[:, -1])
     torch.testing.assert_close(scale, fscale[:, -1])
@@ -200,7 +216,7 @@ def test_last_creation_time_is_the_prediction_path():
     torch.nn.init.normal_(m.lag_loc.weight)
     batch = make_batch(2)
     args, loc, scale = m(**prediction_inputs(batch))
-    fargs, floc, fscale, _ = m.forking_outputs(**prediction_inputs(batch))
+    fargs, floc, fscale, _, _ = m.forking_outputs(**prediction_inputs(batch))
     assert loc.shape == (B, H)
     torch.testing.assert_close(loc, floc[:, -1])
     for a, fa in zip(args, fargs):
@@ -225,7 +241,7 @@ def test_loss_units():
     m_scaled = make_model(num_forking=1).double()
     m_data = make_model(num_forking=1, loss_units="data").double()
     m_data.load_state_dict(m_scaled.state_dict())
-    _, _, fscale, _ = m_scaled.forking_outputs(**prediction_inputs(batch))
+    _, _, _, _, fscale = m_scaled.forking_outputs(**prediction_inputs(batch))
     torch.testing.assert_close(m_data.loss(**batch), m_scaled.loss(**batch) * fscale[:, 0, 0])
     # 'volume' = 'data' divided by the batch's mean scale (a constant)
     m_volume = make_model(num_forking=1, loss_units="volume").double()
@@ -239,6 +255,66 @@ def test_loss_units():
             torch.testing.assert_close(gv, gd / fscale[:, 0, 0].mean())
     with pytest.raises(ValueError, match="loss_units"):
         make_model(loss_units="original")
+
+
+def test_causal_mean_abs_change():
+    """Mean |y[s] - y[s-1]| over pairs observed at both ends, up to each s."""
+    y = torch.tensor([[1.0, 3.0, 0.0, 7.0, 4.0, 10.0]])
+    obs = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0, 1.0]])  # position 2 missing
+    change, has = causal_mean_abs_change(y * obs, obs)
+    # pairs: (0,1) |2|; (1,2), (2,3) unobserved; (3,4) |3|; (4,5) |6|
+    torch.testing.assert_close(change, torch.tensor([[0.0, 2.0, 2.0, 2.0, 2.5, 11.0 / 3.0]]))
+    assert has.tolist() == [[False, True, True, True, True, True]]
+    change, has = causal_mean_abs_change(torch.zeros(2, 4), torch.ones(2, 4))
+    assert (change == 0).all() and has[:, 1:].all()
+
+
+def test_spread_scale_interpolates_level_and_change():
+    """a = 0 -> the level exactly; a = 1 -> the change (ratio above the
+    floor); in between the geometric interpolation; ratio floored at
+    MIN_CHANGE_RATIO; no observed change -> the level; finite gradients
+    with respect to the exponent (float64 gradcheck)."""
+    level = torch.tensor([[2.0, 4.0, 5.0, 1e-10]], dtype=torch.float64)
+    change = torch.tensor([[1.0, 0.0, 3.0, 0.0]], dtype=torch.float64)
+    has = torch.tensor([[True, True, False, True]])
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(spread_scale(level, change, has, t(0.0)), level, rtol=0, atol=0)
+    torch.testing.assert_close(
+        spread_scale(level, change, has, t(1.0)),
+        torch.tensor([[1.0, 4.0 * MIN_CHANGE_RATIO, 5.0, 1e-10 * MIN_CHANGE_RATIO]], dtype=torch.float64),
+    )
+    torch.testing.assert_close(
+        spread_scale(level, change, has, t(0.5))[0, 0], torch.tensor(2.0 ** 0.5, dtype=torch.float64)
+    )
+    a = t(0.4).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: spread_scale(level, change, has, a), (a,))
+
+
+def test_spread_exponent_parameter():
+    """Learned: a parameter that gets a finite gradient from the loss and is
+    clamped to [0, 1]; fixed: no parameter; 0 fixed: the level scale."""
+    batch = make_batch(dtype=torch.float64)
+    torch.manual_seed(0)
+    m = make_model(spread_exponent=0.5, learn_spread_exponent=True).double()
+    assert any(p is m.spread_exponent for p in m.parameters())
+    m.loss(**batch).sum().backward()
+    assert torch.isfinite(m.spread_exponent.grad) and m.spread_exponent.grad != 0
+    with torch.no_grad():
+        m.spread_exponent.fill_(1.7)  # an optimiser step past the range: used as 1
+    _, _, sp, _, level = m.forking_outputs(**prediction_inputs(batch))
+    y = batch["past_target"] * batch["past_observed_values"]
+    change, has = causal_mean_abs_change(y, batch["past_observed_values"])
+    full_level, _ = causal_mean_abs_scale(y, batch["past_observed_values"])
+    torch.testing.assert_close(sp[..., 0], spread_scale(full_level, change, has, torch.tensor(1.0, dtype=torch.float64)))
+    fixed = make_model(spread_exponent=0.5)
+    assert not any(n == "spread_exponent" for n, _ in fixed.named_parameters())
+    torch.manual_seed(0)
+    plain = make_model().double()
+    _, _, sp0, _, level0 = plain.forking_outputs(**prediction_inputs(batch))
+    assert torch.equal(sp0, level0)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="spread_exponent"):
+            make_model(spread_exponent=bad)
 
 
 def test_invalid_settings():
@@ -297,7 +373,7 @@ def test_recent_lags_give_the_level_corrected_seasonal_naive():
         m.lag_loc.weight[0, [0, 2, 3]] = torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
-    _, floc, _, _ = m.forking_outputs(**prediction_inputs(batch))
+    _, floc, _, _, _ = m.forking_outputs(**prediction_inputs(batch))
     y = batch["past_target"]
     for f, t in enumerate(range(1, C + 1)):
         for h in range(H):
