@@ -440,6 +440,11 @@ class PredictionWindows(Transformation):
         return out
 
 
+#: Smallest default encoder window (past values seen at each forecast
+#: creation time), see ``MQCNNEstimator``'s ``context_length``.
+MIN_CONTEXT_LENGTH = 100
+
+
 class MQCNNEstimator(PyTorchLightningEstimator):
     """MQ-CNN (Wen et al. 2017) with a distribution head, default IQF.
 
@@ -451,7 +456,13 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         Horizon ``H``.
     context_length
         Encoder window (default ``max(2 * H, num_seasonal_lags *
-        season_length)``, so that every seasonal lag lies in the window).
+        season_length, MIN_CONTEXT_LENGTH)``: every seasonal lag lies in the
+        window, and the level and change scales and the encoder see at least
+        100 past values; shorter series are padded and masked). Measured at
+        400 steps (4 seeds, wQL / best baseline) with the spread scale: 100
+        instead of 2H or the seasonal lags gave tourism_monthly 0.90 vs 0.92
+        (context 60), tourism_quarterly 1.09 vs 1.12 (20), m4_weekly 0.95 vs
+        1.01 (26), at ~0-15 % more time per step; 150 (2 seeds) was no better.
     num_forking
         Forecast creation times per training window: the last
         ``num_forking`` positions (default ``min(context_length, 4)``; set it
@@ -651,7 +662,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         check_seasonal_lags(self.season_length, num_seasonal_lags, num_recent_lags)
         self.num_recent_lags = num_recent_lags
         self.context_length = context_length or max(
-            2 * prediction_length, num_seasonal_lags * self.season_length
+            2 * prediction_length, num_seasonal_lags * self.season_length, MIN_CONTEXT_LENGTH
         )
         self.num_forking = num_forking or min(self.context_length, 4)
         if not 1 <= self.num_forking <= self.context_length:
