@@ -223,13 +223,19 @@ def test_last_creation_time_is_the_prediction_path():
         torch.testing.assert_close(a, fa[:, -1])
 
 
-def test_any_gluonts_distribution_output():
+@pytest.mark.parametrize("spread", [dict(), dict(spread_exponent=0.5, learn_spread_exponent=True)])
+def test_any_gluonts_distribution_output(spread):
+    """A GluonTS output (Student-t) trains and predicts, with the level scale
+    or the spread scale as its scale."""
     torch.manual_seed(0)
-    m = make_model(distr_output=StudentTOutput())
+    m = make_model(distr_output=StudentTOutput(), **spread)
     batch = make_batch()
     args, _, scale = m(**prediction_inputs(batch))
-    assert args[0].shape == (B, H)
-    assert torch.isfinite(m.loss(**batch)).all()
+    assert args[0].shape == (B, H) and scale.shape == (B, 1) and (scale > 0).all()
+    loss = m.loss(**batch)
+    assert torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
 
 
 def test_loss_units():
