@@ -38,7 +38,13 @@ from gluonts.transform.feature import target_transformation_length
 from gluonts.transform.split import TFTInstanceSplitter
 
 from ...distributions.iqf import IQFOutput
-from .lightning_module import LR_SCHEDULES, TARGET_INPUTS, MQCNNLightningModule, check_choice
+from .lightning_module import (
+    LR_SCHEDULES,
+    TARGET_INPUTS,
+    MQCNNLightningModule,
+    check_choice,
+    check_fit_batches,
+)
 from .module import LOSS_UNITS, SEASONAL_LOC_INITS, check_seasonal_lags, check_spread_exponent
 from .windows import TrainingWindows, uniform_window_sampler
 
@@ -556,6 +562,19 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         geometric mean): 1.097 per step vs 1.106 shared, within the seeds'
         spread (tourism_monthly 0.930 vs 0.956, ett_small_1h 1.266 vs 1.286,
         the others equal), so the default stays shared.
+    seasonal_loc_fit_batches
+        Before the first training step the seasonal location (its weights on
+        the lags and its bias) is fitted by a median regression of the scaled
+        targets on the scaled lag features of this many training batches
+        (every creation time and horizon step), pulled toward the
+        seasonal-naive start (``MQCNNModel.fit_seasonal_location``); the
+        network then learns the residual of that fit. 0 keeps the
+        seasonal-naive start. Measured at 400 steps (4 seeds, wQL / best
+        baseline) with 20 batches: tourism_quarterly 1.01 vs 1.09, m4_hourly
+        0.88 vs 0.90, tourism_monthly 0.92 vs 0.90, m4_weekly 0.97 vs 0.95,
+        ett_small_1h 1.13 vs 1.13 (geometric mean 0.979 vs 0.989); a
+        least-squares fit instead was much worse on m4_weekly and ett
+        (heavy-tailed residuals).
     spread_exponent, learn_spread_exponent
         The forecast distribution's scale (its unit of spread) is
         ``level ** (1 - a) * change ** a``: ``level`` the mean absolute value
@@ -639,6 +658,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         seasonal_loc: bool = True,
         seasonal_loc_init: str = "last",
         seasonal_loc_per_step: bool = False,
+        seasonal_loc_fit_batches: int = 20,
         spread_exponent: float = 0.5,
         learn_spread_exponent: bool = True,
         lr: float = 3e-3,
@@ -703,6 +723,8 @@ class MQCNNEstimator(PyTorchLightningEstimator):
         self.seasonal_loc = seasonal_loc
         self.seasonal_loc_init = seasonal_loc_init
         self.seasonal_loc_per_step = seasonal_loc_per_step
+        check_fit_batches(seasonal_loc_fit_batches)
+        self.seasonal_loc_fit_batches = seasonal_loc_fit_batches
         check_spread_exponent(spread_exponent)
         self.spread_exponent = spread_exponent
         self.learn_spread_exponent = learn_spread_exponent
@@ -887,6 +909,7 @@ class MQCNNEstimator(PyTorchLightningEstimator):
             patience=self.patience,
             lr_schedule=self.lr_schedule,
             num_batches_per_epoch=self.num_batches_per_epoch,
+            seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
         )
 
     def _cached(self, data: Dataset) -> Dataset:

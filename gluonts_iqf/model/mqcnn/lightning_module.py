@@ -29,6 +29,12 @@ def check_choice(name: str, value: str, choices) -> None:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
+def check_fit_batches(value: int) -> None:
+    """ValueError unless ``value >= 0``."""
+    if value < 0:
+        raise ValueError(f"seasonal_loc_fit_batches must be >= 0, got {value}")
+
+
 #: Devices with torch's fused Adam kernel.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -58,6 +64,11 @@ class MQCNNLightningModule(pl.LightningModule):
     num_batches_per_epoch
         Batches per epoch of the training loader (GluonTS loaders have no
         length), for the cosine schedule's step count.
+    seasonal_loc_fit_batches
+        Before the first step, fit the model's seasonal location on this many
+        training batches (``MQCNNModel.fit_seasonal_location``); 0 (default)
+        keeps its seasonal-naive start. Skipped when resuming from a
+        checkpoint and for models without ``fit_seasonal_location``.
     """
 
     model_cls = MQCNNModel
@@ -72,9 +83,12 @@ class MQCNNLightningModule(pl.LightningModule):
         patience: int = 10,
         lr_schedule: str = "cosine",
         num_batches_per_epoch: Optional[int] = None,
+        seasonal_loc_fit_batches: int = 0,
     ) -> None:
         super().__init__()
         check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+        check_fit_batches(seasonal_loc_fit_batches)
+        self.seasonal_loc_fit_batches = seasonal_loc_fit_batches
         self.lr_schedule = lr_schedule
         self.num_batches_per_epoch = num_batches_per_epoch
         self.model = self.model_cls(**model_kwargs)
@@ -126,6 +140,21 @@ class MQCNNLightningModule(pl.LightningModule):
             self._epoch_loss[0] = self._epoch_loss[0] + total
             self._epoch_loss[1] += n
         return loss
+
+    def on_train_start(self) -> None:
+        """Fit the seasonal location on ``seasonal_loc_fit_batches`` batches
+        drawn from the training loader (see the class docstring)."""
+        n = self.seasonal_loc_fit_batches
+        fit = getattr(self.model, "fit_seasonal_location", None)
+        if not n or fit is None or self.trainer.ckpt_path is not None:
+            return
+        loader = self.trainer.train_dataloader
+        batches = []
+        for batch in loader:  # a GluonTS loader yields num_batches_per_epoch batches per pass
+            batches.append(self.transfer_batch_to_device(batch, self.device, 0))
+            if len(batches) == n:
+                break
+        fit(batches)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_loss = None

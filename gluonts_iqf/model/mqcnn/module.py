@@ -20,7 +20,7 @@ rather than how large it is.
 """
 
 import math
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -122,6 +122,53 @@ def spread_scale(level: Tensor, change: Tensor, has_change: Tensor, exponent: Te
     """
     ratio = torch.where(has_change, change / level, torch.ones_like(level))
     return level * torch.exp(exponent * torch.log(ratio.clamp_min(MIN_CHANGE_RATIO)))
+
+
+#: Smallest residual (in scaled units) in the weights of
+#: :func:`fit_l1_linear`'s reweighting: a residual of zero would give an
+#: infinite weight; below the floor the fit is a weighted least-squares one.
+L1_RESIDUAL_FLOOR = 0.05
+
+
+def fit_l1_linear(
+    features: Tensor,
+    target: Tensor,
+    weights: Tensor,
+    start: Tensor,
+    ridge: float = 100.0,
+    iterations: int = 8,
+    residual_floor: float = L1_RESIDUAL_FLOOR,
+) -> Tensor:
+    """Weighted least-absolute-deviations (median) regression with an
+    intercept, pulled toward ``start``, by iteratively reweighted least
+    squares (IRLS).
+
+    Minimises ``sum_i w_i |x_i . b + c - y_i|`` approximately: each
+    iteration solves ``min sum_i v_i (x_i . b + c - y_i)^2 + ridge
+    |(b, c) - start|^2`` with ``v_i = w_i / max(|r_i|, residual_floor)``,
+    ``r`` the residuals of the previous solution (the first from
+    ``start``). Computed in float64.
+
+    Parameters
+    ----------
+    features : Tensor, shape (N, P)
+    target, weights : Tensor, shape (N,)
+        Weights >= 0 (0 leaves a row out).
+    start : Tensor, shape (P + 1,)
+        Starting coefficients and intercept (last), also the ridge's centre.
+
+    Returns
+    -------
+    Tensor, shape (P + 1,), float64
+    """
+    X = torch.cat([features.double(), features.new_ones(features.shape[0], 1, dtype=torch.float64)], 1)
+    y, w = target.double(), weights.double()
+    sol = start.double()
+    eye = ridge * torch.eye(X.shape[1], dtype=torch.float64, device=X.device)
+    for _ in range(iterations):
+        v = w / (X @ sol - y).abs().clamp_min(residual_floor)
+        sol = torch.linalg.solve(X.T @ (X * v[:, None]) + eye, X.T @ (v * y) + ridge * start.double())
+    return sol
 
 
 class ForkingOutputs(NamedTuple):
@@ -867,6 +914,70 @@ class MQCNNModel(nn.Module):
         spread = self.distribution_scale(target, past_observed_values, scale)[:, C - F_ :]
         return ForkingOutputs(args, loc, spread.unsqueeze(-1), informative[:, C - F_ :], fork_scale)
 
+    def forking_targets(
+        self,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        future_target: Tensor,
+        future_observed_values: Tensor,
+        informative: Tensor,
+    ) -> Tuple[Tensor, Tensor]:
+        """Targets of every creation time and horizon step and their loss
+        weights (observed, and some non-zero value observed before the
+        creation time).
+
+        past_* (B, C), future_* (B, H), informative (B, F) ->
+        target, weights (B, F, H).
+        """
+        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
+        target = torch.cat([past_target, future_target], dim=1)[:, C - F_ + 1 :]
+        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
+        target = target.unfold(1, H, 1)  # (B, F, H)
+        weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
+        return target, weights
+
+    @torch.no_grad()
+    def fit_seasonal_location(self, batches: Iterable[Dict[str, Tensor]], **fit_kwargs) -> None:
+        """Start the seasonal location at the median regression of the
+        scaled targets on the scaled lag features (:func:`fit_l1_linear`,
+        pulled toward the current weights), over every creation time and
+        horizon step of ``batches`` (training batches: dicts with
+        ``past_target``, ``past_observed_values``, ``future_target`` and
+        ``future_observed_values``). One regression for the shared map, one
+        per horizon step for :class:`StepwiseLinear`. Nothing to do without
+        a seasonal location.
+        """
+        if self.lag_loc is None:
+            return
+        C, F_ = self.context_length, self.num_forking
+        X, Y, W = [], [], []
+        for b in batches:
+            observed = b["past_observed_values"]
+            target = b["past_target"] * observed
+            scale, informative = causal_mean_abs_scale(target, observed)
+            fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
+            lags = self.seasonal_lags(target, observed, fork_scale, C - F_)  # (B, F, H, 2J)
+            y, w = self.forking_targets(
+                b["past_target"], observed, b["future_target"], b["future_observed_values"],
+                informative[:, C - F_ :],
+            )
+            X.append(lags.flatten(0, 1))  # (B F, H, 2J)
+            Y.append((y / fork_scale).flatten(0, 1))  # (B F, H)
+            W.append(w.flatten(0, 1))
+        X, Y, W = torch.cat(X), torch.cat(Y), torch.cat(W)
+        weight, bias = self.lag_loc.weight, self.lag_loc.bias
+        if isinstance(self.lag_loc, StepwiseLinear):  # weight (H, 2J), bias (H,)
+            for h in range(X.shape[1]):
+                start = torch.cat([weight[h], bias[h : h + 1]])
+                sol = fit_l1_linear(X[:, h], Y[:, h], W[:, h], start, **fit_kwargs)
+                weight[h].copy_(sol[:-1])
+                bias[h].copy_(sol[-1])
+        else:  # weight (1, 2J), bias (1,)
+            start = torch.cat([weight[0], bias])
+            sol = fit_l1_linear(X.flatten(0, 1), Y.flatten(), W.flatten(), start, **fit_kwargs)
+            weight[0].copy_(sol[:-1])
+            bias.copy_(sol[-1:])
+
     def loss(
         self,
         feat_static_cat: Tensor,
@@ -886,11 +997,9 @@ class MQCNNModel(nn.Module):
             feat_static_cat, feat_static_real, past_target, past_observed_values,
             feat_dynamic_real, past_feat_dynamic_real,
         )
-        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
-        target = torch.cat([past_target, future_target], dim=1)[:, C - F_ + 1 :]
-        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
-        target = target.unfold(1, H, 1)  # (B, F, H)
-        weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
+        target, weights = self.forking_targets(
+            past_target, past_observed_values, future_target, future_observed_values, informative
+        )
         values = self.distr_output.loss(target=target, distr_args=args, loc=loc, scale=spread)
         if self.loss_units == "scaled":
             values = values / fork_scale

@@ -194,6 +194,23 @@ def test_per_step_location_round_trips(m4, tmp_path):
         np.testing.assert_array_equal(fa.quantiles([0.05, 0.5, 0.95]), fb.quantiles([0.05, 0.5, 0.95]))
 
 
+@pytest.mark.parametrize("fit_batches", [0, 2])
+def test_seasonal_location_fit_before_training(m4, tmp_path, fit_batches):
+    """With lr = 0 the trained weights are the starting ones: the seasonal
+    location is the seasonal-naive map without the fit, and the median
+    regression's weights (a different map, fitted on 2 training batches)
+    with it."""
+    pl.seed_everything(0)
+    predictor = estimator(tmp_path, batches=2, lr=0.0, seasonal_loc_fit_batches=fit_batches).train(m4[0][:12])
+    loc = predictor.prediction_net.model.lag_loc
+    naive = torch.zeros_like(loc.weight)
+    naive[0, 0] = 1.0
+    if fit_batches:
+        assert not torch.equal(loc.weight, naive) and torch.isfinite(loc.weight).all()
+    else:
+        assert torch.equal(loc.weight, naive) and (loc.bias == 0).all()
+
+
 def test_serialize_deserialize_identical_forecasts(trained, m4, tmp_path):
     _, predictor, _ = trained
     predictor.serialize(Path(tmp_path))
@@ -528,6 +545,7 @@ def test_calendar_time_features_equal_gluonts(freq):
     (dict(num_recent_lags=-1), "num_recent_lags"),
     (dict(predict_batch_size=0), "predict_batch_size"),
     (dict(spread_exponent=1.2), "spread_exponent"),
+    (dict(seasonal_loc_fit_batches=-1), "seasonal_loc_fit_batches"),
     (dict(spread_exponent=-0.5), "spread_exponent"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
