@@ -162,12 +162,12 @@ def fit_l1_linear(
     Tensor, shape (P + 1,), float64
     """
     X = torch.cat([features.double(), features.new_ones(features.shape[0], 1, dtype=torch.float64)], 1)
-    y, w = target.double(), weights.double()
-    sol = start.double()
+    y, w, start = target.double(), weights.double(), start.double()
     eye = ridge * torch.eye(X.shape[1], dtype=torch.float64, device=X.device)
+    sol = start
     for _ in range(iterations):
         v = w / (X @ sol - y).abs().clamp_min(residual_floor)
-        sol = torch.linalg.solve(X.T @ (X * v[:, None]) + eye, X.T @ (v * y) + ridge * start.double())
+        sol = torch.linalg.solve(X.T @ (X * v[:, None]) + eye, X.T @ (v * y) + ridge * start)
     return sol
 
 
@@ -734,11 +734,7 @@ class MQCNNModel(nn.Module):
         """
         observed = past_observed_values
         target = past_target * observed  # imputed values never enter
-        if self.scaling:
-            scale, informative = causal_mean_abs_scale(target, observed)
-        else:
-            scale = torch.ones_like(target)
-            informative = torch.cumsum(observed, dim=1) > 0
+        scale, informative = self.level_scale(target, observed)
         C = self.context_length
         inputs = [
             (target / scale).unsqueeze(-1),
@@ -755,6 +751,17 @@ class MQCNNModel(nn.Module):
         if self.use_residual:
             enc = torch.cat([enc, x[:, first:]], dim=-1)
         return enc, scale, informative
+
+    def level_scale(self, target: Tensor, observed: Tensor) -> Tuple[Tensor, Tensor]:
+        """Scale of the inputs at every position and whether it is
+        informative: :func:`causal_mean_abs_scale` with ``scaling``, else 1
+        (informative once something has been observed).
+
+        target, observed : (B, T) (target already masked) -> (B, T), (B, T) bool.
+        """
+        if self.scaling:
+            return causal_mean_abs_scale(target, observed)
+        return torch.ones_like(target), torch.cumsum(observed, dim=1) > 0
 
     def distribution_scale(self, target: Tensor, observed: Tensor, level: Tensor) -> Tensor:
         """Scale of the predictive distribution at every position.
@@ -954,7 +961,7 @@ class MQCNNModel(nn.Module):
         for b in batches:
             observed = b["past_observed_values"]
             target = b["past_target"] * observed
-            scale, informative = causal_mean_abs_scale(target, observed)
+            scale, informative = self.level_scale(target, observed)
             fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
             lags = self.seasonal_lags(target, observed, fork_scale, C - F_)  # (B, F, H, 2J)
             y, w = self.forking_targets(

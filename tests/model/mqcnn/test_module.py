@@ -569,6 +569,36 @@ def test_fit_seasonal_location_recovers_an_exact_relation(per_step):
         torch.testing.assert_close(out.loc[ok], want[ok], rtol=1e-6, atol=1e-6)
 
 
+def test_fit_seasonal_location_uses_the_model_scale():
+    """Without ``scaling`` the model's scale is 1, and the fit works in the
+    same units: an additive relation y[s] = y[s - 4] + 5 (a bias in data
+    units, which no single scaled bias could express across series of
+    different sizes) is recovered exactly."""
+    torch.manual_seed(0)
+    H_, C_ = 3, 20
+    m = MQCNNModel(H_, C_, 6, IQFOutput(knot_levels=[0.1, 0.5, 0.9]), season_length=4, num_seasonal_lags=1,
+                   seasonal_loc=True, scaling=False,
+                   channels_seq=(4,), dilation_seq=(1,), kernel_size_seq=(2,), decoder_mlp_dim_seq=(8,),
+                   local_context_dim=4, agnostic_context_dim=4, local_mlp_dim_seq=(8,)).double()
+    g = torch.Generator().manual_seed(2)
+    y = torch.empty(B, C_ + H_, dtype=torch.float64)
+    y[:, :4] = torch.rand(B, 4, generator=g, dtype=torch.float64) * torch.tensor([[1.0], [10.0], [100.0]], dtype=torch.float64)
+    for s_ in range(4, C_ + H_):
+        y[:, s_] = y[:, s_ - 4] + 5.0
+    ones = torch.ones(B, C_ + H_, dtype=torch.float64)
+    batch = dict(past_target=y[:, :C_], past_observed_values=ones[:, :C_], future_target=y[:, C_:],
+                 future_observed_values=ones[:, C_:])
+    # all observed: the flag features equal the intercept, a tiny ridge resolves that
+    m.fit_seasonal_location([batch], ridge=1e-4, iterations=50, residual_floor=1e-6)
+    out = m.forking_outputs(
+        feat_static_cat=torch.zeros(B, 1, dtype=torch.long), feat_static_real=torch.zeros(B, 1, dtype=torch.float64),
+        past_target=y[:, :C_], past_observed_values=ones[:, :C_],
+        feat_dynamic_real=torch.zeros(B, C_ + H_, 0, dtype=torch.float64),
+    )
+    want = y[:, C_ - 6 + 1 :].unfold(1, H_, 1)
+    torch.testing.assert_close(out.loc[:, 2:], want[:, 2:], rtol=1e-5, atol=1e-5)  # creation times with y[s - 4] in the window
+
+
 def test_fit_seasonal_location_is_a_noop_without_a_location():
     m = make_model()
     assert m.lag_loc is None
