@@ -491,6 +491,39 @@ def test_encoder_last_position_equals_the_full_convolutions(channels, dilations,
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("T, first, sparse", [
+    (100, 96, True),  # the training default: 4 forking positions, 28 + 12 + 4 of 3 x 34 rows
+    (100, 99, True),  # prediction: the last position
+    (100, 40, False),  # many positions: the full convolutions of the cropped window
+    (20, 18, True),  # window shorter than the receptive field (31): zero padding
+    (20, 16, False),  # 19 + 8 + 4 = 31 rows > 0.5 x 3 x 20
+    (40, 0, False),  # every position
+])
+def test_encoder_positions_equal_the_full_convolutions(T, first, sparse):
+    """CausalConvEncoder.positions (cropped window, sparse rows when few
+    positions are kept) equals the full convolutions' positions first ..
+    T - 1 in value (float64, 1e-13) and in the gradients of the parameters
+    and of the input (1e-12); the sparse plan is used exactly when the needed
+    rows are at most SPARSE_MAX_ROW_FRACTION of the full rows."""
+    from gluonts_iqf.model.mqcnn.module import CausalConvEncoder
+
+    torch.manual_seed(0)
+    enc = CausalConvEncoder(6, (30, 30, 30), (1, 3, 9), (7, 3, 3)).double()
+    x = torch.randn(3, T, 6, dtype=torch.float64, requires_grad=True)
+    full = enc(x)[:, first:]
+    got = enc.positions(x, first)
+    assert got.shape == (3, T - first, 30)
+    torch.testing.assert_close(got, full, rtol=0, atol=1e-13)
+    w = torch.randn_like(full)
+    params = [x] + list(enc.parameters())
+    g_full = torch.autograd.grad((full * w).sum(), params)
+    g_got = torch.autograd.grad((enc.positions(x, first) * w).sum(), params)
+    for a, b in zip(g_full, g_got):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    start = max(0, first - (enc.receptive_field - 1))
+    assert (enc._plan(T - start, first - start, x.device) is not None) == sparse
+
+
 def _weighted_l1(X, y, w, sol):
     return float((w * (X.double() @ sol[:-1] + sol[-1] - y.double()).abs()).sum())
 
