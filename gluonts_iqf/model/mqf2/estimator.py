@@ -127,6 +127,7 @@ class MQF2Estimator(MQCNNEstimator):
             num_seasonal_lags=num_seasonal_lags,
             seasonal_loc=seasonal_loc,
             seasonal_loc_init=seasonal_loc_init,
+            seasonal_loc_per_step=False,  # the joint map has one shared location
             time_features=time_features,
             use_age_feature=use_age_feature,
             lr=lr,

@@ -203,8 +203,8 @@ def test_seasonal_location_fit_before_training(m4, tmp_path, fit_batches):
     pl.seed_everything(0)
     predictor = estimator(tmp_path, batches=2, lr=0.0, seasonal_loc_fit_batches=fit_batches).train(m4[0][:12])
     loc = predictor.prediction_net.model.lag_loc
-    naive = torch.zeros_like(loc.weight)
-    naive[0, 0] = 1.0
+    naive = torch.zeros_like(loc.weight)  # (H, 2J) per step (the default), (1, 2J) shared
+    naive[:, 0] = 1.0
     if fit_batches:
         assert not torch.equal(loc.weight, naive) and torch.isfinite(loc.weight).all()
     else:
