@@ -408,7 +408,7 @@ class CausalConvEncoder(nn.Module):
         self.receptive_field = 1 + sum((k - 1) * d for d, k in zip(dilations, kernel_sizes))
 
         self._taps = [(d, k) for d, k in zip(dilations, kernel_sizes)]
-        self._plans: Dict[Tuple[int, int, torch.device], Optional[List[Tuple[Tensor, int]]]] = {}
+        self._plans: Dict[Tuple[int, int, torch.device], Tuple[List[Tuple[Tensor, int]], int]] = {}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.transpose(1, 2)).transpose(1, 2)
@@ -433,7 +433,7 @@ class CausalConvEncoder(nn.Module):
         T = x.shape[1]
         start = max(0, first - (self.receptive_field - 1))
         x = x[:, start:]
-        plan = self._plan(T - start, first - start, x.device)
+        plan = self._sparse_plan(T - start, first - start, x.device)
         if plan is None:
             return self(x)[:, first - start :]
         return self._sparse(x, plan)
@@ -443,33 +443,32 @@ class CausalConvEncoder(nn.Module):
         channels[-1]), equal (up to float rounding) to ``forward(x)[:, -1:]``
         (:meth:`_sparse` over the positions it depends on)."""
         T = x.shape[1]
-        return self._sparse(x, self._plan(T, T - 1, x.device, force=True))
+        return self._sparse(x, self._plan(T, T - 1, x.device)[0])
 
-    def _plan(
-        self, T: int, first: int, device: torch.device, force: bool = False
-    ) -> Optional[List[Tuple[Tensor, int]]]:
+    def _sparse_plan(self, T: int, first: int, device: torch.device) -> Optional[List[Tuple[Tensor, int]]]:
+        """:meth:`_plan` for the outputs ``first .. T - 1`` when its rows (all
+        layers together) are at most ``SPARSE_MAX_ROW_FRACTION`` of the full
+        convolutions' ``num_layers x T`` rows, else None (use the full
+        convolutions)."""
+        plan, rows = self._plan(T, first, device)
+        return plan if rows <= SPARSE_MAX_ROW_FRACTION * len(self._taps) * T else None
+
+    def _plan(self, T: int, first: int, device: torch.device) -> Tuple[List[Tuple[Tensor, int]], int]:
         """Sparse evaluation plan for the outputs at positions ``first ..
         T - 1`` of a window of T positions: per layer, the input rows each
         needed output reads (an index tensor (P_l, k) into the previous
         layer's kept rows plus one zero row at index ``num_rows`` for
-        positions before the window) and the number of kept input rows.
-
-        None (use the full convolutions) unless ``force`` or the needed rows
-        of all layers together are at most ``SPARSE_MAX_ROW_FRACTION`` of
-        the full convolutions' ``num_layers x T`` rows. Cached per
-        ``(T, first, device)``.
-        """
+        positions before the window) and the number of kept input rows; and
+        the number of output rows all layers evaluate. Cached per
+        ``(T, first, device)``."""
         key = (T, first, device)
-        if key in self._plans and (self._plans[key] is not None or not force):
-            return self._plans[key]
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
         needed = [list(range(first, T))]  # output positions per layer, last layer first
         for d, k in reversed(self._taps):
             nxt = sorted({p - j * d for p in needed[0] for j in range(k) if p - j * d >= 0})
             needed.insert(0, nxt)
-        rows_needed = sum(len(n) for n in needed[1:])
-        if not force and rows_needed > SPARSE_MAX_ROW_FRACTION * len(self._taps) * T:
-            self._plans[key] = None
-            return None
         plan = []
         for l, (d, k) in enumerate(self._taps):
             rows = needed[l]  # kept rows of this layer's input (layer 0: all T positions)
@@ -479,8 +478,8 @@ class CausalConvEncoder(nn.Module):
             zero = len(rows)
             idx = [[where.get(p - (k - 1 - j) * d, zero) for j in range(k)] for p in needed[l + 1]]
             plan.append((torch.tensor(idx, dtype=torch.long, device=device), len(rows)))
-        self._plans[key] = plan
-        return plan
+        self._plans[key] = (plan, sum(len(n) for n in needed[1:]))
+        return self._plans[key]
 
     def _sparse(self, x: Tensor, plan: List[Tuple[Tensor, int]]) -> Tensor:
         """Evaluate the layers at the rows of ``plan`` (:meth:`_plan`):

@@ -521,7 +521,7 @@ def test_encoder_positions_equal_the_full_convolutions(T, first, sparse):
     for a, b in zip(g_full, g_got):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     start = max(0, first - (enc.receptive_field - 1))
-    assert (enc._plan(T - start, first - start, x.device) is not None) == sparse
+    assert (enc._sparse_plan(T - start, first - start, x.device) is not None) == sparse
 
 
 def _weighted_l1(X, y, w, sol):
