@@ -15,7 +15,13 @@ Timed operations (median of ``--repeats`` after one warm-up, wall clock with
 timed call builds the distribution from the domain-mapped arguments and then
 queries it, because our ``IQF`` computes its spline grid lazily on the first
 query while GluonTS's ``ISQF`` does all of it in ``__init__``; the timings of
-the query alone on an already-built distribution are recorded as well.
+the query alone on an already-built distribution are recorded as well. Every
+timing is taken twice: with the two libraries' calls alternating, and in
+steady state (each timed call right after an untimed call of the same
+operation by the same library, the pairs still alternating), which is how a
+loop of training steps or queries runs; on a small virtual machine a short
+call right after the other library's memory-heavy one can be slower by up
+to ~1 ms.
 
 1. quantiles at the 9 levels 0.1, ..., 0.9: ours ``distr.icdf(levels.reshape(9,
    1, 1))``; GluonTS's ``TransformedISQF`` has no ``icdf``/``quantile``, so its
@@ -46,7 +52,7 @@ Usage::
         [--seed 0] [--threads N] [--device cpu]
         [--output benchmarks/results/iqf.json]
         [--markdown benchmarks/RESULTS.md] [--no-single-thread-pass]
-        [--dtype float32] [--profile] [--baseline REV]
+        [--dtype float32] [--profile] [--baseline REV] [--no-steady-state]
 
 On CPU with more than one thread, the timings are taken twice in the same
 run: with the chosen thread count and with 1 thread. Multi-thread timings on a
