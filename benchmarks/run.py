@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""One entry point for the benchmark scripts (``../shared/DESIGN.md``:
+``python benchmarks/run.py ...``).
+
+Usage::
+
+    python benchmarks/run.py iqf   [options of bench_iqf.py]
+    python benchmarks/run.py mqcnn [options of bench_mqcnn.py]
+    python benchmarks/run.py mqf2  [options of bench_mqf2.py]
+    python benchmarks/run.py NAME --help
+
+Each name runs the ``main`` of its script with the remaining arguments,
+exactly as ``python benchmarks/bench_NAME.py ...`` would (results JSON under
+``benchmarks/results/``, its own section of ``benchmarks/RESULTS.md``).
+"""
+
+import importlib
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: benchmark name -> (module, what it compares)
+BENCHMARKS = {
+    "iqf": ("bench_iqf", "the IQF distribution vs GluonTS's ISQF, operation by operation"),
+    "mqcnn": ("bench_mqcnn", "MQ-CNN-IQF vs GluonTS DeepAR, SFF, TFT and statsforecast baselines"),
+    "mqf2": ("bench_mqf2", "MQF2Estimator vs GluonTS's MQF2MultiHorizonEstimator"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python benchmarks/run.py NAME [options]  (NAME --help for its options)", ""]
+    lines += [f"  {name:6s} {what}" for name, (_, what) in BENCHMARKS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in BENCHMARKS:
+        print(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}\n",
+              file=sys.stderr)
+        print(usage(), file=sys.stderr)
+        return 2
+    module = importlib.import_module(BENCHMARKS[name][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
