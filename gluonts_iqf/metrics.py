@@ -11,6 +11,7 @@ import numpy as np
 from gluonts.model.forecast import Forecast, QuantileForecast, SampleForecast
 
 from .forecast import QuantileFunctionForecast
+from .levels import check_levels
 
 #: Dense default grid of levels on which crossings are counted.
 CROSSING_LEVELS = tuple(np.round(np.linspace(0.005, 0.995, 199), 6))
@@ -25,9 +26,7 @@ def crossing_rate(
 
     ``levels`` must be strictly increasing. Returns a float in [0, 1].
     """
-    levels = list(levels)
-    if any(b <= a for a, b in zip(levels[:-1], levels[1:])):
-        raise ValueError(f"levels must be strictly increasing, got {levels}")
+    levels = check_levels(levels).tolist()
     crossed = total = 0
     for f in forecasts:
         q = forecast_quantiles(f, levels)
@@ -43,24 +42,6 @@ def crossing_rate(
 # calibration: PIT values and coverage (the plots in plot.py draw these)
 # ---------------------------------------------------------------------- #
 _PIT_GRID = (np.arange(1000) + 0.5) / 1000
-
-
-def _check_levels(levels, name: str = "levels") -> np.ndarray:
-    """1-D float array of levels strictly inside (0, 1), at least one."""
-    arr = np.asarray(levels, dtype=float)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(
-            f"{name} must be a non-empty 1-D sequence of levels, got shape "
-            f"{np.shape(levels)}"
-        )
-    bad = arr[~((arr > 0) & (arr < 1))]
-    if bad.size:
-        raise ValueError(
-            f"{name} must lie strictly inside (0, 1); got {bad.tolist()}"
-        )
-    return arr
 
 
 def _prediction_length(forecast: Forecast) -> int:
@@ -191,7 +172,7 @@ def coverage_curve(forecasts, targets, levels) -> np.ndarray:
         In the order of ``levels``; equals ``levels`` for a calibrated
         forecast (up to sampling noise).
     """
-    lv = _check_levels(levels)
+    lv = check_levels(levels, increasing=False)
     fs, ys = _pairs(forecasts, targets)
     hits = np.zeros(len(lv))
     total = 0

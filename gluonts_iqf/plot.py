@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,10 @@ import pandas as pd
 from gluonts.model.forecast import Forecast, QuantileForecast, SampleForecast
 
 from .forecast import QuantileFunctionForecast
+from .levels import check_levels
 from .metrics import (  # noqa: F401  (pit_values, coverage_curve: public here too)
     _PIT_GRID,
     _check_forecast,
-    _check_levels,
     _pairs,
     _prediction_length,
     coverage_curve,
@@ -240,7 +240,7 @@ def fan_chart(
         first (lightest) so narrower bands lie on top.
     """
     forecast = _check_forecast(forecast)
-    lv = np.unique(_check_levels(levels))  # sorted, no repeats
+    lv = np.unique(check_levels(levels, increasing=False))  # sorted, no repeats
     path = _check_path(path)
     H = _prediction_length(forecast)
     if history_length is not None and (
@@ -510,7 +510,7 @@ def calibration(
     -------
     matplotlib.figure.Figure
     """
-    lv = np.sort(_check_levels(levels))
+    lv = np.sort(check_levels(levels, increasing=False))
     if isinstance(bins, bool) or int(bins) != bins or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
     bins = int(bins)

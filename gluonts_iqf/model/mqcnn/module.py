@@ -20,155 +20,27 @@ rather than how large it is.
 """
 
 import math
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from gluonts.core.component import validated
 from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.modules.feature import FeatureEmbedder
 from gluonts.torch.util import weighted_average
 
 from ...distributions.iqf import IQFOutput
-
-#: Smallest scale (GluonTS's MeanScaler default): an all-zero series gets
-#: this scale, so scaled inputs are 0 and forecasts stay finite.
-MIN_SCALE = 1e-10
+from ...levels import median_index
+from ...nn.encoder import CausalConvEncoder
+from ...nn.forking import forking_history, forking_targets, forking_windows
+from ...nn.lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
+from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
+from ...nn.mlp import mlp
+from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
 #: interval of ~0.16 x the scale at the start of training.
 INIT_IQF_SLOPE = 0.2
-
-
-def causal_mean_abs_scale(
-    target: Tensor, observed: Tensor, minimum_scale: float = MIN_SCALE
-) -> Tuple[Tensor, Tensor]:
-    """Expanding mean of ``|target|`` over observed values up to each position.
-
-    Parameters
-    ----------
-    target, observed : Tensor, shape (B, T)
-
-    Returns
-    -------
-    scale : Tensor, shape (B, T)
-        ``scale[:, s]`` uses positions ``0..s`` only; 1 where nothing has been
-        observed yet, floored at ``minimum_scale``.
-    informative : Tensor, shape (B, T), bool
-        Some non-zero value has been observed up to each position: before
-        that the scale carries no information (1 or the floor), so creation
-        times there are left out of the losses.
-    """
-    count = torch.cumsum(observed, dim=1)
-    total = torch.cumsum(target.abs() * observed, dim=1)
-    scale = torch.where(count > 0, total / count.clamp_min(1.0), torch.ones_like(total))
-    return scale.clamp_min(minimum_scale), total > 0
-
-
-def causal_mean_abs_change(target: Tensor, observed: Tensor) -> Tuple[Tensor, Tensor]:
-    """Expanding mean of ``|target[s] - target[s-1]|`` over the positions
-    ``s`` observed together with ``s - 1``.
-
-    Parameters
-    ----------
-    target, observed : Tensor, shape (B, T)
-        Target (already masked) and observed flags.
-
-    Returns
-    -------
-    change : Tensor, shape (B, T)
-        ``change[:, s]`` uses positions ``0..s`` only; 0 where no observed
-        pair has been seen yet.
-    has_change : Tensor, shape (B, T), bool
-        Some observed pair has been seen up to each position.
-    """
-    both = observed[:, 1:] * observed[:, :-1]
-    diffs = (target[:, 1:] - target[:, :-1]).abs() * both
-    zero = target.new_zeros(target.shape[0], 1)
-    count = torch.cumsum(torch.cat([zero, both], 1), dim=1)
-    total = torch.cumsum(torch.cat([zero, diffs], 1), dim=1)
-    return total / count.clamp_min(1.0), count > 0
-
-
-#: Floor of the ratio change / level in :func:`spread_scale`: a series that
-#: has not changed (constant, or all zero) would get a spread of zero width;
-#: the floor keeps it at least ``MIN_CHANGE_RATIO ** exponent`` times the
-#: level scale (and ``log`` of the ratio finite).
-MIN_CHANGE_RATIO = 1e-2
-
-
-def spread_scale(level: Tensor, change: Tensor, has_change: Tensor, exponent: Tensor) -> Tensor:
-    """Scale of the predictive distribution: ``level ** (1 - a) * change ** a``.
-
-    ``level`` is the mean absolute value (:func:`causal_mean_abs_scale`),
-    ``change`` the mean absolute one-step change
-    (:func:`causal_mean_abs_change`); ``a = 0`` gives the level scale, ``a
-    = 1`` the change scale. Computed as ``level * exp(a * log(ratio))`` with
-    ``ratio = change / level`` floored at :data:`MIN_CHANGE_RATIO` (and 1
-    where no change has been observed yet), so it is finite for any inputs
-    and ``a = 0`` returns ``level`` exactly.
-
-    Parameters
-    ----------
-    level, change : Tensor, shape (B, T)
-    has_change : Tensor, shape (B, T), bool
-    exponent : Tensor, shape ()
-        ``a``, in [0, 1].
-
-    Returns
-    -------
-    Tensor, shape (B, T)
-    """
-    ratio = torch.where(has_change, change / level, torch.ones_like(level))
-    return level * torch.exp(exponent * torch.log(ratio.clamp_min(MIN_CHANGE_RATIO)))
-
-
-#: Smallest residual (in scaled units) in the weights of
-#: :func:`fit_l1_linear`'s reweighting: a residual of zero would give an
-#: infinite weight; below the floor the fit is a weighted least-squares one.
-L1_RESIDUAL_FLOOR = 0.05
-
-
-def fit_l1_linear(
-    features: Tensor,
-    target: Tensor,
-    weights: Tensor,
-    start: Tensor,
-    ridge: float = 100.0,
-    iterations: int = 8,
-    residual_floor: float = L1_RESIDUAL_FLOOR,
-) -> Tensor:
-    """Weighted least-absolute-deviations (median) regression with an
-    intercept, pulled toward ``start``, by iteratively reweighted least
-    squares (IRLS).
-
-    Minimises ``sum_i w_i |x_i . b + c - y_i|`` approximately: each
-    iteration solves ``min sum_i v_i (x_i . b + c - y_i)^2 + ridge
-    |(b, c) - start|^2`` with ``v_i = w_i / max(|r_i|, residual_floor)``,
-    ``r`` the residuals of the previous solution (the first from
-    ``start``). Computed in float64.
-
-    Parameters
-    ----------
-    features : Tensor, shape (N, P)
-    target, weights : Tensor, shape (N,)
-        Weights >= 0 (0 leaves a row out).
-    start : Tensor, shape (P + 1,)
-        Starting coefficients and intercept (last), also the ridge's centre.
-
-    Returns
-    -------
-    Tensor, shape (P + 1,), float64
-    """
-    X = torch.cat([features.double(), features.new_ones(features.shape[0], 1, dtype=torch.float64)], 1)
-    y, w, start = target.double(), weights.double(), start.double()
-    eye = ridge * torch.eye(X.shape[1], dtype=torch.float64, device=X.device)
-    sol = start
-    for _ in range(iterations):
-        v = w / (X @ sol - y).abs().clamp_min(residual_floor)
-        sol = torch.linalg.solve(X.T @ (X * v[:, None]) + eye, X.T @ (v * y) + ridge * start)
-    return sol
 
 
 class ForkingOutputs(NamedTuple):
@@ -204,313 +76,6 @@ def check_spread_exponent(value: float) -> None:
     """ValueError unless ``0 <= value <= 1``."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"spread_exponent must be in [0, 1], got {value}")
-
-
-def check_seasonal_lags(season_length: int, num_lags: int, num_recent: int = 0) -> None:
-    """ValueError unless ``season_length >= 1``, ``num_lags >= 0`` and
-    ``num_recent >= 0``."""
-    if season_length < 1 or num_lags < 0:
-        raise ValueError(
-            f"season_length must be >= 1 and num_seasonal_lags >= 0, got "
-            f"{season_length} and {num_lags}"
-        )
-    if num_recent < 0:
-        raise ValueError(f"num_recent_lags must be >= 0, got {num_recent}")
-
-
-def seasonal_lag_offsets(prediction_length: int, season_length: int, num_lags: int) -> Tensor:
-    """How far before a creation time each horizon step's seasonal lags lie.
-
-    Step ``h`` (0-based) forecast at creation time ``t`` falls on position
-    ``t + h``; its ``j``-th seasonal lag is the ``j``-th most recent position
-    of the same seasonal phase already observed at ``t``:
-    ``t + h - m * (h // m + 1 + j)`` with ``m = season_length``. The offset
-    ``m * (h // m + 1 + j) - h`` is always >= 1, so no lag is ever a value the
-    creation time is scored on. With ``m = 1`` every step's lags are the last
-    ``num_lags`` values (the naive forecast).
-
-    Returns
-    -------
-    Tensor, shape (H, J), int64
-        Offsets back from the creation time (``pos = t - offset``).
-
-    Raises
-    ------
-    ValueError
-        For ``season_length < 1`` or ``num_lags < 0``.
-    """
-    check_seasonal_lags(season_length, num_lags)
-    h = torch.arange(prediction_length).unsqueeze(1)
-    j = torch.arange(num_lags).unsqueeze(0)
-    return season_length * (h // season_length + 1 + j) - h
-
-
-def recent_lag_offsets(prediction_length: int, season_length: int, num_recent: int) -> Tensor:
-    """Offsets of the ``num_recent`` most recent values before a creation
-    time and of the same positions one season earlier, the same for every
-    horizon step: ``[1, 1 + m, 2, 2 + m, ...]``.
-
-    Appended to a step's seasonal lags they let a linear location form the
-    seasonal-naive value corrected by the latest change over a season,
-    ``y[t+h-m] + (y[t-1] - y[t-1-m])`` (the level of a trending or shifted
-    series, which the seasonal lags alone lag behind by up to a season).
-    With ``season_length = 1`` the seasonal lags already are the most recent
-    values, so there are none (shape (H, 0)).
-
-    Returns
-    -------
-    Tensor, shape (H, 2 R) (R = ``num_recent``, 0 when ``season_length = 1``), int64
-
-    Raises
-    ------
-    ValueError
-        For ``season_length < 1`` or ``num_recent < 0``.
-    """
-    check_seasonal_lags(season_length, 0, num_recent)
-    if season_length == 1:
-        num_recent = 0
-    r = torch.arange(1, num_recent + 1)
-    row = torch.stack([r, r + season_length], 1).reshape(-1)  # 1, 1+m, 2, 2+m, ...
-    return row.unsqueeze(0).expand(prediction_length, -1).contiguous()
-
-
-def gather_seasonal_lags(
-    target: Tensor, observed: Tensor, scale: Tensor, start: int, offsets: Tensor
-) -> Tensor:
-    """Seasonal lags of every horizon step at creation times
-    ``t = start + 1 .. start + F``, divided by the scale at ``t - 1``.
-
-    Parameters
-    ----------
-    target, observed : Tensor, shape (B, C)
-        Window values (already masked) and observed flags.
-    scale : Tensor, shape (B, F, 1)
-        Scale of each creation time.
-    start : int
-        Creation times are ``start + 1 .. start + F``.
-    offsets : Tensor, shape (H, J), int64
-        From :func:`seasonal_lag_offsets`.
-
-    Returns
-    -------
-    Tensor, shape (B, F, H, 2 J)
-        J scaled values then J observed flags; positions before the window
-        count as unobserved zeros.
-    """
-    B, F_ = scale.shape[:2]
-    H, J = offsets.shape
-    if J == 0:
-        return target.new_zeros(B, F_, H, 0)
-    P = int(offsets.max())
-    t = torch.arange(start + 1, start + 1 + F_, device=target.device)
-    idx = t.view(-1, 1, 1) - offsets + P  # (F, H, J), into the padded window
-    pad = target.new_zeros(B, P)
-    y = torch.cat([pad, target], 1)[:, idx]  # (B, F, H, J)
-    o = torch.cat([pad, observed], 1)[:, idx]
-    return torch.cat([y / scale.unsqueeze(-1), o], dim=-1)
-
-
-#: Starting points of the seasonal location (see :func:`seasonal_naive_linear`).
-SEASONAL_LOC_INITS = ("last", "mean")
-
-
-def seasonal_naive_linear(
-    num_lags: int, init: str = "last", num_seasonal: Optional[int] = None
-) -> nn.Linear:
-    """A linear map of ``(J values, J flags)`` lag features to a location.
-
-    The first ``num_seasonal`` (default all J) values are seasonal lags, most
-    recent first; any further ones (e.g. :func:`recent_lag_offsets`) start
-    with weight 0. ``init="last"`` starts it as the seasonal-naive forecast
-    (weight 1 on the most recent same-phase value); ``"mean"`` as the mean of
-    the seasonal lags (weights 1 / num_seasonal), a steadier start for noisy
-    series. Flags and bias start at 0.
-    """
-    if init not in SEASONAL_LOC_INITS:
-        raise ValueError(f"seasonal_loc_init must be one of {SEASONAL_LOC_INITS}, got {init!r}")
-    num_seasonal = num_lags if num_seasonal is None else num_seasonal
-    if not 1 <= num_seasonal <= num_lags:
-        raise ValueError(f"num_seasonal must be in [1, num_lags={num_lags}], got {num_seasonal}")
-    layer = nn.Linear(2 * num_lags, 1)
-    with torch.no_grad():
-        layer.weight.zero_()
-        if init == "last":
-            layer.weight[0, 0] = 1.0
-        else:
-            layer.weight[0, :num_seasonal] = 1.0 / num_seasonal
-        layer.bias.zero_()
-    return layer
-
-
-class StepwiseLinear(nn.Module):
-    """One linear map per horizon step: (..., H, n) -> (..., H, 1).
-
-    The per-step version of :func:`seasonal_naive_linear`: step ``h``'s
-    location is its own combination of its seasonal lags, so the weights
-    can extrapolate a trend over the horizon (e.g. ``lag_1 + h (lag_1 -
-    lag_2)`` for ``season_length = 1``), which one map shared by all steps
-    cannot. Every step starts as ``seasonal_naive_linear(num_lags, init,
-    num_seasonal)``.
-    """
-
-    def __init__(
-        self,
-        prediction_length: int,
-        num_lags: int,
-        init: str = "last",
-        num_seasonal: Optional[int] = None,
-    ) -> None:
-        super().__init__()
-        base = seasonal_naive_linear(num_lags, init, num_seasonal)
-        self.weight = nn.Parameter(base.weight.detach().repeat(prediction_length, 1))  # (H, 2J)
-        self.bias = nn.Parameter(base.bias.detach().repeat(prediction_length))  # (H,)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ((x * self.weight).sum(-1) + self.bias).unsqueeze(-1)
-
-
-#: :meth:`CausalConvEncoder.positions` evaluates only the rows the kept
-#: outputs depend on when they are at most this fraction of the full
-#: convolutions' rows (summed over layers); above it the dense convolutions,
-#: one optimised kernel per layer, are faster than gathering the taps.
-SPARSE_MAX_ROW_FRACTION = 0.5
-
-
-class CausalConvEncoder(nn.Module):
-    """Dilated causal convolutions with ReLU.
-
-    Input (B, T, C_in) -> output (B, T, channels[-1]); position ``s`` of the
-    output depends on input positions ``<= s`` only.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        channels: Sequence[int],
-        dilations: Sequence[int],
-        kernel_sizes: Sequence[int],
-    ) -> None:
-        super().__init__()
-        if not (len(channels) == len(dilations) == len(kernel_sizes)):
-            raise ValueError(
-                "channels_seq, dilation_seq and kernel_size_seq must have the "
-                f"same length, got {len(channels)}, {len(dilations)}, "
-                f"{len(kernel_sizes)}"
-            )
-        layers = []
-        c_in = in_channels
-        for c, d, k in zip(channels, dilations, kernel_sizes):
-            layers.append(nn.ConstantPad1d(((k - 1) * d, 0), 0.0))
-            layers.append(nn.Conv1d(c_in, c, kernel_size=k, dilation=d))
-            layers.append(nn.ReLU())
-            c_in = c
-        self.net = nn.Sequential(*layers)
-        self.receptive_field = 1 + sum((k - 1) * d for d, k in zip(dilations, kernel_sizes))
-
-        self._taps = [(d, k) for d, k in zip(dilations, kernel_sizes)]
-        self._plans: Dict[Tuple[int, int, torch.device], Tuple[List[Tuple[Tensor, int]], int]] = {}
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.transpose(1, 2)).transpose(1, 2)
-
-    def positions(self, x: Tensor, first: int) -> Tensor:
-        """Encodings of positions ``first .. T - 1`` of x (B, T, C_in) ->
-        (B, T - first, channels[-1]), equal (up to float rounding) to
-        ``forward(x)[:, first:]``.
-
-        The window is first cropped to positions from ``first -
-        (receptive_field - 1)`` (every kept output sees the inputs it sees in
-        the full window; the zero padding at the cropped start reaches
-        earlier outputs only). When few positions are kept (the forking
-        creation times of training, the last position of prediction), each
-        layer is then evaluated only at the positions the kept outputs
-        depend on (:meth:`_sparse`): with the default dilations 1, 3, 9 and
-        4 kept positions that is 28 + 12 + 4 rows instead of 3 x 34, about
-        half the time of the full convolutions for a training step's
-        forward and backward on CPU (measured at batch 32); otherwise the
-        full convolutions run over the cropped window.
-        """
-        T = x.shape[1]
-        start = max(0, first - (self.receptive_field - 1))
-        x = x[:, start:]
-        plan = self._sparse_plan(T - start, first - start, x.device)
-        if plan is None:
-            return self(x)[:, first - start :]
-        return self._sparse(x, plan)
-
-    def last(self, x: Tensor) -> Tensor:
-        """The encoding of the last position only: x (B, T, C_in) -> (B, 1,
-        channels[-1]), equal (up to float rounding) to ``forward(x)[:, -1:]``
-        (:meth:`_sparse` over the positions it depends on)."""
-        T = x.shape[1]
-        return self._sparse(x, self._plan(T, T - 1, x.device)[0])
-
-    def _sparse_plan(self, T: int, first: int, device: torch.device) -> Optional[List[Tuple[Tensor, int]]]:
-        """:meth:`_plan` for the outputs ``first .. T - 1`` when its rows (all
-        layers together) are at most ``SPARSE_MAX_ROW_FRACTION`` of the full
-        convolutions' ``num_layers x T`` rows, else None (use the full
-        convolutions)."""
-        plan, rows = self._plan(T, first, device)
-        return plan if rows <= SPARSE_MAX_ROW_FRACTION * len(self._taps) * T else None
-
-    def _plan(self, T: int, first: int, device: torch.device) -> Tuple[List[Tuple[Tensor, int]], int]:
-        """Sparse evaluation plan for the outputs at positions ``first ..
-        T - 1`` of a window of T positions: per layer, the input rows each
-        needed output reads (an index tensor (P_l, k) into the previous
-        layer's kept rows plus one zero row at index ``num_rows`` for
-        positions before the window) and the number of kept input rows; and
-        the number of output rows all layers evaluate. Cached per
-        ``(T, first, device)``."""
-        key = (T, first, device)
-        cached = self._plans.get(key)
-        if cached is not None:
-            return cached
-        needed = [list(range(first, T))]  # output positions per layer, last layer first
-        for d, k in reversed(self._taps):
-            nxt = sorted({p - j * d for p in needed[0] for j in range(k) if p - j * d >= 0})
-            needed.insert(0, nxt)
-        plan = []
-        for l, (d, k) in enumerate(self._taps):
-            rows = needed[l]  # kept rows of this layer's input (layer 0: all T positions)
-            if l == 0:
-                rows = list(range(T))
-            where = {p: i for i, p in enumerate(rows)}
-            zero = len(rows)
-            idx = [[where.get(p - (k - 1 - j) * d, zero) for j in range(k)] for p in needed[l + 1]]
-            plan.append((torch.tensor(idx, dtype=torch.long, device=device), len(rows)))
-        self._plans[key] = (plan, sum(len(n) for n in needed[1:]))
-        return self._plans[key]
-
-    def _sparse(self, x: Tensor, plan: List[Tuple[Tensor, int]]) -> Tensor:
-        """Evaluate the layers at the rows of ``plan`` (:meth:`_plan`):
-        x (B, T, C_in) -> (B, P, channels[-1]), P = the plan's kept outputs.
-
-        Each layer is one product of the gathered taps (B P_l, k C) with the
-        flattened kernel (k C, C_out)."""
-        B = x.shape[0]
-        h = x
-        convs = [m for m in self.net if isinstance(m, nn.Conv1d)]
-        for (idx, n_rows), conv in zip(plan, convs):
-            assert h.shape[1] == n_rows
-            c_in = h.shape[-1]
-            h = torch.cat([h, h.new_zeros(B, 1, c_in)], 1)  # row n_rows: the causal zero padding
-            P, k = idx.shape
-            taps = h[:, idx.reshape(-1)].reshape(B * P, k * c_in)
-            W = conv.weight.permute(2, 1, 0).reshape(k * c_in, -1)  # (k C_in, C_out), tap-major
-            out = taps @ W if conv.bias is None else torch.addmm(conv.bias, taps, W)
-            h = torch.relu(out).reshape(B, P, -1)
-        return h
-
-
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: Optional[int] = None) -> nn.Sequential:
-    """Dense ReLU layers ``hidden`` and an optional linear output layer."""
-    layers: List[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(in_dim, h), nn.ReLU()]
-        in_dim = h
-    if out_dim is not None:
-        layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
 
 
 class MQCNNModel(nn.Module):
@@ -666,6 +231,7 @@ class MQCNNModel(nn.Module):
         self.num_past_feat_dynamic_real = num_past_feat_dynamic_real
         self.num_feat_static_real = num_feat_static_real
         self.scaling = scaling
+        self.scaler = CausalMeanScaler() if scaling else CausalNOPScaler()
         self.local_context_dim = local_context_dim
         self.agnostic_context_dim = agnostic_context_dim
 
@@ -728,13 +294,13 @@ class MQCNNModel(nn.Module):
         if not isinstance(self.distr_output, IQFOutput):
             return
         proj = self.args_proj.proj[0]  # the knot-values projection
-        levels = torch.tensor(self.distr_output.knot_levels, dtype=torch.float64)
+        levels = [float(a) for a in self.distr_output.knot_levels]
         slope = INIT_IQF_SLOPE
         raw = math.log(math.expm1(slope - self.distr_output.min_slope))  # inverse softplus
-        mid = float(levels[torch.argmin((levels - 0.5).abs())])
+        mid = levels[median_index(levels)]
         with torch.no_grad():
             proj.bias[1:] = raw
-            proj.bias[0] = -slope * (mid - float(levels[0]))
+            proj.bias[0] = -slope * (mid - levels[0])
 
     # ------------------------------------------------------------------ #
     def _static(self, feat_static_cat: Tensor, feat_static_real: Tensor) -> Tensor:
@@ -770,10 +336,10 @@ class MQCNNModel(nn.Module):
         """
         observed = past_observed_values
         target = past_target * observed  # imputed values never enter
-        scale, informative = self.level_scale(target, observed)
+        scaled, scale, informative = self.scaler(target, observed)
         C = self.context_length
         inputs = [
-            (target / scale).unsqueeze(-1),
+            scaled.unsqueeze(-1),
             observed.unsqueeze(-1),
             torch.log(scale).unsqueeze(-1),
             feat_dynamic_real[:, :C],
@@ -787,17 +353,6 @@ class MQCNNModel(nn.Module):
         if self.use_residual:
             enc = torch.cat([enc, x[:, first:]], dim=-1)
         return enc, scale, informative
-
-    def level_scale(self, target: Tensor, observed: Tensor) -> Tuple[Tensor, Tensor]:
-        """Scale of the inputs at every position and whether it is
-        informative: :func:`causal_mean_abs_scale` with ``scaling``, else 1
-        (informative once something has been observed).
-
-        target, observed : (B, T) (target already masked) -> (B, T), (B, T) bool.
-        """
-        if self.scaling:
-            return causal_mean_abs_scale(target, observed)
-        return torch.ones_like(target), torch.cumsum(observed, dim=1) > 0
 
     def distribution_scale(self, target: Tensor, observed: Tensor, level: Tensor) -> Tensor:
         """Scale of the predictive distribution at every position.
@@ -820,12 +375,11 @@ class MQCNNModel(nn.Module):
         target, observed : (B, C) (target already masked); scale : (B, F, 1)
         -> (B, F, 2 W), positions before the window are zero (unobserved).
         """
-        W = self.history_window
+        W, F_ = self.history_window, scale.shape[1]
         if W == 0:
             return target.new_zeros(*scale.shape[:2], 0)
-        pad = target.new_zeros(target.shape[0], W)
-        y = torch.cat([pad, target], 1)[:, start + 1 :].unfold(1, W, 1)  # (B, F, W)
-        o = torch.cat([pad, observed], 1)[:, start + 1 :].unfold(1, W, 1)
+        y = forking_history(target, F_, W)  # (B, F, W)
+        o = forking_history(observed, F_, W)
         return torch.cat([y / scale, o], dim=-1)
 
     def seasonal_lags(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
@@ -945,13 +499,13 @@ class MQCNNModel(nn.Module):
             feat_dynamic_real, past_feat_dynamic_real, first=C - F_,
         )
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
-        cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1)  # (B, F, n, H)
+        cov = forking_windows(feat_dynamic_real, C - F_ + 1, F_, H)  # (B, F, H, n)
         fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
         target = past_target * past_observed_values
         history = self.history(target, past_observed_values, fork_scale, C - F_)
         lags = self.seasonal_lags(target, past_observed_values, fork_scale, C - F_)
         args, base = self.decode(
-            enc, static, torch.log(fork_scale), cov.transpose(-1, -2), history, lags
+            enc, static, torch.log(fork_scale), cov, history, lags
         )
         loc = None if base is None else base * fork_scale
         spread = self.distribution_scale(target, past_observed_values, scale)[:, C - F_ :]
@@ -972,12 +526,10 @@ class MQCNNModel(nn.Module):
         past_* (B, C), future_* (B, H), informative (B, F) ->
         target, weights (B, F, H).
         """
-        C, H, F_ = self.context_length, self.prediction_length, self.num_forking
-        target = torch.cat([past_target, future_target], dim=1)[:, C - F_ + 1 :]
-        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, C - F_ + 1 :]
-        target = target.unfold(1, H, 1)  # (B, F, H)
-        weights = observed.unfold(1, H, 1) * informative.unsqueeze(-1).to(observed.dtype)
-        return target, weights
+        F_ = self.num_forking
+        target = forking_targets(past_target, future_target, F_)  # (B, F, H)
+        observed = forking_targets(past_observed_values, future_observed_values, F_)
+        return target, observed * informative.unsqueeze(-1).to(observed.dtype)
 
     @torch.no_grad()
     def fit_seasonal_location(self, batches: Iterable[Dict[str, Tensor]], **fit_kwargs) -> None:
@@ -997,7 +549,7 @@ class MQCNNModel(nn.Module):
         for b in batches:
             observed = b["past_observed_values"]
             target = b["past_target"] * observed
-            scale, informative = self.level_scale(target, observed)
+            _, scale, informative = self.scaler(target, observed)
             fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
             lags = self.seasonal_lags(target, observed, fork_scale, C - F_)  # (B, F, H, 2J)
             y, w = self.forking_targets(

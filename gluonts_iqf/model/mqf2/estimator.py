@@ -5,19 +5,25 @@ layout, target shape (dim, T))."""
 from typing import Any, Dict, List, Optional
 
 from gluonts.core.component import validated
-from gluonts.time_feature import TimeFeature
-from gluonts.torch.model.predictor import PyTorchPredictor
-from gluonts.transform import InstanceSampler, Transformation
+from gluonts.model.forecast_generator import ForecastGenerator
+from gluonts.time_feature import TimeFeature, get_seasonality
+from gluonts.transform import InstanceSampler
 
 from ...distributions.convex import ConvexQuantileOutput
 from ...forecast import JointSampleForecastGenerator
-from ..mqcnn.estimator import MQCNNEstimator
+from ...nn.lags import check_seasonal_lags
+from ...nn.location import SEASONAL_LOC_INITS
+from .._forking.checks import check_at_least, check_choice
+from .._forking.estimator import ForkingEstimator
 from .lightning_module import MQF2LightningModule
 from .module import JOINT
 
 
-class MQF2Estimator(MQCNNEstimator):
+class MQF2Estimator(ForkingEstimator):
     """MQF² (Kan et al., AISTATS 2022) with MQ-CNN's causal encoder.
+
+    The measurements behind the defaults are in ``benchmarks/RESULTS.md``
+    ("Defaults of MQF²").
 
     Parameters
     ----------
@@ -44,34 +50,37 @@ class MQF2Estimator(MQCNNEstimator):
         Joint sample paths per forecast.
     channels_seq, dilation_seq, kernel_size_seq
         Encoder convolutions.
-    num_feat_dynamic_real, time_features, use_age_feature
-        Known covariates.
+    decoder_mlp_dim_seq
+        Hidden sizes of the MLP that makes the PICNN's context.
+    num_feat_dynamic_real, num_past_feat_dynamic_real
+        Dataset covariates known in the future / only in the past.
+    num_feat_static_real, cardinality, embedding_dimension
+        Static features (as GluonTS's ``MQF2MultiHorizonEstimator``; default
+        embedding size ``min(50, (c + 1) // 2)``); encoder inputs at every
+        position.
+    time_features, use_age_feature
+        Known calendar and age features.
     season_length, num_seasonal_lags, seasonal_loc
-        Seasonal location of the joint map, as :class:`MQCNNEstimator` (the
-        map is shifted by a learned combination of each step's seasonal lags;
-        default on, 3 lags, season from ``freq``).
+        Seasonal location of the joint map: it is shifted by a learned
+        combination of each step's seasonal lags (a shift keeps it the
+        gradient of a convex potential; default on, 3 lags, season from
+        ``freq``).
     seasonal_loc_init
         ``"mean"`` (default here): the location starts as the mean of the
-        seasonal lags; ``"last"``: as the seasonal-naive value. In the MQF²
-        benchmark (150 steps) "mean" beat GluonTS's MQF² on all three
-        datasets, "last" lost on the synthetic one (independent weekly
-        blocks, where the last season is noise).
+        seasonal lags, steadier than the last season (``"last"``) where
+        that season is noise.
     lr_schedule
         ``"plateau"`` (default: ReduceLROnPlateau with ``patience``) or
-        ``"cosine"`` (as :class:`MQCNNEstimator`). Plateau is the default
-        here: with the cosine decay the AR(1) test (tests/model/mqf2) recovers the
-        horizon correlation less well in 1500 steps (max error 0.21 vs 0.11).
+        ``"cosine"``.
     lr, weight_decay, patience, batch_size, num_batches_per_epoch, trainer_kwargs,
-    train_sampler, validation_sampler, predict_batch_size
-        Training loop and prediction batches, as :class:`MQCNNEstimator`.
+    train_sampler, validation_sampler, cache_data, predict_batch_size
+        Training loop and prediction batches, as
+        :class:`~gluonts_iqf.MQCNNEstimator`.
     """
 
-    #: MQF2 keeps GluonTS's splitter stream for its training batches: with
-    #: TrainingWindows' draws, the cross-series correlation test
-    #: (tests/model/mqf2) gave max errors 0.025, 0.495, 0.108, 0.046, 0.027,
-    #: 0.055 over training seeds 0-5 (tolerance 0.15; 0.008-0.082 with the
-    #: splitter), so the switch waits for a study of MQF2's robustness to
-    #: the window stream.
+    #: MQF² keeps GluonTS's splitter stream for its training batches: the
+    #: cross-series correlation test was less robust across training seeds
+    #: with independent window draws (see RESULTS.md).
     training_windows = False
 
     @validated()
@@ -95,6 +104,10 @@ class MQF2Estimator(MQCNNEstimator):
         kernel_size_seq: Optional[List[int]] = None,
         decoder_mlp_dim_seq: Optional[List[int]] = None,
         num_feat_dynamic_real: int = 0,
+        num_past_feat_dynamic_real: int = 0,
+        num_feat_static_real: int = 0,
+        cardinality: Optional[List[int]] = None,
+        embedding_dimension: Optional[List[int]] = None,
         season_length: Optional[int] = None,
         num_seasonal_lags: int = 3,
         seasonal_loc: bool = True,
@@ -110,26 +123,35 @@ class MQF2Estimator(MQCNNEstimator):
         trainer_kwargs: Optional[Dict[str, Any]] = None,
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
+        cache_data: bool = True,
         predict_batch_size: int = 256,
     ) -> None:
+        check_at_least("prediction_length", prediction_length, 1)
+        check_at_least("target_dim", target_dim, 1)
+        joint = joint or ("horizon" if target_dim == 1 else "all")
+        check_choice("joint", joint, JOINT)
+        if (joint == "horizon") != (target_dim == 1):
+            raise ValueError(
+                f"joint={joint!r} does not fit target_dim={target_dim}: use "
+                "'horizon' for one series and 'all' or 'step' for several"
+            )
+        season = get_seasonality(freq) if season_length is None else season_length
+        check_seasonal_lags(season, num_seasonal_lags)
+        check_choice("seasonal_loc_init", seasonal_loc_init, SEASONAL_LOC_INITS)
         context_length = context_length or 2 * prediction_length
         super().__init__(
             freq=freq,
             prediction_length=prediction_length,
             context_length=context_length,
             num_forking=num_forking or min(prediction_length, context_length),
-            channels_seq=channels_seq,
-            dilation_seq=dilation_seq,
-            kernel_size_seq=kernel_size_seq,
-            decoder_mlp_dim_seq=decoder_mlp_dim_seq or [64],
             num_feat_dynamic_real=num_feat_dynamic_real,
-            season_length=season_length,
-            num_seasonal_lags=num_seasonal_lags,
-            seasonal_loc=seasonal_loc,
-            seasonal_loc_init=seasonal_loc_init,
-            seasonal_loc_per_step=False,  # the joint map has one shared location
+            num_past_feat_dynamic_real=num_past_feat_dynamic_real,
+            num_feat_static_real=num_feat_static_real,
+            cardinality=cardinality,
+            embedding_dimension=embedding_dimension,
             time_features=time_features,
             use_age_feature=use_age_feature,
+            season_length=season,
             lr=lr,
             weight_decay=weight_decay,
             patience=patience,
@@ -139,22 +161,20 @@ class MQF2Estimator(MQCNNEstimator):
             trainer_kwargs=trainer_kwargs,
             train_sampler=train_sampler,
             validation_sampler=validation_sampler,
+            cache_data=cache_data,
             predict_batch_size=predict_batch_size,
         )
-        if target_dim < 1:
-            raise ValueError(f"target_dim must be >= 1, got {target_dim}")
-        joint = joint or ("horizon" if target_dim == 1 else "all")
-        if joint not in JOINT:
-            raise ValueError(f"joint must be one of {JOINT}, got {joint!r}")
-        if (joint == "horizon") != (target_dim == 1):
-            raise ValueError(
-                f"joint={joint!r} does not fit target_dim={target_dim}: use "
-                "'horizon' for one series and 'all' or 'step' for several"
-            )
         self.target_dim = target_dim
         self.joint = joint
         self.context_dim = context_dim
         self.num_parallel_samples = num_parallel_samples
+        self.channels_seq = list(channels_seq or [30, 30, 30])
+        self.dilation_seq = list(dilation_seq or [1, 3, 9])
+        self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
+        self.decoder_mlp_dim_seq = list(decoder_mlp_dim_seq or [64])
+        self.num_seasonal_lags = num_seasonal_lags
+        self.seasonal_loc = seasonal_loc
+        self.seasonal_loc_init = seasonal_loc_init
         event_dim = {"horizon": prediction_length, "all": prediction_length * target_dim, "step": target_dim}[joint]
         self.convex_output = ConvexQuantileOutput(
             dim=event_dim, hidden_dim=hidden_dim, num_layers=num_layers,
@@ -164,6 +184,9 @@ class MQF2Estimator(MQCNNEstimator):
     @property
     def _target_ndim(self) -> int:  # type: ignore[override]
         return 1 if self.target_dim == 1 else 2
+
+    def forecast_generator(self) -> ForecastGenerator:
+        return JointSampleForecastGenerator()
 
     def create_lightning_module(self) -> MQF2LightningModule:
         return MQF2LightningModule(
@@ -175,6 +198,10 @@ class MQF2Estimator(MQCNNEstimator):
                 joint=self.joint,
                 convex_output=self.convex_output,
                 num_feat_dynamic_real=self._num_known,
+                num_past_feat_dynamic_real=self.num_past_feat_dynamic_real,
+                num_feat_static_real=self.num_feat_static_real,
+                cardinality=self.cardinality,
+                embedding_dimension=self.embedding_dimension,
                 channels_seq=self.channels_seq,
                 dilation_seq=self.dilation_seq,
                 kernel_size_seq=self.kernel_size_seq,
@@ -186,21 +213,5 @@ class MQF2Estimator(MQCNNEstimator):
                 seasonal_loc=self.seasonal_loc,
                 seasonal_loc_init=self.seasonal_loc_init,
             ),
-            input_names=self.input_names(),
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            lr_schedule=self.lr_schedule,
-            num_batches_per_epoch=self.num_batches_per_epoch,
-        )
-
-    def create_predictor(self, transformation: Transformation, module: MQF2LightningModule) -> PyTorchPredictor:
-        return PyTorchPredictor(
-            input_transform=self._prediction_transform(transformation),
-            input_names=self.input_names(),
-            prediction_net=module,
-            batch_size=self.predict_batch_size,
-            prediction_length=self.prediction_length,
-            device="auto",
-            forecast_generator=JointSampleForecastGenerator(),
+            **self._training_kwargs(),
         )

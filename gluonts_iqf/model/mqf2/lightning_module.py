@@ -1,15 +1,15 @@
-"""Lightning wrapper of :class:`MQF2Model`: the MQ-CNN training loop with
-the MQF² model (its ``forward`` returns joint sample paths)."""
+"""Lightning wrapper of :class:`MQF2Model`: the forking training loop with the
+MQF² model (its ``forward`` returns joint sample paths)."""
 
 from typing import Optional
 
 from gluonts.core.component import validated
 
-from ..mqcnn.lightning_module import MQCNNLightningModule
+from .._forking.lightning_module import ForkingLightningModule
 from .module import MQF2Model
 
 
-class MQF2LightningModule(MQCNNLightningModule):
+class MQF2LightningModule(ForkingLightningModule):
     """Trains an :class:`MQF2Model` with its forking energy-score (or
     likelihood) loss.
 
@@ -17,10 +17,8 @@ class MQF2LightningModule(MQCNNLightningModule):
     ----------
     model_kwargs
         Keyword arguments of :class:`MQF2Model`.
-    input_names
-        Batch fields of the prediction inputs.
-    lr, weight_decay, patience, lr_schedule, num_batches_per_epoch
-        Optimiser and learning-rate schedule, as :class:`MQCNNLightningModule`.
+    input_names, lr, weight_decay, patience, lr_schedule, num_batches_per_epoch
+        As :class:`~gluonts_iqf.model._forking.lightning_module.ForkingLightningModule`.
     """
 
     model_cls = MQF2Model

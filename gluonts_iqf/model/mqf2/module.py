@@ -12,22 +12,21 @@ Event layouts (``joint``):
   one PICNN shared across steps with a per-step context.
 """
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from gluonts.torch.modules.feature import FeatureEmbedder
 from gluonts.torch.util import weighted_average
 
 from ...distributions.convex import ConvexQuantileMap, ConvexQuantileOutput
-from ..mqcnn.module import (
-    CausalConvEncoder,
-    causal_mean_abs_scale,
-    gather_seasonal_lags,
-    mlp,
-    seasonal_lag_offsets,
-    seasonal_naive_linear,
-)
+from ...nn.encoder import CausalConvEncoder
+from ...nn.forking import forking_targets, forking_windows
+from ...nn.lags import gather_seasonal_lags, seasonal_lag_offsets
+from ...nn.location import seasonal_naive_linear
+from ...nn.mlp import mlp
+from ...nn.scaler import CausalMeanScaler
 
 JOINT = ("horizon", "all", "step")
 
@@ -48,6 +47,11 @@ class MQF2Model(nn.Module):
         samples); its ``dim`` must match the event size of ``joint``.
     num_feat_dynamic_real
         Known covariates per step (time features, age, dataset covariates).
+    num_past_feat_dynamic_real
+        Covariates known only in the past (encoder inputs).
+    num_feat_static_real, cardinality, embedding_dimension
+        Static real features and categorical features with their embedding
+        sizes: inputs of the encoder (at every position) and of the context.
     channels_seq, dilation_seq, kernel_size_seq
         Encoder convolutions.
     context_dim
@@ -76,6 +80,10 @@ class MQF2Model(nn.Module):
         joint: str,
         convex_output: ConvexQuantileOutput,
         num_feat_dynamic_real: int,
+        num_past_feat_dynamic_real: int = 0,
+        num_feat_static_real: int = 0,
+        cardinality: Sequence[int] = (),
+        embedding_dimension: Sequence[int] = (),
         channels_seq: Sequence[int] = (30, 30, 30),
         dilation_seq: Sequence[int] = (1, 3, 9),
         kernel_size_seq: Sequence[int] = (7, 3, 3),
@@ -114,8 +122,21 @@ class MQF2Model(nn.Module):
         self.num_forking, self.target_dim, self.joint = num_forking, k, joint
         self.convex_output = convex_output
         self.num_feat_dynamic_real = num_feat_dynamic_real
+        self.num_past_feat_dynamic_real = num_past_feat_dynamic_real
+        self.num_feat_static_real = num_feat_static_real
         self.num_parallel_samples = num_parallel_samples
-        enc_in = 3 * k + num_feat_dynamic_real
+        if len(cardinality) != len(embedding_dimension):
+            raise ValueError(
+                "cardinality and embedding_dimension must have the same length, "
+                f"got {list(cardinality)} and {list(embedding_dimension)}"
+            )
+        self.embedder = (
+            FeatureEmbedder(list(cardinality), list(embedding_dimension)) if cardinality else None
+        )
+        static_dim = sum(embedding_dimension) + num_feat_static_real
+        self.scaler = CausalMeanScaler()
+        # per series: scaled target, observed flag, log scale; then covariates
+        enc_in = 3 * k + num_feat_dynamic_real + num_past_feat_dynamic_real + static_dim
         self.encoder = CausalConvEncoder(enc_in, channels_seq, dilation_seq, kernel_size_seq)
         enc_out = channels_seq[-1] + enc_in
         n = num_feat_dynamic_real
@@ -135,25 +156,46 @@ class MQF2Model(nn.Module):
         """(B, T) or (B, T, k) -> (B, T, k)."""
         return x.unsqueeze(-1) if x.dim() == 2 else x
 
+    def _static(self, feat_static_cat: Optional[Tensor], feat_static_real: Optional[Tensor]) -> Optional[Tensor]:
+        """(B, n_cat), (B, n_real) -> (B, static_dim), or None without
+        static features."""
+        parts = []
+        if self.embedder is not None:
+            parts.append(self.embedder(feat_static_cat))
+        if self.num_feat_static_real:
+            parts.append(feat_static_real)
+        return torch.cat(parts, dim=-1) if parts else None
+
     def encode(
-        self, past_target: Tensor, past_observed_values: Tensor, feat_dynamic_real: Tensor, first: int = 0
+        self,
+        past_target: Tensor,
+        past_observed_values: Tensor,
+        feat_dynamic_real: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
+        static: Optional[Tensor] = None,
+        first: int = 0,
     ):
-        """Causal encoding of positions ``first .. C-1``; returns enc
-        (B, C - first, E), scale (B, C, k) and whether each scale is
-        informative (B, C, k); only the kept positions are evaluated
-        (:meth:`CausalConvEncoder.positions`, as :meth:`MQCNNModel.encode`)."""
-        y = self._as_btk(past_target)
+        """Causal encoding of positions ``first .. C-1``.
+
+        Shapes: past_target, past_observed_values (B, C) or (B, C, k);
+        feat_dynamic_real (B, C + H, n_known); past_feat_dynamic_real
+        (B, C, n_past) or None; static (B, n_static) or None. Returns enc
+        (B, C - first, E) (the encoder's output and its inputs), scale
+        (B, C, k) and whether each scale is informative (B, C, k); only the
+        kept positions are evaluated (:meth:`CausalConvEncoder.positions`).
+        """
         obs = self._as_btk(past_observed_values)
-        y = y * obs
-        B, C, k = y.shape
-        scale, count = causal_mean_abs_scale(
-            y.transpose(1, 2).reshape(B * k, C), obs.transpose(1, 2).reshape(B * k, C)
-        )
-        scale = scale.reshape(B, k, C).transpose(1, 2)
-        count = count.reshape(B, k, C).transpose(1, 2)
-        x = torch.cat([y / scale, obs, torch.log(scale), feat_dynamic_real[:, :C]], dim=-1)
+        y = self._as_btk(past_target) * obs
+        C = y.shape[1]
+        scaled, scale, informative = self.scaler(y, obs)
+        inputs = [scaled, obs, torch.log(scale), feat_dynamic_real[:, :C]]
+        if self.num_past_feat_dynamic_real:
+            inputs.append(past_feat_dynamic_real)
+        if static is not None and static.shape[-1]:
+            inputs.append(static.unsqueeze(1).expand(-1, C, -1))
+        x = torch.cat(inputs, dim=-1)
         enc = self.encoder.positions(x, first)
-        return torch.cat([enc, x[:, first:]], dim=-1), scale, count
+        return torch.cat([enc, x[:, first:]], dim=-1), scale, informative
 
     def location(self, past_target: Tensor, past_observed_values: Tensor, scale: Tensor, start: int) -> Optional[Tensor]:
         """Seasonal location of creation times ``start + 1 .. start + F``.
@@ -216,13 +258,17 @@ class MQF2Model(nn.Module):
         past_target: Tensor,
         past_observed_values: Tensor,
         feat_dynamic_real: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
         num_samples: Optional[int] = None,
     ) -> Tensor:
         """Joint sample paths at the end of the window: (B, S, H) for one
         series, (B, S, H, target_dim) otherwise, in data units."""
         S = num_samples or self.num_parallel_samples
         C, H, k = self.context_length, self.prediction_length, self.target_dim
-        enc, scale, _ = self.encode(past_target, past_observed_values, feat_dynamic_real, first=C - 1)
+        enc, scale, _ = self.encode(
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real,
+            self._static(feat_static_cat, feat_static_real), first=C - 1,
+        )
         last_scale = scale[:, -1:]  # (B, 1, k)
         ctx = self.contexts(enc, torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
         ctx = ctx.squeeze(1)  # (B, c) or (B, H, c)
@@ -248,17 +294,19 @@ class MQF2Model(nn.Module):
         feat_dynamic_real: Tensor,
         future_target: Tensor,
         future_observed_values: Tensor,
+        past_feat_dynamic_real: Optional[Tensor] = None,
     ) -> Tensor:
         """Forking loss (energy score or NLL in scaled units), shape (B,)."""
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
-        enc, scale, count = self.encode(past_target, past_observed_values, feat_dynamic_real, first=C - F_)
-        cov = feat_dynamic_real[:, C - F_ + 1 : C + H].unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, n)
+        enc, scale, count = self.encode(
+            past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real,
+            self._static(feat_static_cat, feat_static_real), first=C - F_,
+        )
+        cov = forking_windows(feat_dynamic_real, C - F_ + 1, F_, H)  # (B, F, H, n)
         fork_scale = scale[:, C - F_ :]  # (B, F, k)
         ctx = self.contexts(enc, torch.log(fork_scale), cov)
-        full_y = torch.cat([self._as_btk(past_target), self._as_btk(future_target)], 1)[:, C - F_ + 1 :]
-        full_o = torch.cat([self._as_btk(past_observed_values), self._as_btk(future_observed_values)], 1)[:, C - F_ + 1 :]
-        target = full_y.unfold(1, H, 1).transpose(-1, -2)  # (B, F, H, k)
-        observed = full_o.unfold(1, H, 1).transpose(-1, -2)
+        target = forking_targets(self._as_btk(past_target), self._as_btk(future_target), F_)  # (B, F, H, k)
+        observed = forking_targets(self._as_btk(past_observed_values), self._as_btk(future_observed_values), F_)
         loc = self.location(past_target, past_observed_values, fork_scale, C - F_)  # (B, F, H, k)
         if self.training and not bool(self.initialized):
             shifted = target if loc is None else target - loc.detach()

@@ -16,7 +16,7 @@ from gluonts.model import Predictor, evaluate_model
 from gluonts.torch.distributions import StudentTOutput
 from gluonts.torch.model.forecast import DistributionForecast
 
-from gluonts_iqf import IQFOutput, MQCNNEstimator, QuantileFunctionForecast, datasets
+from gluonts_iqf import MQCNNEstimator, QuantileFunctionForecast, datasets
 from gluonts_iqf.metrics import crossing_rate
 
 H = 48
@@ -88,72 +88,6 @@ def test_training_lowers_the_loss(trained, m4):
     # narrow IQF head (a strong start: 40 steps lower the loss by ~2.5% here,
     # seeded); 1% is far above any rounding difference
     assert after < 0.99 * before
-
-
-class EpochLossRecorder(pl.Callback):
-    """Step losses and batch sizes, and the logged epoch ``train_loss``."""
-
-    def __init__(self):
-        self.steps, self.epochs = [], []
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if self.steps:  # the previous epoch's value (logged by the module's epoch-end hook)
-            self.epochs.append(float(trainer.callback_metrics["train_loss"]))
-        self.steps.append([])
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.steps[-1].append((float(loss), int(batch["past_target"].shape[0])))
-
-    def on_train_end(self, trainer, pl_module):
-        self.epochs.append(float(trainer.callback_metrics["train_loss"]))
-        self.best = float(trainer.checkpoint_callback.best_model_score)
-
-
-def test_epoch_train_loss_is_the_weighted_mean_of_step_losses(m4, tmp_path):
-    """The module accumulates the epoch's ``train_loss`` itself (one log
-    call per epoch): it equals the batch-size-weighted mean of the step
-    losses (float32 sums, relative tolerance 1e-5), and GluonTS's checkpoint
-    callback, which monitors it, restores the epoch with the lowest one."""
-    pl.seed_everything(0)
-    rec = EpochLossRecorder()
-    est = estimator(tmp_path, epochs=3, batches=4, callbacks=[rec], batch_size=7)
-    predictor = est.train(m4[0])
-    assert len(rec.epochs) == 3 and all(len(s) == 4 for s in rec.steps)
-    for steps, logged in zip(rec.steps, rec.epochs):
-        mean = sum(l * n for l, n in steps) / sum(n for _, n in steps)
-        assert logged == pytest.approx(mean, rel=1e-5)
-    assert rec.best == pytest.approx(min(rec.epochs), rel=1e-6)
-    assert predictor is not None
-
-
-class FinalWeights(pl.Callback):
-    """The weights at the end of training, and the checkpoint callback."""
-
-    def on_train_end(self, trainer, pl_module):
-        self.final = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-        self.ckpt = trainer.checkpoint_callback
-
-
-@pytest.mark.parametrize("schedule, validation", [("cosine", False), ("cosine", True), ("plateau", False)])
-def test_restored_weights(m4, tmp_path, schedule, validation):
-    """Cosine schedule without validation data: GluonTS's train_model
-    restores the final weights (the schedule's end point); with validation
-    data or the plateau schedule it restores the checkpoint GluonTS chose
-    (lowest monitored loss), not a final-weights file."""
-    pl.seed_everything(0)
-    rec = FinalWeights()
-    est = estimator(tmp_path, epochs=3, batches=3, callbacks=[rec], lr_schedule=schedule)
-    out = est.train_model(m4[0][:10], validation_data=m4[0][10:14] if validation else None)
-    restored = out.trained_net.state_dict()
-    path = rec.ckpt.best_model_path
-    if schedule == "cosine" and not validation:
-        assert path.endswith("final-step=9.ckpt")
-        assert all(torch.equal(restored[k], rec.final[k]) for k in rec.final)
-    else:
-        assert "final-step" not in path
-        saved = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        assert all(torch.equal(restored[k], saved[k]) for k in saved)
 
 
 def test_predict_evaluate_zero_crossings(trained, m4):
@@ -313,30 +247,6 @@ def test_other_distribution_output(tmp_path, m4):
     assert isinstance(f, DistributionForecast) and np.isfinite(f.mean).all()
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
-def test_lr_schedule(tmp_path, m4, schedule):
-    """Cosine: the rate decays from lr to lr * MIN_LR_FACTOR over exactly the
-    planned max_epochs x num_batches_per_epoch steps; plateau keeps lr while
-    the loss improves (patience 10 epochs)."""
-    from gluonts_iqf.model.mqcnn.lightning_module import MIN_LR_FACTOR
-
-    pl.seed_everything(0)
-    est = estimator(tmp_path, epochs=2, batches=3, lr=1e-3, lr_schedule=schedule)
-    out = est.train_model(m4[0][:10])
-    lr = out.trainer.optimizers[0].param_groups[0]["lr"]
-    expected = 1e-3 * MIN_LR_FACTOR if schedule == "cosine" else 1e-3
-    assert lr == pytest.approx(expected, rel=1e-9)
-    with pytest.raises(ValueError, match="lr_schedule"):
-        estimator(tmp_path, lr_schedule="linear").create_lightning_module()
-
-
-def test_cosine_needs_a_finite_step_count(tmp_path, m4):
-    est = estimator(tmp_path, trainer_kwargs=dict(max_epochs=-1, logger=False, enable_progress_bar=False,
-                                                  default_root_dir=str(tmp_path)))
-    with pytest.raises(ValueError, match="finite number of training steps"):
-        est.train(m4[0][:5])
-
-
 @pytest.mark.parametrize("cache_data", [True, False])
 def test_cached_and_uncached_training_agree(tmp_path, m4, cache_data):
     """Caching the transformed series changes nothing but the speed: the same
@@ -364,7 +274,7 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     entries are not modified."""
     from gluonts.transform import Chain
 
-    from gluonts_iqf.model.mqcnn.estimator import TrimHistory
+    from gluonts_iqf.model._forking.transform import TrimHistory
 
     est, predictor, _ = trained
     entries = m4[0][:8]
@@ -377,163 +287,6 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     untrimmed_pred = est.create_predictor(Chain(steps), predictor.prediction_net)
     full = [f.distribution.icdf(torch.tensor(0.3)) for f in untrimmed_pred.predict(entries)]
     assert all(torch.equal(a, b) for a, b in zip(trimmed, full))
-    # the age feature of a trimmed entry equals the untrimmed one's tail
-    from gluonts_iqf.model.mqcnn.estimator import AddOffsetAgeFeature
-    age = AddOffsetAgeFeature(target_field="target", output_field="age", pred_length=H)
-    e = {"target": np.arange(500, dtype=np.float32), "start": entries[0]["start"]}
-    full_age = age.map_transform(dict(e), is_train=False)["age"]
-    cut = TrimHistory(keep=96).map_transform(dict(e), is_train=False)
-    assert cut["age_offset"] == 404 and len(cut["target"]) == 96 and cut["start"] == e["start"] + 404
-    np.testing.assert_array_equal(age.map_transform(cut, is_train=False)["age"], full_age[:, 404:])
-
-
-@pytest.mark.parametrize("is_train", [False, True])
-def test_fused_transformation_equals_chain(m4, is_train):
-    """FusedTransformation (one loop, one copy per entry) gives the same
-    entries as GluonTS's Chain of the same steps, for the prediction
-    pipeline and for a training splitter with a fixed sampler; the caller's
-    entries are not modified; a chain with a non-map step in the middle
-    falls back to Chain; it survives serde."""
-    from gluonts.core import serde
-    from gluonts.transform import Chain, SelectFields
-
-    from gluonts_iqf.model.mqcnn.estimator import FusedTransformation
-
-    est = MQCNNEstimator(freq="h", prediction_length=H, num_feat_dynamic_real=0)
-    steps = [est.create_transformation(), est._splitter("validation" if is_train else "test")]
-    entries = [dict(e) for e in m4[0][:6]]
-    lengths = [len(e["target"]) for e in entries]
-    chained = list(Chain(steps)(iter(entries), is_train=is_train))
-    fused_t = FusedTransformation(steps)
-    fused = list(fused_t(iter(entries), is_train=is_train))
-    assert fused_t._maps is not None and len(chained) == len(fused) == 6
-    for a, b in zip(chained, fused):
-        assert a.keys() == b.keys()
-        for k in a:
-            if isinstance(a[k], np.ndarray):
-                np.testing.assert_array_equal(a[k], b[k])
-            else:
-                assert a[k] == b[k]
-    assert [len(e["target"]) for e in entries] == lengths and "past_target" not in entries[0]
-    prepared = list(steps[0](iter(entries[:2]), is_train=is_train))
-    mixed = FusedTransformation([steps[1], SelectFields(["past_target"], allow_missing=True)])
-    assert mixed._maps is None  # the splitter is not last: Chain's behaviour
-    out = list(mixed(iter(prepared), is_train=is_train))
-    assert [set(e) for e in out] == [{"past_target"}] * 2
-    np.testing.assert_array_equal(out[0]["past_target"], chained[0]["past_target"])
-    again = serde.decode(serde.encode(fused_t))
-    assert isinstance(again, FusedTransformation) and len(again.transformations) == len(fused_t.transformations)
-
-
-def _prediction_cases():
-    """(estimator kwargs, entries) covering long, short (padded), NaN, int
-    item ids, info, every covariate kind, no time/age features, 2-hourly
-    frequency, and a multivariate MQF2 target."""
-    import pandas as pd
-
-    from gluonts_iqf import MQF2Estimator
-
-    rng = np.random.default_rng(5)
-    noisy = rng.normal(50, 5, 400).astype(np.float32)
-    noisy[rng.random(400) < 0.2] = np.nan
-    plain = [_entry(noisy, "nan"), _entry(noisy[:30], 3), _entry(np.arange(96.0), "exact"),
-             dict(_entry(noisy[-120:], "info"), info={"k": 1}), _entry(noisy[:1], "one")]
-    T = 150
-    cov = []
-    for i, t in enumerate([T, 40]):
-        cov.append(_entry(rng.normal(size=t), f"c{i}", feat_dynamic_real=rng.normal(size=(2, t + H)),
-                          past_feat_dynamic_real=rng.normal(size=(1, t)).astype(np.float32),
-                          feat_static_real=[float(i), 2], feat_static_cat=[i % 3]))
-    multi = [{"target": rng.normal(size=(2, n)).astype(np.float32), "start": pd.Period("2020-01-01", freq="2h"),
-              "item_id": f"m{n}"} for n in (200, 20)]
-    return [
-        (MQCNNEstimator, dict(freq="h", prediction_length=H), plain),
-        (MQCNNEstimator, dict(freq="h", prediction_length=H, time_features=[], use_age_feature=False), plain),
-        (MQCNNEstimator, dict(freq="h", prediction_length=H, num_feat_dynamic_real=2, num_past_feat_dynamic_real=1,
-                              num_feat_static_real=2, cardinality=[3]), cov),
-        (MQF2Estimator, dict(freq="2h", prediction_length=6, target_dim=2), multi),
-    ]
-
-
-@pytest.mark.parametrize("case", range(4))
-def test_prediction_windows_equal_the_gluonts_pipeline(case):
-    """PredictionWindows (the predictor's one-pass input builder) gives the
-    entries of the GluonTS pipeline it replaces, field by field, values and
-    dtypes; a custom transformation passed to create_predictor is used as
-    given; training delegates to the pipeline; serde keeps it."""
-    from gluonts.core import serde
-    from gluonts.transform import Chain
-
-    from gluonts_iqf.model.mqcnn.estimator import FusedTransformation, PredictionWindows
-
-    cls, kwargs, entries = _prediction_cases()[case]
-    est = cls(**kwargs)
-    pw = est._prediction_transform(est.create_transformation())
-    assert isinstance(pw, PredictionWindows)
-    ref = list(Chain([est.create_transformation(), est._splitter("test")])(iter(entries), is_train=False))
-    got = list(pw(iter(entries), is_train=False))
-    assert len(ref) == len(got) == len(entries)
-    keys = set(est.input_names()) | {"forecast_start", "item_id", "info"}
-    for a, b in zip(ref, got):
-        assert {k for k in a if k in keys} == set(b)
-        for k in b:
-            if isinstance(a[k], np.ndarray):
-                assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-            else:
-                assert a[k] == b[k] and type(a[k]) is type(b[k]), k
-    # a different transformation is run as given
-    steps = est.create_transformation().transformations[1:]
-    assert isinstance(est._prediction_transform(Chain(steps)), FusedTransformation)
-    if case != 2:  # training entries (covariates as long as the target) come from the pipeline itself
-        train_ref = list(Chain([est.create_transformation(), est._splitter("test")])(iter(entries[:2]), is_train=True))
-        train_got = list(pw(iter(entries[:2]), is_train=True))
-        assert [set(e) for e in train_ref] == [set(e) for e in train_got]
-        np.testing.assert_array_equal(train_ref[0]["past_target"], train_got[0]["past_target"])
-    again = serde.decode(serde.encode(pw))
-    assert [e.keys() for e in again(iter(entries[:2]), is_train=False)] == [e.keys() for e in got[:2]]
-
-
-def test_prediction_windows_raise_the_pipeline_errors():
-    """Bad entries raise the same errors through PredictionWindows."""
-    est = MQCNNEstimator(freq="h", prediction_length=H, num_feat_dynamic_real=1)
-    pw = est._prediction_transform(est.create_transformation())
-    with pytest.raises(ValueError, match="no 'feat_dynamic_real'"):
-        list(pw(iter([_entry(np.arange(100.0), "x")]), is_train=False))
-    bad = _entry(np.arange(100.0), "y", feat_dynamic_real=np.zeros((1, 100 + H)))
-    bad["target"] = np.zeros((2, 100), dtype=np.float32)
-    with pytest.raises(Exception) as ref_err:
-        list(est.create_transformation()(iter([dict(bad)]), is_train=False))
-    with pytest.raises(type(ref_err.value)):
-        list(pw(iter([dict(bad)]), is_train=False))
-
-
-@pytest.mark.parametrize("freq", ["h", "D", "W", "M", "Q", "15min", "2h", "5min"])
-def test_calendar_time_features_equal_gluonts(freq):
-    """CalendarTimeFeatures (cached calendar, sliced) returns exactly what
-    GluonTS's AddTimeFeatures computes per entry, for ranges before, inside,
-    after and around the cached calendar, in training and prediction mode."""
-    import pandas as pd
-    from gluonts.time_feature import time_features_from_frequency_str
-    from gluonts.transform import AddTimeFeatures
-
-    from gluonts_iqf.model.mqcnn.estimator import CalendarTimeFeatures
-
-    kw = dict(start_field="start", target_field="target", output_field="time",
-              time_features=time_features_from_frequency_str(freq), pred_length=7)
-    ours, ref = CalendarTimeFeatures(**kw), AddTimeFeatures(**kw)
-    bases = [pd.Period("2015-03-01 00:00", freq=freq)]
-    if "min" in freq:  # a start off the multiple's grid: its own calendar
-        bases.append(pd.Period("2015-03-01 00:07", freq=freq))
-    rng = np.random.default_rng(0)
-    cases = [(0, 50), (10, 20), (-30, 40), (60, 100), (-200, 500), *zip(rng.integers(-300, 300, 20), rng.integers(1, 400, 20))]
-    for base, (offset, length) in [(b, c) for c in cases for b in bases]:
-        entry = {"start": base + int(offset), "target": np.zeros(int(length), dtype=np.float32)}
-        for is_train in (True, False):
-            got = ours.map_transform(dict(entry), is_train)["time"]
-            want = ref.map_transform(dict(entry), is_train)["time"]
-            assert got.dtype == want.dtype and got.shape == want.shape
-            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("kwargs, name", [

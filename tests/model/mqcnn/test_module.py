@@ -9,16 +9,8 @@ import torch
 from gluonts.torch.distributions import StudentTOutput
 
 from gluonts_iqf import IQFOutput
-from gluonts_iqf.model.mqcnn.module import (
-    INIT_IQF_SLOPE,
-    MQCNNModel,
-    MIN_CHANGE_RATIO,
-    causal_mean_abs_change,
-    causal_mean_abs_scale,
-    fit_l1_linear,
-    seasonal_lag_offsets,
-    spread_scale,
-)
+from gluonts_iqf.model.mqcnn.module import INIT_IQF_SLOPE, MQCNNModel
+from gluonts_iqf.nn.scaler import MIN_CHANGE_RATIO, causal_mean_abs_change, causal_mean_abs_scale, spread_scale
 
 B, C, H = 3, 20, 5
 
@@ -87,19 +79,6 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     assert loss.shape == (B,) and torch.isfinite(loss).all()
     loss.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
-
-
-def test_causal_scale():
-    y = torch.tensor([[0.0, 2.0, -4.0, 0.0, 6.0]])
-    obs = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0]])
-    scale, informative = causal_mean_abs_scale(y, obs)
-    torch.testing.assert_close(scale, torch.tensor([[1.0, 2.0, 3.0, 3.0, 4.0]]))
-    assert informative.tolist() == [[False, True, True, True, True]]
-    zero, informative = causal_mean_abs_scale(torch.zeros(1, 3), torch.ones(1, 3))
-    assert (zero == 1e-10).all() and not informative.any()
-    # a zero first value: not informative until a non-zero value arrives
-    _, informative = causal_mean_abs_scale(torch.tensor([[0.0, 0.0, 5.0]]), torch.ones(1, 3))
-    assert informative.tolist() == [[False, False, True]]
 
 
 @pytest.mark.parametrize("num_forking", [C, 7, 1])
@@ -264,39 +243,6 @@ def test_loss_units():
         make_model(loss_units="original")
 
 
-def test_causal_mean_abs_change():
-    """Mean |y[s] - y[s-1]| over pairs observed at both ends, up to each s."""
-    y = torch.tensor([[1.0, 3.0, 0.0, 7.0, 4.0, 10.0]])
-    obs = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0, 1.0]])  # position 2 missing
-    change, has = causal_mean_abs_change(y * obs, obs)
-    # pairs: (0,1) |2|; (1,2), (2,3) unobserved; (3,4) |3|; (4,5) |6|
-    torch.testing.assert_close(change, torch.tensor([[0.0, 2.0, 2.0, 2.0, 2.5, 11.0 / 3.0]]))
-    assert has.tolist() == [[False, True, True, True, True, True]]
-    change, has = causal_mean_abs_change(torch.zeros(2, 4), torch.ones(2, 4))
-    assert (change == 0).all() and has[:, 1:].all()
-
-
-def test_spread_scale_interpolates_level_and_change():
-    """a = 0 -> the level exactly; a = 1 -> the change (ratio above the
-    floor); in between the geometric interpolation; ratio floored at
-    MIN_CHANGE_RATIO; no observed change -> the level; finite gradients
-    with respect to the exponent (float64 gradcheck)."""
-    level = torch.tensor([[2.0, 4.0, 5.0, 1e-10]], dtype=torch.float64)
-    change = torch.tensor([[1.0, 0.0, 3.0, 0.0]], dtype=torch.float64)
-    has = torch.tensor([[True, True, False, True]])
-    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
-    torch.testing.assert_close(spread_scale(level, change, has, t(0.0)), level, rtol=0, atol=0)
-    torch.testing.assert_close(
-        spread_scale(level, change, has, t(1.0)),
-        torch.tensor([[1.0, 4.0 * MIN_CHANGE_RATIO, 5.0, 1e-10 * MIN_CHANGE_RATIO]], dtype=torch.float64),
-    )
-    torch.testing.assert_close(
-        spread_scale(level, change, has, t(0.5))[0, 0], torch.tensor(2.0 ** 0.5, dtype=torch.float64)
-    )
-    a = t(0.4).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a: spread_scale(level, change, has, a), (a,))
-
-
 def test_spread_exponent_parameter():
     """Learned: a parameter that gets a finite gradient from the loss and is
     clamped to [0, 1]; fixed: no parameter; 0 fixed: the level scale."""
@@ -331,39 +277,15 @@ def test_invalid_settings():
         MQCNNModel(H, C, C, IQFOutput(), channels_seq=(8, 8), dilation_seq=(1,), kernel_size_seq=(3, 3))
 
 
-def test_seasonal_lag_offsets():
-    """Step h's j-th lag is the j-th most recent position of its seasonal
-    phase observed before the creation time."""
-    off = seasonal_lag_offsets(prediction_length=5, season_length=2, num_lags=2)
-    assert off.tolist() == [[2, 4], [1, 3], [2, 4], [1, 3], [2, 4]]
-    # position t - offset has the phase of t + h and is < t
-    m, H, J = 24, 48, 3
-    off = seasonal_lag_offsets(H, m, J)
-    h = torch.arange(H).unsqueeze(1)
-    assert ((h + off) % m == 0).all() and (off >= 1).all()
-    assert (off[:, 0] <= m).all()  # the first lag is the most recent one
-    assert (off[:, 1:] - off[:, :-1] == m).all()
-    # season 1: every step's lags are the last J values
-    assert seasonal_lag_offsets(4, 1, 2).tolist() == [[1, 2]] * 4
-    with pytest.raises(ValueError, match="season_length"):
-        make_model(season_length=0, num_seasonal_lags=1)
-
-
-def test_recent_lag_offsets():
-    """The R most recent positions and the same positions one season
-    earlier, alike for every step; none for season 1; appended after the
-    seasonal lags in the model's offsets."""
-    from gluonts_iqf.model.mqcnn.module import recent_lag_offsets
-
-    assert recent_lag_offsets(3, 4, 2).tolist() == [[1, 5, 2, 6]] * 3
-    assert recent_lag_offsets(3, 1, 2).shape == (3, 0)
-    assert recent_lag_offsets(3, 4, 0).shape == (3, 0)
-    with pytest.raises(ValueError, match="num_recent_lags"):
-        recent_lag_offsets(3, 4, -1)
+def test_model_lag_offsets_append_the_recent_lags():
+    """The model's lag offsets are each step's seasonal lags followed by the
+    recent ones; without seasonal lags there are no recent ones either; a
+    bad season fails at construction."""
     m = make_model(season_length=4, num_seasonal_lags=2, num_recent_lags=1)
     assert m.lag_offsets.tolist() == [[4, 8, 1, 5], [3, 7, 1, 5], [2, 6, 1, 5], [1, 5, 1, 5], [4, 8, 1, 5]]
-    # without seasonal lags there are no recent ones either
     assert make_model(season_length=4, num_seasonal_lags=0, num_recent_lags=2).lag_offsets.shape == (H, 0)
+    with pytest.raises(ValueError, match="season_length"):
+        make_model(season_length=0, num_seasonal_lags=1)
 
 
 def test_recent_lags_give_the_level_corrected_seasonal_naive():
@@ -432,137 +354,6 @@ def test_cropped_encoder_equals_the_full_window(first):
     assert crop.shape == (B, C - first, full.shape[-1])
     torch.testing.assert_close(crop, full[:, first:], rtol=0, atol=1e-13)
     assert torch.equal(scale, scale2) and torch.equal(informative, informative2)
-
-
-def test_seasonal_naive_linear_leaves_extra_lags_at_zero():
-    """The "mean" start averages the seasonal lags only; extra (recent) lags
-    and every flag start at weight 0; num_seasonal outside [1, J] fails."""
-    from gluonts_iqf.model.mqcnn.module import seasonal_naive_linear
-
-    lin = seasonal_naive_linear(5, "mean", num_seasonal=3)
-    assert lin.weight.tolist()[0] == pytest.approx([1 / 3] * 3 + [0.0] * 7)
-    assert seasonal_naive_linear(5, "last", num_seasonal=3).weight.tolist()[0] == [1.0] + [0.0] * 9
-    with pytest.raises(ValueError, match="num_seasonal"):
-        seasonal_naive_linear(2, "mean", num_seasonal=3)
-
-
-def test_stepwise_location_is_one_map_per_step():
-    """StepwiseLinear(H, J) applies row h of its weights to step h's lags:
-    equal to H separate linear maps; a per-step weight change moves only
-    that step."""
-    from gluonts_iqf.model.mqcnn.module import StepwiseLinear, seasonal_naive_linear
-
-    torch.manual_seed(0)
-    lin = StepwiseLinear(5, 3, "mean").double()
-    shared = seasonal_naive_linear(3, "mean").double()
-    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
-    torch.testing.assert_close(lin(x), shared(x))
-    with torch.no_grad():
-        lin.weight[2, 1] += 1.0
-    diff = (lin(x) - shared(x)).squeeze(-1)
-    torch.testing.assert_close(diff[..., 2], x[..., 2, 1])
-    assert diff[..., [0, 1, 3, 4]].abs().max() == 0
-
-
-@pytest.mark.parametrize("channels, dilations, kernels, T", [
-    ((30, 30, 30), (1, 3, 9), (7, 3, 3), 40),  # the defaults, window longer than the receptive field (31)
-    ((30, 30, 30), (1, 3, 9), (7, 3, 3), 10),  # shorter: taps before the window read the zero padding
-    ((5,), (2,), (4,), 9),
-    ((8, 6), (1, 1), (1, 2), 1),
-])
-def test_encoder_last_position_equals_the_full_convolutions(channels, dilations, kernels, T):
-    """CausalConvEncoder.last (only the positions the last output depends
-    on, as gathered taps x flattened kernels) equals the full convolutions'
-    last position, in value (float64, tolerance 1e-13) and in parameter
-    gradients (1e-12)."""
-    from gluonts_iqf.model.mqcnn.module import CausalConvEncoder
-
-    torch.manual_seed(0)
-    enc = CausalConvEncoder(6, channels, dilations, kernels).double()
-    x = torch.randn(3, T, 6, dtype=torch.float64)
-    full = enc(x)[:, -1:]
-    last = enc.last(x)
-    assert last.shape == (3, 1, channels[-1])
-    torch.testing.assert_close(last, full, rtol=0, atol=1e-13)
-    w = torch.randn_like(full)
-    g_full = torch.autograd.grad((full * w).sum(), list(enc.parameters()))
-    g_last = torch.autograd.grad((enc.last(x) * w).sum(), list(enc.parameters()))
-    for a, b in zip(g_full, g_last):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("T, first, sparse", [
-    (100, 96, True),  # the training default: 4 forking positions, 28 + 12 + 4 of 3 x 34 rows
-    (100, 99, True),  # prediction: the last position
-    (100, 40, False),  # many positions: the full convolutions of the cropped window
-    (20, 18, True),  # window shorter than the receptive field (31): zero padding
-    (20, 16, False),  # 19 + 8 + 4 = 31 rows > 0.5 x 3 x 20
-    (40, 0, False),  # every position
-])
-def test_encoder_positions_equal_the_full_convolutions(T, first, sparse):
-    """CausalConvEncoder.positions (cropped window, sparse rows when few
-    positions are kept) equals the full convolutions' positions first ..
-    T - 1 in value (float64, 1e-13) and in the gradients of the parameters
-    and of the input (1e-12); the sparse plan is used exactly when the needed
-    rows are at most SPARSE_MAX_ROW_FRACTION of the full rows."""
-    from gluonts_iqf.model.mqcnn.module import CausalConvEncoder
-
-    torch.manual_seed(0)
-    enc = CausalConvEncoder(6, (30, 30, 30), (1, 3, 9), (7, 3, 3)).double()
-    x = torch.randn(3, T, 6, dtype=torch.float64, requires_grad=True)
-    full = enc(x)[:, first:]
-    got = enc.positions(x, first)
-    assert got.shape == (3, T - first, 30)
-    torch.testing.assert_close(got, full, rtol=0, atol=1e-13)
-    w = torch.randn_like(full)
-    params = [x] + list(enc.parameters())
-    g_full = torch.autograd.grad((full * w).sum(), params)
-    g_got = torch.autograd.grad((enc.positions(x, first) * w).sum(), params)
-    for a, b in zip(g_full, g_got):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-    start = max(0, first - (enc.receptive_field - 1))
-    assert (enc._sparse_plan(T - start, first - start, x.device) is not None) == sparse
-
-
-def _weighted_l1(X, y, w, sol):
-    return float((w * (X.double() @ sol[:-1] + sol[-1] - y.double()).abs()).sum())
-
-
-def test_fit_l1_linear_matches_linear_programming():
-    """With a negligible ridge, the IRLS fit reaches the weighted L1 optimum
-    of scipy's linear program (min w.(u + v) s.t. X b + c + u - v = y, u, v
-    >= 0) within 1e-4 relative, below the least-squares fit's (heavy-tailed
-    noise); with the default ridge (pulled toward the start) its objective
-    is still below the start's; rows of weight 0 do not matter."""
-    from scipy.optimize import linprog
-
-    g = torch.Generator().manual_seed(0)
-    N, P = 200, 4
-    X = torch.randn(N, P, generator=g, dtype=torch.float64)
-    u = torch.rand(N, generator=g, dtype=torch.float64)
-    noise = -torch.sign(u - 0.5) * torch.log1p(-2 * (u - 0.5).abs())  # Laplace(0, 1) by inversion
-    y = X @ torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64) + 0.7 + 3 * noise
-    w = torch.rand(N, generator=g, dtype=torch.float64)
-    w[:20] = 0.0
-    start = torch.zeros(P + 1, dtype=torch.float64)
-
-    c = torch.cat([torch.zeros(P + 1, dtype=torch.float64), w, w]).numpy()
-    A = torch.cat([X, torch.ones(N, 1, dtype=torch.float64), torch.eye(N, dtype=torch.float64), -torch.eye(N, dtype=torch.float64)], 1).numpy()
-    bounds = [(None, None)] * (P + 1) + [(0, None)] * (2 * N)
-    lp = linprog(c, A_eq=A, b_eq=y.numpy(), bounds=bounds, method="highs")
-    assert lp.status == 0
-    exact = fit_l1_linear(X, y, w, start, ridge=1e-9, iterations=200, residual_floor=1e-7)
-    assert _weighted_l1(X, y, w, exact) <= lp.fun * (1 + 1e-4)
-
-    X1 = torch.cat([X, torch.ones(N, 1, dtype=torch.float64)], 1)
-    lsq = torch.linalg.solve(X1.T @ (X1 * w[:, None]), X1.T @ (w * y))
-    assert _weighted_l1(X, y, w, exact) < _weighted_l1(X, y, w, lsq)
-    default = fit_l1_linear(X, y, w, start)
-    assert _weighted_l1(X, y, w, default) < _weighted_l1(X, y, w, start)
-
-    y2 = y.clone()
-    y2[:20] += 1e3  # rows of weight 0
-    torch.testing.assert_close(fit_l1_linear(X, y2, w, start), default)
 
 
 @pytest.mark.parametrize("per_step", [False, True])

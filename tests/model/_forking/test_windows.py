@@ -12,8 +12,8 @@ from gluonts.dataset.loader import as_stacked_batches
 from gluonts.transform import ExpectedNumInstanceSampler, InstanceSampler, UniformSplitSampler
 
 from gluonts_iqf import MQCNNEstimator, MQF2Estimator
-from gluonts_iqf.model.mqcnn.lightning_module import TARGET_INPUTS
-from gluonts_iqf.model.mqcnn.windows import TrainingWindows, uniform_window_sampler
+from gluonts_iqf.model._forking.lightning_module import TARGET_INPUTS
+from gluonts_iqf.model._forking.windows import TrainingWindows, uniform_window_sampler
 
 H = 6
 
