@@ -1,10 +1,13 @@
 """Helpers shared by the benchmark scripts: hardware and version records,
-repository-relative paths, and rewriting one section of RESULTS.md."""
+repository-relative paths, the raw-data folder option, and rewriting one
+section of RESULTS.md."""
 
+import argparse
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +37,33 @@ def rel(path: Path) -> str:
         return str(Path(path).resolve().relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir DIR``: the folder of the raw benchmark files."""
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR",
+        help="folder holding the raw benchmark files (default: $GLUONTS_IQF_DATA_DIR); "
+             "required for every dataset but the embedded m4_hourly",
+    )
+
+
+def check_data_dir(parser: argparse.ArgumentParser, data_dir: Optional[str],
+                   names: Iterable[str]) -> Optional[str]:
+    """The ``data_dir`` to load ``names`` with: ``--data-dir``, else
+    ``$GLUONTS_IQF_DATA_DIR`` when a dataset among them is not embedded
+    (else None: the package's copy); a usage error naming those datasets
+    when neither is given."""
+    from gluonts_iqf.datasets import DATA_DIR_ENV, DATASETS, EMBEDDED
+
+    folder = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    needed = [n for n in names if n in DATASETS and n not in EMBEDDED]
+    if needed and folder is None:
+        parser.error(
+            f"--data-dir DIR (the folder of the raw benchmark files) or "
+            f"${DATA_DIR_ENV} is required for {', '.join(needed)}"
+        )
+    return folder if needed else data_dir
 
 
 def write_section(path: Path, heading: str, section: str) -> None:

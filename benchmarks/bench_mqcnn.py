@@ -42,11 +42,15 @@ Usage::
 
     python benchmarks/bench_mqcnn.py \\
         --datasets m4_hourly,tourism_monthly,tourism_quarterly,m4_weekly,ett_small_1h \\
-        --steps 400 --batch-size 32 --seed 0 --data-dir ../shared/data/raw \\
+        --steps 400 --batch-size 32 --seed 0 --data-dir DIR \\
         --output benchmarks/results/mqcnn.json \\
         [--models mqcnn,deepar,sff,tft,seasonal_naive,auto_ets] \\
         [--mqcnn-forking F] [--mqcnn-context C] [--threads N] \\
         [--max-series N] [--markdown benchmarks/RESULTS.md] [--no-isolate]
+
+``--data-dir DIR`` is the folder of the raw benchmark files (default
+``$GLUONTS_IQF_DATA_DIR``; one of the two is required unless the only dataset
+is the embedded m4_hourly).
 
 Results go to ``--output`` (JSON, rewritten after every model) and to the
 section ``## MQ-CNN-IQF vs GluonTS models and statistical baselines`` of
@@ -70,7 +74,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, cpu_model as _cpu_model, package_version as _version, rel as _rel, write_section  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    add_data_dir_option,
+    check_data_dir,
+    cpu_model as _cpu_model,
+    package_version as _version,
+    rel as _rel,
+    write_section,
+)
 SECTION = "## MQ-CNN-IQF vs GluonTS models and statistical baselines"
 
 ALL_MODELS = ("mqcnn", "deepar", "sff", "tft", "seasonal_naive", "auto_ets")
@@ -133,8 +145,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="gradient steps of every neural model (multiple of 50)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default="../shared/data/raw",
-                   help="directory holding the raw benchmark files")
+    add_data_dir_option(p)
     p.add_argument("--output", default="benchmarks/results/mqcnn.json")
     p.add_argument("--markdown", default="benchmarks/RESULTS.md",
                    help=f"markdown file whose '{SECTION}' section is (re)written; '' to skip")
@@ -153,6 +164,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="run every model in this process (peak RSS is then cumulative)")
     args = p.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.raw_data_dir = check_data_dir(p, args.data_dir, args.datasets)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in args.models if m not in ALL_MODELS]
     if bad:
@@ -817,7 +829,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out_path = Path(args.output)
     md_path = Path(args.markdown) if args.markdown else None
     cfg_base = {
-        "data_dir": args.data_dir,
+        "data_dir": args.raw_data_dir,
         "steps": args.steps,
         "batch_size": args.batch_size,
         "seed": args.seed,

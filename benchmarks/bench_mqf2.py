@@ -66,8 +66,12 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_mqf2.py \\
         --datasets m4_hourly,exchange_rate_nips,synthetic --steps 200 \\
-        --batch-size 32 --seed 0 --data-dir ../shared/data/raw \\
+        --batch-size 32 --seed 0 --data-dir DIR \\
         --output benchmarks/results/mqf2.json [--max-series N]
+
+``--data-dir DIR`` is the folder of the raw benchmark files (default
+``$GLUONTS_IQF_DATA_DIR``; one of the two is required for
+exchange_rate_nips).
 
 Results go to ``--output`` (JSON, rewritten after every dataset) and to the
 section ``## MQF² vs GluonTS MQF2MultiHorizonEstimator`` of ``--markdown``
@@ -90,7 +94,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, cpu_model as _cpu_model, package_version as _version, rel as _rel, write_section  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    add_data_dir_option,
+    check_data_dir,
+    cpu_model as _cpu_model,
+    package_version as _version,
+    rel as _rel,
+    write_section,
+)
 SECTION = "## MQF² vs GluonTS MQF2MultiHorizonEstimator"
 DATASETS = ("m4_hourly", "exchange_rate_nips", "synthetic")
 MODELS = ("ours", "gluonts")
@@ -118,7 +130,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="gradient steps of both models (a multiple of 50, or < 50 for one epoch)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default="../shared/data/raw")
+    add_data_dir_option(p)
     p.add_argument("--output", default="benchmarks/results/mqf2.json")
     p.add_argument("--markdown", default="benchmarks/RESULTS.md",
                    help=f"markdown file whose '{SECTION}' section is (re)written; '' to skip")
@@ -145,6 +157,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     bad = [d for d in args.datasets if d not in DATASETS]
     if bad:
         p.error(f"unknown dataset(s) {bad}; choose from {DATASETS}")
+    args.raw_data_dir = None if args.from_json else check_data_dir(p, args.data_dir, args.datasets)
     if args.steps < 1 or (args.steps >= BATCHES_PER_EPOCH and args.steps % BATCHES_PER_EPOCH):
         p.error(f"--steps must be < {BATCHES_PER_EPOCH} or a multiple of it")
     if args.predict_repeats < 1:
@@ -260,7 +273,7 @@ def load_data(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     else:
         from gluonts_iqf.datasets import load
 
-        ds = load(name, data_dir=args.data_dir)
+        ds = load(name, data_dir=args.raw_data_dir)
         train, test = list(ds.train), list(ds.test)
         if n:
             train, test = train[:n], test[:n]
@@ -748,7 +761,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = {
         "datasets": args.datasets, "steps": args.steps, "batch_size": args.batch_size,
         "num_batches_per_epoch": nbpe, "max_epochs": epochs, "seed": args.seed,
-        "data_dir": args.data_dir, "max_series": args.max_series, "picnn_hidden": args.picnn_hidden,
+        "data_dir": args.raw_data_dir, "max_series": args.max_series, "picnn_hidden": args.picnn_hidden,
         "picnn_layers": args.picnn_layers, "es_num_samples": args.es_num_samples, "beta": 1.0,
         "lr": 1e-3, "num_samples": NUM_SAMPLES, "threads": args.threads,
         "isolated_steps": args.isolated_steps, "predict_repeats": args.predict_repeats,

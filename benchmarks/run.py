@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""One entry point for the benchmark scripts (``../shared/DESIGN.md``:
-``python benchmarks/run.py ...``).
+"""One entry point for the benchmark scripts: ``python benchmarks/run.py
+NAME [options]``.
 
 Usage::
 
     python benchmarks/run.py iqf   [options of bench_iqf.py]
     python benchmarks/run.py mqcnn [options of bench_mqcnn.py]
     python benchmarks/run.py mqf2  [options of bench_mqf2.py]
+    python benchmarks/run.py accuracy [options of bench_accuracy.py]
     python benchmarks/run.py NAME --help
 
 Each name runs the ``main`` of its script with the remaining arguments,
@@ -26,12 +27,13 @@ BENCHMARKS = {
     "iqf": ("bench_iqf", "the IQF distribution vs GluonTS's ISQF, operation by operation"),
     "mqcnn": ("bench_mqcnn", "MQ-CNN-IQF vs GluonTS DeepAR, SFF, TFT and statsforecast baselines"),
     "mqf2": ("bench_mqf2", "MQF2Estimator vs GluonTS's MQF2MultiHorizonEstimator"),
+    "accuracy": ("bench_accuracy", "MQ-CNN-IQF vs statistical and deep baselines on validation and test windows"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python benchmarks/run.py NAME [options]  (NAME --help for its options)", ""]
-    lines += [f"  {name:6s} {what}" for name, (_, what) in BENCHMARKS.items()]
+    lines += [f"  {name:8s} {what}" for name, (_, what) in BENCHMARKS.items()]
     return "\n".join(lines)
 
 

@@ -1,37 +1,25 @@
-"""Tests for gluonts_iqf.datasets (offline GluonTS benchmark loaders).
+"""Tests for gluonts_iqf.datasets.recipes: each benchmark dataset built as
+GluonTS's dataset repository builds it.
 
-The embedded ``m4_hourly`` tests always run.  The others need the raw
-benchmark files (``$GLUONTS_IQF_DATA_DIR``, else ``../shared/data/raw`` next
-to the repository) and are skipped when that directory does not exist.
-Expected shapes are the ones measured in shared/data/README.md.
+The embedded ``m4_hourly`` tests always run. The others need the raw
+benchmark files in ``$GLUONTS_IQF_DATA_DIR`` and skip when it is unset.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from dataset_helpers import RAW, needs_raw
 from pandas.tseries.frequencies import to_offset
 
 from gluonts_iqf import datasets as D
+from gluonts_iqf.datasets import recipes
 
-REPO = Path(__file__).resolve().parents[1]
-RAW = (
-    Path(os.environ[D.DATA_DIR_ENV])
-    if os.environ.get(D.DATA_DIR_ENV)
-    else REPO.parent / "shared" / "data" / "raw"
-)
-
-needs_raw = pytest.mark.skipif(
-    not RAW.is_dir(),
-    reason=f"raw benchmark data directory {RAW} does not exist",
-)
 ignore_bday = pytest.mark.filterwarnings(
     "ignore:Period with BDay freq:FutureWarning"
 )
@@ -70,7 +58,7 @@ def _cardinality(meta):
 
 
 # --------------------------------------------------------------------------
-# API
+# registry
 
 
 def test_constants():
@@ -87,56 +75,7 @@ def test_constants():
     }
     assert D.EMBEDDED == ("m4_hourly",)
     assert set(D.EMBEDDED) <= set(D.DATASETS)
-    embedded_dir = D.default_data_dir("m4_hourly")
-    assert (embedded_dir / "Hourly-train.csv.gz").is_file()
-    assert (embedded_dir / "Hourly-test.csv.gz").is_file()
-
-
-def test_default_data_dir_env_and_cwd(monkeypatch, tmp_path):
-    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
-    assert D.default_data_dir() == tmp_path
-    assert D.default_data_dir("m4_weekly") == tmp_path
-    # the embedded dataset ignores the environment variable
-    assert D.default_data_dir("m4_hourly") != tmp_path
-    monkeypatch.delenv(D.DATA_DIR_ENV)
-    monkeypatch.chdir(tmp_path)
-    expected = tmp_path / ".." / "shared" / "data" / "raw"
-    assert D.default_data_dir().resolve() == expected.resolve()
-
-
-def test_unknown_name_raises_value_error():
-    with pytest.raises(ValueError) as err:
-        D.load("m4_nonexistent")
-    msg = str(err.value)
-    assert "m4_nonexistent" in msg
-    for name in D.DATASETS:
-        assert name in msg
-
-
-def test_missing_directory_raises_file_not_found(tmp_path):
-    missing = tmp_path / "no_such_dir"
-    with pytest.raises(FileNotFoundError) as err:
-        D.load("m4_weekly", data_dir=missing)
-    msg = str(err.value)
-    assert "Weekly-train.csv.gz" in msg
-    assert str(missing) in msg
-    assert "data_dir" in msg
-
-
-def test_missing_file_in_env_dir_names_env_var(monkeypatch, tmp_path):
-    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path))
-    with pytest.raises(FileNotFoundError) as err:
-        D.load("airpassengers")
-    msg = str(err.value)
-    assert "AirPassengers.csv.gz" in msg
-    assert str(tmp_path) in msg
-    assert D.DATA_DIR_ENV in msg
-
-
-@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
-def test_invalid_prediction_length(bad):
-    with pytest.raises(ValueError):
-        D.load("m4_hourly", prediction_length=bad)
+    assert set(recipes.RAW_FILES) == set(D.DATASETS)
 
 
 # --------------------------------------------------------------------------
@@ -213,11 +152,6 @@ def test_fresh_arrays_each_call():
     ds2 = D.load("m4_hourly")
     assert ds2.train[0]["target"][0] == original
     assert ds2.test[0]["target"][0] == original
-
-
-def test_explicit_data_dir_for_embedded():
-    ds = D.load("m4_hourly", data_dir=D.default_data_dir("m4_hourly"))
-    assert len(ds.train) == 414
 
 
 # --------------------------------------------------------------------------
@@ -366,24 +300,3 @@ def test_airpassengers():
     assert len(train) == 108 and len(test) == 144
     assert test[0] == 112 and test[-1] == 432
     assert ds.test[0]["start"] == pd.Period("1949-01", freq="M")
-
-
-@needs_raw
-def test_default_dir_relative_to_cwd(monkeypatch):
-    if RAW != REPO.parent / "shared" / "data" / "raw":
-        pytest.skip("raw data comes from the environment, not ../shared")
-    monkeypatch.delenv(D.DATA_DIR_ENV, raising=False)
-    monkeypatch.chdir(REPO)
-    ds = D.load("airpassengers")
-    assert len(ds.test[0]["target"]) == 144
-
-
-@needs_raw
-def test_uncompressed_files_are_accepted(tmp_path):
-    with gzip.open(RAW / "AirPassengers.csv.gz", "rb") as src:
-        (tmp_path / "AirPassengers.csv").write_bytes(src.read())
-    ds = D.load("airpassengers", data_dir=tmp_path)
-    ref = D.load("airpassengers", data_dir=RAW)
-    np.testing.assert_array_equal(
-        ds.test[0]["target"], ref.test[0]["target"]
-    )
