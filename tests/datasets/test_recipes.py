@@ -68,6 +68,9 @@ def test_constants():
         "tourism_monthly",
         "tourism_quarterly",
         "tourism_yearly",
+        "m1_monthly",
+        "m1_quarterly",
+        "m1_yearly",
         "ett_small_1h",
         "exchange_rate",
         "exchange_rate_nips",
@@ -205,6 +208,32 @@ def test_tourism(
     assert all(e["item_id"].startswith(prefix) for e in ds.train)
     cats = [int(e["feat_static_cat"][0]) for e in ds.train]
     assert cats == list(range(count))
+
+
+@needs_raw
+@pytest.mark.parametrize(
+    "name, freqstr, horizon, count, shortest, longest, first_id",
+    [
+        ("m1_monthly", "M", 18, 617, 30, 132, "MRF1"),
+        ("m1_quarterly", "Q-DEC", 8, 203, 10, 106, "QRF1"),
+        ("m1_yearly", "Y-DEC", 6, 181, 9, 52, "YAF2"),
+    ],
+)
+def test_m1(name, freqstr, horizon, count, shortest, longest, first_id):
+    """The counts and train lengths of the data README; test = train + the
+    horizon's values; the series names as item ids; mock start 1970."""
+    ds = D.load(name, data_dir=RAW)
+    assert ds.metadata.prediction_length == horizon
+    assert _cardinality(ds.metadata) == count
+    assert len(ds.train) == count and len(ds.test) == count
+    _check_entries(ds.train, freqstr)
+    _check_entries(ds.test, freqstr)
+    _check_single_window(ds, horizon)
+    lengths = [len(e["target"]) for e in ds.train]
+    assert min(lengths) == shortest and max(lengths) == longest
+    assert ds.train[0]["item_id"] == first_id
+    assert all(e["start"].year == 1970 for e in ds.train)
+    assert [int(e["feat_static_cat"][0]) for e in ds.train] == list(range(count))
 
 
 @needs_raw

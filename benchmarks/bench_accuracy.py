@@ -1,0 +1,483 @@
+#!/usr/bin/env python
+"""Accuracy benchmark: MQ-CNN-IQF against the baselines a forecaster tries
+first, on validation windows (where every choice is made) and on test
+windows (scored once per reported configuration).
+
+Windows (one per series, the datasets' standard horizon ``H``):
+
+* ``test``: train on ``ds.train``; forecast the last ``H`` values of each
+  ``ds.test`` series from the values before them.
+* ``validation``: every training series loses its last ``H`` values; train
+  on what is left; forecast those ``H`` values from it. The test values are
+  never seen. Series with fewer than ``H + 1`` training values have no
+  validation window (their count is recorded).
+
+Models: ``mqcnn`` (:class:`gluonts_iqf.MQCNNEstimator`, defaults unless
+``--mqcnn-kwargs``), GluonTS's ``deepar``, ``tft`` and ``patchtst`` at the
+same batch size and number of gradient steps; statsforecast's
+``seasonal_naive``, ``auto_ets``, ``auto_theta``, ``auto_ces`` (quantiles
+0.05, ..., 0.95 from their Gaussian prediction intervals, the point forecast
+as median) and ``stat_ensemble``, the level-wise average of the quantiles
+of ETS, Theta and CES.
+
+Metrics: GluonTS's ``Evaluator`` (mean weighted quantile loss over levels
+0.1..0.9, MASE with the frequency's season, sMAPE, coverage at 0.1 / 0.5 /
+0.9), the mean absolute coverage error over levels 0.05..0.95 and the
+quantile-crossing rate (:mod:`gluonts_iqf.metrics`); training and prediction
+wall time. For each metric and dataset, ours divided by the best baseline's,
+and the geometric mean of that ratio over datasets.
+
+Results are kept per (split, dataset, model, tag, seed) in ``--output``
+(JSON): a re-run computes only the missing records (``--force`` recomputes),
+so baselines are fitted once while model variants (``--tag`` with
+``--mqcnn-kwargs``) are compared on the validation split. ``--markdown``
+rewrites the RESULTS.md section of the split.
+
+Usage::
+
+    python benchmarks/bench_accuracy.py --split validation --data-dir DIR \\
+        [--datasets m4_hourly,...] [--models mqcnn,deepar,...] [--seeds 0,1,2] \\
+        [--steps 400] [--batch-size 32] [--tag NAME --mqcnn-kwargs '{"loss_units": "scaled"}'] \\
+        [--output benchmarks/results/accuracy.json] [--markdown benchmarks/RESULTS.md]
+"""
+
+import argparse
+import datetime as _dt
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    REPO,
+    add_data_dir_option,
+    check_data_dir,
+    cpu_model,
+    package_version,
+    write_section,
+)
+
+DEV_SUITE = (
+    "m4_hourly", "m4_weekly", "tourism_monthly", "tourism_quarterly", "tourism_yearly",
+    "ett_small_1h", "m1_monthly", "m1_quarterly", "m1_yearly",
+)
+NEURAL = ("mqcnn", "deepar", "tft", "patchtst")
+STATS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_ces", "stat_ensemble")
+ALL_MODELS = NEURAL + STATS
+BASELINES = tuple(m for m in ALL_MODELS if m != "mqcnn")
+ENSEMBLE_MEMBERS = ("auto_ets", "auto_theta", "auto_ces")
+LABEL = {
+    "mqcnn": "MQ-CNN-IQF", "deepar": "DeepAR", "tft": "TFT", "patchtst": "PatchTST",
+    "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_theta": "AutoTheta",
+    "auto_ces": "AutoCES", "stat_ensemble": "ETS/Theta/CES avg",
+}
+EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: 0.05, 0.10, ..., 0.95: coverage-error and crossing grid, statsforecast quantiles
+GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+INTERVALS = tuple(range(10, 100, 10))  # statsforecast level= (percent)
+BATCHES_PER_EPOCH = 50
+#: statistical models' season per frequency (weekly: the yearly 52, as
+#: statsforecast's documentation uses; MASE keeps GluonTS's season)
+STAT_SEASON = {"h": 24, "H": 24, "1h": 24, "W": 52, "M": 12, "Q": 4, "Y": 1, "A": 1}
+#: lower is better for these; the others are reported only
+RATIO_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
+
+
+# --------------------------------------------------------------------------
+# data windows
+
+
+def windows(name: str, data_dir: Optional[str], split: str, max_series: Optional[int]):
+    """(metadata, training entries, forecast inputs, truths (n, H), dropped count)."""
+    from gluonts_iqf.datasets import load
+
+    ds = load(name, data_dir=data_dir)
+    H = ds.metadata.prediction_length
+    train = list(ds.train)
+    test = list(ds.test)
+    if max_series:
+        train, test = train[:max_series], test[:max_series]
+    if split == "test":
+        inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in test]
+        truth = [np.asarray(e["target"], dtype=float)[-H:] for e in test]
+        return ds.metadata, train, inputs, truth, 0
+    keep = [e for e in train if len(e["target"]) > H]
+    inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in keep]
+    truth = [np.asarray(e["target"], dtype=float)[-H:] for e in keep]
+    return ds.metadata, inputs, inputs, truth, len(train) - len(keep)
+
+
+# --------------------------------------------------------------------------
+# models
+
+
+def trainer_kwargs(steps: int, root: str) -> Dict[str, Any]:
+    return dict(max_epochs=steps // BATCHES_PER_EPOCH, accelerator="cpu", enable_progress_bar=False,
+                enable_model_summary=False, logger=False, default_root_dir=root)
+
+
+def neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: str):
+    common = dict(prediction_length=H, batch_size=cfg["batch_size"], num_batches_per_epoch=BATCHES_PER_EPOCH,
+                  trainer_kwargs=trainer_kwargs(cfg["steps"], root))
+    if model == "mqcnn":
+        from gluonts_iqf import MQCNNEstimator
+
+        return MQCNNEstimator(freq=freq, **common, **cfg.get("mqcnn_kwargs", {}))
+    if model == "deepar":
+        from gluonts.torch import DeepAREstimator
+
+        return DeepAREstimator(freq=freq, **common)
+    if model == "tft":
+        from gluonts.torch import TemporalFusionTransformerEstimator
+
+        return TemporalFusionTransformerEstimator(freq=freq, **common)
+    if model == "patchtst":
+        from gluonts.torch import PatchTSTEstimator
+
+        # GluonTS's example settings: patches of 16 (at most the context),
+        # context 4H (at least 32 values)
+        context = max(4 * H, 32)
+        return PatchTSTEstimator(patch_len=min(16, context), context_length=context, **common)
+    raise ValueError(model)
+
+
+def run_neural(model, metadata, train, inputs, cfg, seed):
+    import lightning
+
+    H, freq = metadata.prediction_length, metadata.freq
+    with tempfile.TemporaryDirectory(prefix=f"acc_{model}_") as root:
+        est = neural_estimator(model, freq, H, cfg, root)
+        lightning.seed_everything(seed, verbose=False)
+        t0 = time.perf_counter()
+        predictor = est.train(train)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        forecasts = list(predictor.predict(inputs))
+        predict_s = time.perf_counter() - t0
+    return forecasts, train_s, predict_s
+
+
+def stats_model(model: str, season: int):
+    from statsforecast.models import AutoCES, AutoETS, AutoTheta, SeasonalNaive
+
+    return {
+        "seasonal_naive": lambda: SeasonalNaive(season_length=season),
+        "auto_ets": lambda: AutoETS(season_length=season),
+        "auto_theta": lambda: AutoTheta(season_length=season),
+        "auto_ces": lambda: AutoCES(season_length=season),
+    }[model]()
+
+
+def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float]:
+    """Quantiles (n, 19, H) at GRID, and the fit-and-forecast wall time."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive
+
+    H = metadata.prediction_length
+    season = STAT_SEASON.get(metadata.freq, 1)
+    frames = []
+    for i, e in enumerate(inputs):
+        y = np.asarray(e["target"], dtype=np.float64)
+        y = pd.Series(y).interpolate(limit_direction="both").to_numpy()  # statsforecast takes no NaN
+        frames.append(pd.DataFrame({"unique_id": i, "ds": np.arange(len(y)), "y": y}))
+    df = pd.concat(frames, ignore_index=True)
+    # warm-up (numba compilation is not the model's time)
+    warm = pd.DataFrame({"unique_id": 0, "ds": np.arange(6 * season + 12),
+                         "y": 10 + np.sin(np.arange(6 * season + 12.0))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
+                      fallback_model=Naive()).forecast(df=warm, h=H, level=list(INTERVALS))
+        t0 = time.perf_counter()
+        out = StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
+                            fallback_model=Naive()).forecast(df=df, h=H, level=list(INTERVALS))
+        seconds = time.perf_counter() - t0
+    out = out.sort_values(["unique_id", "ds"])
+    name = [c for c in out.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+    cols = [f"{name}-lo-{L}" for L in reversed(INTERVALS)] + [name] + [f"{name}-hi-{L}" for L in INTERVALS]
+    q = out[cols].to_numpy().reshape(len(inputs), H, len(GRID)).transpose(0, 2, 1)
+    return np.sort(q, axis=1), seconds  # intervals are symmetric; sort guards rounding
+
+
+def quantile_forecasts(q: np.ndarray, inputs) -> list:
+    from gluonts.model.forecast import QuantileForecast
+
+    keys = [str(level) for level in GRID]
+    return [
+        QuantileForecast(forecast_arrays=q[i], start_date=e["start"] + len(e["target"]),
+                         forecast_keys=keys, item_id=e.get("item_id"))
+        for i, e in enumerate(inputs)
+    ]
+
+
+# --------------------------------------------------------------------------
+# scoring
+
+
+def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
+    import pandas as pd
+    from gluonts.env import env
+    from gluonts.evaluation import Evaluator
+
+    from gluonts_iqf.metrics import coverage_curve, crossing_rate
+
+    tss = []
+    for e, y in zip(inputs, truth):
+        full = np.concatenate([np.asarray(e["target"], dtype=float), y])
+        idx = pd.period_range(start=e["start"], periods=len(full), freq=e["start"].freq)
+        tss.append(pd.DataFrame(full, index=idx))
+    with env._let(use_tqdm=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg, _ = Evaluator(quantiles=list(EVAL_LEVELS), num_workers=0)(
+            iter(tss), iter(forecasts), num_series=len(forecasts))
+    curve = coverage_curve(forecasts, truth, list(GRID))
+    return {
+        "mean_wQuantileLoss": float(agg["mean_wQuantileLoss"]),
+        "MASE": float(agg["MASE"]),
+        "sMAPE": float(agg["sMAPE"]),
+        "ND": float(agg["ND"]),
+        "Coverage[0.1]": float(agg["Coverage[0.1]"]),
+        "Coverage[0.5]": float(agg["Coverage[0.5]"]),
+        "Coverage[0.9]": float(agg["Coverage[0.9]"]),
+        "coverage_error": float(np.mean(np.abs(curve - np.asarray(GRID)))),
+        "crossing_rate": float(crossing_rate(forecasts, GRID)),
+    }
+
+
+# --------------------------------------------------------------------------
+# records
+
+
+def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[int]) -> str:
+    return f"{split}|{dataset}|{model}|{tag}|{'-' if seed is None else seed}"
+
+
+def load_results(path: Path) -> Dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"records": {}}
+
+
+def save_results(path: Path, results: Dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True))
+
+
+def environment() -> Dict[str, Any]:
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "gluonts_iqf"], cwd=REPO,
+                                capture_output=True, text=True).stdout.strip())
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit + ("+dirty" if dirty else ""),
+        "versions": {p: package_version(p) for p in ("torch", "gluonts", "lightning", "statsforecast", "numpy")},
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+    }
+
+
+def run(args) -> Dict[str, Any]:
+    import logging
+
+    import lightning.pytorch  # noqa: F401  (sets its loggers' levels on import)
+    import torch
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "gluonts"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = Path(args.output)
+    results = load_results(path)
+    cfg = {"steps": args.steps, "batch_size": args.batch_size, "mqcnn_kwargs": args.mqcnn_kwargs}
+    for dataset in args.datasets:
+        metadata, train, inputs, truth, dropped = windows(dataset, args.raw_data_dir, args.split, args.max_series)
+        print(f"[{args.split}] {dataset}: {len(inputs)} windows, H={metadata.prediction_length}, "
+              f"freq={metadata.freq}" + (f", {dropped} series too short" if dropped else ""), flush=True)
+        stat_q: Dict[str, Tuple[np.ndarray, float]] = {}  # quantiles and seconds, fitted once here
+
+        def stat_quantiles(name: str) -> Tuple[np.ndarray, float]:
+            if name not in stat_q:
+                stat_q[name] = run_stats(name, metadata, inputs)
+            return stat_q[name]
+
+        for model in args.models:
+            tag = args.tag if model == "mqcnn" else "default"
+            seeds = args.seeds if model in NEURAL else [None]
+            for seed in seeds:
+                key = record_key(args.split, dataset, model, tag, seed)
+                if key in results["records"] and not args.force:
+                    continue
+                predict_s = 0.0
+                if model in NEURAL:
+                    forecasts, train_s, predict_s = run_neural(model, metadata, train, inputs, cfg, seed)
+                elif model == "stat_ensemble":
+                    members = [stat_quantiles(m) for m in ENSEMBLE_MEMBERS]
+                    forecasts = quantile_forecasts(np.mean([q for q, _ in members], axis=0), inputs)
+                    train_s = sum(t for _, t in members)
+                else:
+                    q, train_s = stat_quantiles(model)
+                    forecasts = quantile_forecasts(q, inputs)
+                metrics = score(forecasts, inputs, truth, metadata.freq)
+                rec = {"split": args.split, "dataset": dataset, "model": model, "tag": tag, "seed": seed,
+                       "metrics": metrics, "train_s": train_s, "predict_s": predict_s,
+                       "windows": len(inputs), "dropped": dropped, "steps": args.steps if model in NEURAL else None,
+                       "batch_size": args.batch_size if model in NEURAL else None,
+                       "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None, **environment()}
+                results["records"][key] = rec
+                save_results(path, results)
+                print(f"  {model:>14} {tag:>12} seed={seed}: wQL {metrics['mean_wQuantileLoss']:.4f} "
+                      f"MASE {metrics['MASE']:.3f} sMAPE {metrics['sMAPE']:.4f} "
+                      f"cov.err {metrics['coverage_error']:.3f} ({train_s + predict_s:.1f} s)", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------
+# tables
+
+
+def summarise(results: Dict[str, Any], split: str, datasets: Sequence[str], tag: str) -> Dict[str, Any]:
+    """Per dataset and model: mean metrics over seeds (and their min/max);
+    ratios of ours to the best baseline and their geometric means."""
+    recs = [r for r in results["records"].values() if r["split"] == split and r["dataset"] in datasets]
+    table: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for r in recs:
+        if r["model"] == "mqcnn" and r["tag"] != tag:
+            continue
+        cell = table.setdefault(r["dataset"], {}).setdefault(r["model"], {"runs": []})
+        cell["runs"].append(r)
+    for d, models in table.items():
+        for m, cell in models.items():
+            runs = cell["runs"]
+            cell["mean"] = {k: float(np.mean([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
+            cell["min"] = {k: float(np.min([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
+            cell["max"] = {k: float(np.max([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
+            cell["time"] = float(np.mean([r["train_s"] + r["predict_s"] for r in runs]))
+            cell["seeds"] = [r["seed"] for r in runs]
+    ratios: Dict[str, Dict[str, float]] = {k: {} for k in RATIO_METRICS}
+    best: Dict[str, Dict[str, str]] = {k: {} for k in RATIO_METRICS}
+    for d, models in table.items():
+        if "mqcnn" not in models:
+            continue
+        for k in RATIO_METRICS:
+            base = {m: c["mean"][k] for m, c in models.items() if m != "mqcnn" and math.isfinite(c["mean"][k])}
+            if not base:
+                continue
+            b = min(base, key=base.get)
+            best[k][d] = b
+            ratios[k][d] = models["mqcnn"]["mean"][k] / base[b] if base[b] > 0 else float("nan")
+    geo = {k: float(np.exp(np.mean(np.log(list(v.values()))))) if v else float("nan") for k, v in ratios.items()}
+    return {"table": table, "ratios": ratios, "best": best, "geomean": geo}
+
+
+def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args) -> Tuple[str, str]:
+    heading = f"## Accuracy on the {split} windows"
+    table, ratios, best, geo = summary["table"], summary["ratios"], summary["best"], summary["geomean"]
+    models = [m for m in ALL_MODELS if any(m in table.get(d, {}) for d in datasets)]
+    any_rec = next((c["runs"][0] for d in table.values() for c in d.values()), {})
+    lines = [heading, ""]
+    rule = ("Every default and setting of MQ-CNN-IQF is chosen on these windows (the last H values of each "
+            "training series, the test values never seen)." if split == "validation" else
+            "Each reported configuration is scored once on these windows (the datasets' standard test "
+            "windows); nothing is chosen here.")
+    lines += [rule, "",
+              f"Command: `python benchmarks/bench_accuracy.py --split {split} --data-dir DIR "
+              f"--datasets {','.join(datasets)} --steps {args.steps} --batch-size {args.batch_size} "
+              f"--seeds {','.join(str(s) for s in args.seeds)} --tag {args.tag}`  ",
+              f"Code: `{any_rec.get('commit', '?')}`; {any_rec.get('date', '?')}; versions "
+              f"{json.dumps(any_rec.get('versions', {}))}; {any_rec.get('cpu', '?')}  ",
+              f"Neural models: {args.steps} steps of batch {args.batch_size}, training seeds "
+              f"{', '.join(str(s) for s in args.seeds)} (mean shown, min-max in the JSON); MQ-CNN-IQF "
+              f"configuration `{args.tag}`: {json.dumps(args.mqcnn_kwargs) if args.mqcnn_kwargs else 'defaults'}.",
+              ""]
+    for metric, title in (("mean_wQuantileLoss", "mean wQL (0.1..0.9)"), ("MASE", "MASE"),
+                          ("sMAPE", "sMAPE"), ("coverage_error", "mean |coverage - level| over 0.05..0.95")):
+        lines += [f"**{title}** (bold: best; last column: ours / best baseline)", "",
+                  "| dataset | " + " | ".join(LABEL[m] for m in models) + " | ratio |",
+                  "|---|" + "---:|" * (len(models) + 1)]
+        for d in datasets:
+            row = table.get(d, {})
+            vals = {m: row[m]["mean"][metric] for m in models if m in row}
+            low = min(vals.values()) if vals else None
+            cells = []
+            for m in models:
+                v = vals.get(m)
+                cells.append("" if v is None else (f"**{v:.4f}**" if v == low else f"{v:.4f}"))
+            r = ratios[metric].get(d)
+            ratio = "" if r is None else f"{r:.3f} ({LABEL[best[metric][d]]})"
+            lines.append(f"| {d} | " + " | ".join(cells) + f" | {ratio} |")
+        lines += ["", f"Geometric mean of ours / best baseline: **{geo[metric]:.3f}**", ""]
+    lines += ["**Coverage at 0.1 / 0.5 / 0.9, crossing rate and time (train + predict, s)**", "",
+              "| dataset | model | cov 0.1 | cov 0.5 | cov 0.9 | crossings | time |", "|---|---|---:|---:|---:|---:|---:|"]
+    for d in datasets:
+        for m in models:
+            c = table.get(d, {}).get(m)
+            if c is None:
+                continue
+            mm = c["mean"]
+            lines.append(f"| {d} | {LABEL[m]} | {mm['Coverage[0.1]']:.3f} | {mm['Coverage[0.5]']:.3f} | "
+                         f"{mm['Coverage[0.9]']:.3f} | {mm['crossing_rate']:.4f} | {c['time']:.1f} |")
+    lines.append("")
+    return "\n".join(lines), heading
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--split", choices=("validation", "test"), required=True)
+    p.add_argument("--datasets", default=",".join(DEV_SUITE))
+    p.add_argument("--models", default=",".join(ALL_MODELS))
+    p.add_argument("--seeds", default="0", help="training seeds of the neural models")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--tag", default="default", help="name of the MQ-CNN-IQF configuration")
+    p.add_argument("--mqcnn-kwargs", default="{}", help="JSON of MQCNNEstimator keyword arguments")
+    p.add_argument("--output", default="benchmarks/results/accuracy.json")
+    p.add_argument("--markdown", default="", help="file whose section of this split is rewritten")
+    p.add_argument("--summary-only", action="store_true", help="only rebuild the tables from --output")
+    p.add_argument("--force", action="store_true", help="recompute records that exist")
+    p.add_argument("--max-series", type=int, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    add_data_dir_option(p)
+    args = p.parse_args(argv)
+    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    bad = [m for m in args.models if m not in ALL_MODELS]
+    if bad:
+        p.error(f"unknown model(s) {bad}; choose from {', '.join(ALL_MODELS)}")
+    if args.steps < BATCHES_PER_EPOCH or args.steps % BATCHES_PER_EPOCH:
+        p.error(f"--steps must be a positive multiple of {BATCHES_PER_EPOCH}")
+    args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+        args.mqcnn_kwargs = json.loads(args.mqcnn_kwargs)
+    except json.JSONDecodeError as err:
+        p.error(f"--mqcnn-kwargs is not JSON: {err}")
+    args.raw_data_dir = check_data_dir(p, args.data_dir, args.datasets)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    results = load_results(Path(args.output)) if args.summary_only else run(args)
+    summary = summarise(results, args.split, args.datasets, args.tag)
+    text, heading = markdown(summary, args.split, args.datasets, args)
+    print(text)
+    if args.markdown:
+        write_section(Path(args.markdown), heading, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
