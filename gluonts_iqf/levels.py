@@ -64,7 +64,10 @@ def _parse_list(text: str, name: str) -> np.ndarray:
         try:
             values.append(float(p))
         except ValueError:
-            raise ValueError(f"{name}: {p!r} is not a number (levels must lie in (0, 1))") from None
+            raise ValueError(
+                f"{name}: {p!r} is not a number (levels must lie in (0, 1); give a "
+                "comma-separated list or a 'start:stop[:step]' range)"
+            ) from None
     return np.asarray(values, dtype=np.float64)
 
 

@@ -45,14 +45,17 @@ def causal_mean_abs_scale(
     return scale.clamp_min(minimum_scale), total > 0
 
 
-def causal_mean_abs_change(target: Tensor, observed: Tensor) -> Tuple[Tensor, Tensor]:
-    """Expanding mean of ``|target[s] - target[s-1]|`` over the positions
-    ``s`` observed together with ``s - 1``.
+def causal_mean_abs_change(target: Tensor, observed: Tensor, lag: int = 1) -> Tuple[Tensor, Tensor]:
+    """Expanding mean of ``|target[s] - target[s - lag]|`` over the positions
+    ``s`` observed together with ``s - lag`` (``lag = 1``: the one-step
+    change; ``lag = m``: the seasonal change of the MASE denominator).
 
     Parameters
     ----------
     target, observed : Tensor, shape (B, T, *rest)
         Target (already masked) and observed flags, time along dim 1.
+    lag : int
+        At least 1.
 
     Returns
     -------
@@ -62,9 +65,11 @@ def causal_mean_abs_change(target: Tensor, observed: Tensor) -> Tuple[Tensor, Te
     has_change : Tensor, shape (B, T, *rest), bool
         Some observed pair has been seen up to each position.
     """
-    both = observed[:, 1:] * observed[:, :-1]
-    diffs = (target[:, 1:] - target[:, :-1]).abs() * both
-    zero = target.new_zeros(target[:, :1].shape)
+    if lag < 1:
+        raise ValueError(f"lag must be >= 1, got {lag}")
+    both = observed[:, lag:] * observed[:, :-lag]
+    diffs = (target[:, lag:] - target[:, :-lag]).abs() * both
+    zero = target.new_zeros(target[:, : min(lag, target.shape[1])].shape)
     count = torch.cumsum(torch.cat([zero, both], 1), dim=1)
     total = torch.cumsum(torch.cat([zero, diffs], 1), dim=1)
     return total / count.clamp_min(1.0), count > 0

@@ -37,6 +37,14 @@ def test_causal_mean_abs_change():
     assert has.tolist() == [[False, True, True, True, True, True]]
     change, has = causal_mean_abs_change(torch.zeros(2, 4), torch.ones(2, 4))
     assert (change == 0).all() and has[:, 1:].all()
+    # lag 2 (a seasonal change): pairs (1,3) |4| and (3,5) |3|; (0,2), (2,4) unobserved
+    change, has = causal_mean_abs_change(y * obs, obs, lag=2)
+    torch.testing.assert_close(change, torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0, 3.5]]))
+    assert has.tolist() == [[False, False, False, True, True, True]]
+    short, has = causal_mean_abs_change(y[:, :1], obs[:, :1], lag=2)  # shorter than the lag
+    assert short.shape == (1, 1) and not has.any()
+    with pytest.raises(ValueError, match="lag"):
+        causal_mean_abs_change(y, obs, lag=0)
 
 
 def test_spread_scale_interpolates_level_and_change():

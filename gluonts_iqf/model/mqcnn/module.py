@@ -59,7 +59,7 @@ class ForkingOutputs(NamedTuple):
 
 
 #: Units of the training loss (see :class:`MQCNNModel`).
-LOSS_UNITS = ("scaled", "volume", "data")
+LOSS_UNITS = ("scaled", "volume", "data", "mase")
 
 
 def _batch_mean_scale(fork_scale: Tensor, weights: Tensor) -> Tensor:
@@ -119,7 +119,11 @@ class MQCNNModel(nn.Module):
         ``"volume"``: divided by the batch's mean scale instead (a constant
         per batch), so series weigh in proportion to their scale, as in the
         weighted quantile loss, while the loss stays O(1) for the optimiser;
-        ``"data"``: loss in the target's units, dominated by large series.
+        ``"data"``: loss in the target's units, dominated by large series;
+        ``"mase"``: divided by the series' mean absolute seasonal change
+        before the creation time (the MASE denominator, lag
+        ``season_length``), so every series weighs alike in the units of its
+        own seasonal-naive error.
     history_window
         The global MLP also sees the last ``history_window`` target values
         before each creation time, divided by that creation time's scale (0
@@ -367,6 +371,21 @@ class MQCNNModel(nn.Module):
         change, has_change = causal_mean_abs_change(target, observed)
         return spread_scale(level, change, has_change, self.spread_exponent.clamp(0.0, 1.0))
 
+    def seasonal_error_scale(self, past_target: Tensor, past_observed_values: Tensor, level: Tensor) -> Tensor:
+        """The MASE denominator of each creation time: the mean absolute
+        change over ``season_length`` observed before it, floored (and where
+        no such pair has been observed replaced) by the level, as
+        :func:`spread_scale` with exponent 1.
+
+        past_target, past_observed_values (B, C); level (B, F, 1), the level
+        scale of the creation times -> (B, F, 1).
+        """
+        F_ = level.shape[1]
+        target = past_target * past_observed_values
+        change, has_change = causal_mean_abs_change(target, past_observed_values, self.season_length)
+        change, has_change = change[:, -F_:].unsqueeze(-1), has_change[:, -F_:].unsqueeze(-1)
+        return spread_scale(level, change, has_change, level.new_ones(()))
+
     def history(self, target: Tensor, observed: Tensor, scale: Tensor, start: int) -> Tensor:
         """The last ``history_window`` values and observed flags before each
         creation time ``t = start + 1 .. C``, the values divided by the scale
@@ -600,4 +619,6 @@ class MQCNNModel(nn.Module):
             values = values / fork_scale
         elif self.loss_units == "volume":
             values = values / _batch_mean_scale(fork_scale, weights)
+        elif self.loss_units == "mase":
+            values = values / self.seasonal_error_scale(past_target, past_observed_values, fork_scale)
         return weighted_average(values.flatten(1), weights=weights.flatten(1), dim=1)

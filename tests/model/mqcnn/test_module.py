@@ -243,6 +243,38 @@ def test_loss_units():
         make_model(loss_units="original")
 
 
+@pytest.mark.parametrize("season", [1, 3])
+def test_mase_loss_units(season):
+    """'mase' units = 'data' units divided by the mean |y[s] - y[s - m]| of
+    the creation time's past (observed pairs only; an explicit loop here),
+    m = season_length; a series that never changed falls back to the floor
+    MIN_CHANGE_RATIO x its level."""
+    torch.manual_seed(0)
+    batch = make_batch(dtype=torch.float64)
+    batch["past_target"][2] = 7.0  # constant: no change at all
+    m_data = make_model(num_forking=3, loss_units="data", season_length=season).double()
+    m_mase = make_model(num_forking=3, loss_units="mase", season_length=season).double()
+    m_mase.load_state_dict(m_data.state_dict())
+    y, o = batch["past_target"] * batch["past_observed_values"], batch["past_observed_values"]
+    want = torch.empty(B, 3, dtype=torch.float64)
+    _, _, _, informative, level = m_data.forking_outputs(**prediction_inputs(batch))
+    for b in range(B):
+        for f, t in enumerate(range(C - 3 + 1, C + 1)):  # creation time t sees positions < t
+            diffs = [abs(float(y[b, s] - y[b, s - season])) for s in range(season, t) if o[b, s] and o[b, s - season]]
+            lv = float(level[b, f, 0])
+            want[b, f] = max(sum(diffs) / len(diffs), MIN_CHANGE_RATIO * lv) if diffs else lv
+    got = m_mase.seasonal_error_scale(batch["past_target"], o, level)[..., 0]
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[2], MIN_CHANGE_RATIO * level[2, :, 0], rtol=1e-12, atol=0)
+    # the loss: data-unit values / that scale, averaged with the same weights
+    target, weights = m_data.forking_targets(batch["past_target"], o, batch["future_target"],
+                                             batch["future_observed_values"], informative)
+    args, loc, spread, _, _ = m_data.forking_outputs(**prediction_inputs(batch))
+    values = m_data.distr_output.loss(target=target, distr_args=args, loc=loc, scale=spread) / want.unsqueeze(-1)
+    expected = (values * weights).flatten(1).sum(1) / weights.flatten(1).sum(1)
+    torch.testing.assert_close(m_mase.loss(**batch), expected)
+
+
 def test_spread_exponent_parameter():
     """Learned: a parameter that gets a finite gradient from the loss and is
     clamped to [0, 1]; fixed: no parameter; 0 fixed: the level scale."""
