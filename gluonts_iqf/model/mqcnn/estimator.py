@@ -1,9 +1,12 @@
 """``MQCNNEstimator``: MQ-CNN as a GluonTS ``PyTorchLightningEstimator``."""
 
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 from gluonts.core.component import validated
+from gluonts.dataset.common import Dataset
 from gluonts.model.forecast_generator import ForecastGenerator
+from gluonts.torch.model.estimator import TrainOutput
 from gluonts.time_feature import TimeFeature, get_seasonality
 from gluonts.torch.distributions import DistributionOutput
 from gluonts.transform import InstanceSampler
@@ -13,6 +16,7 @@ from ...nn.lags import check_seasonal_lags
 from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator  # noqa: F401
+from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
 
@@ -32,6 +36,14 @@ MIN_CONTEXT_LENGTH = 100
 
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
+
+#: Settings an ensemble member may not override: they shape the data
+#: pipeline or the head that all members share.
+SHARED_SETTINGS = frozenset({
+    "freq", "prediction_length", "members", "distr_output", "num_feat_dynamic_real",
+    "num_past_feat_dynamic_real", "num_feat_static_real", "cardinality", "embedding_dimension",
+    "time_features", "use_age_feature", "predict_batch_size",
+})
 
 
 class MQCNNEstimator(ForkingEstimator):
@@ -148,6 +160,14 @@ class MQCNNEstimator(ForkingEstimator):
     predict_batch_size
         Series per batch at prediction time (default 256; forecasts do not
         depend on it).
+    members
+        Train an ensemble: one network per entry, each entry's settings
+        overriding this estimator's (e.g. ``[{"loss_units": "volume"},
+        {"loss_units": "mase"}]``; any setting but the data pipeline's and
+        the head's, see ``SHARED_SETTINGS``), trained one after the other;
+        the predictor forecasts the level-wise average of their quantile
+        functions, again an IQF (needs a plain IQF head). None (default)
+        trains one network.
     """
 
     @validated()
@@ -196,6 +216,7 @@ class MQCNNEstimator(ForkingEstimator):
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
         predict_batch_size: int = 256,
+        members: Optional[List[Dict[str, Any]]] = None,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -252,6 +273,61 @@ class MQCNNEstimator(ForkingEstimator):
         self.seasonal_loc_fit_batches = seasonal_loc_fit_batches
         self.spread_exponent = spread_exponent
         self.learn_spread_exponent = learn_spread_exponent
+        self.members = [dict(m) for m in members] if members else None
+        if self.members:
+            for overrides in self.members:
+                shared = sorted(SHARED_SETTINGS & set(overrides))
+                if shared:
+                    raise ValueError(f"ensemble members cannot override {shared}: all members share them")
+            self._member_estimators()  # every member's settings are checked now
+            if not (isinstance(self.distr_output, IQFOutput) and self.distr_output.num_pieces == 1):
+                raise ValueError(
+                    "members (an ensemble) needs a plain IQF head: distr_output=IQFOutput(num_pieces=1)"
+                )
+
+    def _member_estimators(self) -> List["MQCNNEstimator"]:
+        """One estimator per ensemble member: this estimator's settings with
+        the member's overrides."""
+        base = {k: v for k, v in self.__init_args__.items() if k != "members"}
+        return [MQCNNEstimator(**{**base, **overrides}) for overrides in self.members]
+
+    def train_model(
+        self,
+        training_data: Dataset,
+        validation_data: Optional[Dataset] = None,
+        from_predictor=None,
+        **kwargs,
+    ) -> TrainOutput:
+        """GluonTS's training, once per ensemble member when ``members`` is
+        set (then the trained network is an :class:`MQCNNEnsemble` and the
+        predictor forecasts the average quantile function); ``from_predictor``
+        of an ensemble warm-starts each member from its counterpart."""
+        if not self.members:
+            return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
+        if kwargs.get("ckpt_path") is not None:
+            raise ValueError("ckpt_path (resuming a Lightning run) is not supported for an ensemble")
+        starts = [None] * len(self.members)
+        if from_predictor is not None:
+            previous = from_predictor.network
+            if not isinstance(previous, MQCNNEnsemble) or len(previous.members) != len(self.members):
+                raise ValueError(
+                    f"train_from needs a predictor of an ensemble of {len(self.members)} members"
+                )
+            starts = [SimpleNamespace(network=m) for m in previous.members]
+        estimators = self._member_estimators()
+        outputs = [
+            est.train_model(training_data, validation_data, from_predictor=start, **kwargs)
+            for est, start in zip(estimators, starts)
+        ]
+        longest = max(range(len(outputs)), key=lambda i: estimators[i].context_length)
+        network = MQCNNEnsemble(members=[o.trained_net for o in outputs])
+        transformation = outputs[longest].transformation
+        return TrainOutput(
+            transformation=transformation,
+            trained_net=network,
+            trainer=outputs[-1].trainer,
+            predictor=estimators[longest].create_predictor(transformation, network),
+        )
 
     def forecast_generator(self) -> ForecastGenerator:
         return self.distr_output.forecast_generator

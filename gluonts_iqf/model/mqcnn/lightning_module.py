@@ -28,7 +28,9 @@ class MQCNNLightningModule(ForkingLightningModule):
     seasonal_loc_fit_batches
         Before the first step, fit the model's seasonal location on this many
         training batches (:meth:`MQCNNModel.fit_seasonal_location`); 0 keeps
-        its seasonal-naive start. Skipped when resuming from a checkpoint.
+        its seasonal-naive start. Skipped when resuming from a checkpoint
+        and when weights were loaded before training (GluonTS's
+        ``train_from``): the fit initialises, it must not overwrite them.
     """
 
     model_cls = MQCNNModel
@@ -51,12 +53,17 @@ class MQCNNLightningModule(ForkingLightningModule):
             lr_schedule=lr_schedule, num_batches_per_epoch=num_batches_per_epoch,
         )
         self.seasonal_loc_fit_batches = seasonal_loc_fit_batches
+        self._weights_loaded = False
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._weights_loaded = True
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def on_train_start(self) -> None:
         """Fit the seasonal location on ``seasonal_loc_fit_batches`` batches
         drawn from the training loader."""
         n = self.seasonal_loc_fit_batches
-        if not n or self.trainer.ckpt_path is not None:
+        if not n or self.trainer.ckpt_path is not None or self._weights_loaded:
             return
         batches = []
         for batch in self.trainer.train_dataloader:  # a GluonTS loader yields num_batches_per_epoch batches a pass

@@ -304,3 +304,14 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         estimator(tmp_path, **kwargs)
+
+
+def test_train_from_keeps_the_loaded_weights(m4, tmp_path):
+    """GluonTS's train_from loads the predictor's weights before training:
+    the seasonal-location fit (an initialisation) must not overwrite them
+    (lr 0: every weight stays as loaded)."""
+    pl.seed_everything(0)
+    first = estimator(tmp_path / "a", batches=3).train(m4[0][:12])
+    again = estimator(tmp_path / "b", batches=3, lr=0.0).train_from(first, m4[0][:12])
+    for (k, x), (_, y) in zip(again.prediction_net.state_dict().items(), first.prediction_net.state_dict().items()):
+        assert torch.equal(x, y), k
