@@ -88,7 +88,14 @@ IQF_CODE = (
     "gluonts_iqf/__init__.py",
     "gluonts_iqf/distributions/__init__.py",
     "gluonts_iqf/distributions/iqf.py",
-    "gluonts_iqf/distributions/_spline.py",
+    "gluonts_iqf/distributions/iqf_output.py",
+    "gluonts_iqf/distributions/_common.py",
+    "gluonts_iqf/distributions/_grid.py",
+    "gluonts_iqf/distributions/_knots.py",
+    "gluonts_iqf/distributions/_plain.py",
+    "gluonts_iqf/distributions/_domain_map.py",
+    "gluonts_iqf/distributions/_compiled.py",
+    "gluonts_iqf/levels.py",
 )
 SECTION = "## IQF distribution vs GluonTS ISQF"
 TARGET_SPEEDUP = 10.0
@@ -861,9 +868,10 @@ PERFORMANCE_NOTES = (
     "pieces still come from the grid (built once per distribution), so a level "
     "gives bit-equal results alone or among others.",
     "`compile=True` (plain IQF): `domain_map`, quantiles, cdf, sampling and the "
-    "CRPS with its closed-form backward are pure functions over the knot-major "
-    "(K, N) layout (`gluonts_iqf/distributions/_compiled.py`) that `torch.compile` "
-    "(inductor) turns into one vectorised C++ loop each; the missing-target mask "
+    "CRPS with its closed-form backward are the eager path's pure functions over "
+    "the knot-major (K, N) layout (`gluonts_iqf/distributions/_plain.py`), composed "
+    "per query (`_compiled.py`), that `torch.compile` (inductor) turns into fused, "
+    "vectorised C++ loops; the missing-target mask "
     "of the loss is fused into the CRPS kernels; `domain_map` returns the knot "
     "values as a view of a knot-major tensor, so the distribution reads them "
     "without a copy (inductor emits scalar code, slower than eager torch, when it "

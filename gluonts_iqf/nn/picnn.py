@@ -41,34 +41,24 @@ MIN_CONVEXITY = 1e-3
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def gaussian_softplus(u: Tensor) -> Tensor:
-    """``g(u) = u Phi(u) + phi(u) = E[relu(u + eps)]``, eps ~ N(0, 1):
-    smooth, convex, increasing."""
-    return u * torch.special.ndtr(u) + _INV_SQRT_2PI * torch.exp(-0.5 * u * u)
-
-
-def gaussian_softplus_grad(u: Tensor) -> Tensor:
-    """``g'(u) = Phi(u)`` in (0, 1)."""
-    return torch.special.ndtr(u)
-
-
-def gaussian_softplus_hess(u: Tensor) -> Tensor:
-    """``g''(u) = phi(u) > 0``."""
-    return _INV_SQRT_2PI * torch.exp(-0.5 * u * u)
-
-
 def _gaussian_softplus_and_slope(u: Tensor, shift: float) -> Tuple[Tensor, Tensor]:
-    """``(g(u) - shift * u, Phi(u) - shift)`` sharing ``Phi(u)`` (the value
-    and the slope of the shifted Gaussian softplus)."""
+    """``(g(u) - shift * u, Phi(u) - shift)`` sharing ``Phi(u)``: the value
+    and the slope of the shifted Gaussian softplus ``g(u) = u Phi(u) + phi(u)
+    = E[relu(u + eps)]``, eps ~ N(0, 1) (smooth, convex, increasing)."""
     Phi = torch.special.ndtr(u)
     slope = Phi - shift if shift else Phi
     return u * slope + _INV_SQRT_2PI * torch.exp(-0.5 * u * u), slope
 
 
+def gaussian_softplus(u: Tensor) -> Tensor:
+    """``g(u) = u Phi(u) + phi(u)``, see :func:`_gaussian_softplus_and_slope`."""
+    return _gaussian_softplus_and_slope(u, 0.0)[0]
+
+
 #: Output widths for which :func:`_matmul_narrow` computes ``a @ W`` as
-#: ``(W^T @ a^T)^T``: measured on CPU (one thread, (4000, 20) x (20, d)),
-#: oneDNN's product with a narrow output of 2..8 columns takes 2-5x longer
-#: than the transposed product; from ~12 columns on the plain product wins.
+#: ``(W^T @ a^T)^T``: on CPU, oneDNN's product with a narrow output (2..8
+#: columns) is several times slower than the transposed product; wider
+#: outputs favour the plain product.
 _NARROW_MAX = 8
 
 

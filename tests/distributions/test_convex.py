@@ -124,6 +124,7 @@ def test_log_prob_integrates_to_one_in_1d():
         assert torch.trapezoid(dens, grid).item() == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_stochastic_log_prob_close_to_exact():
     torch.manual_seed(3)
     d = make(dim=12)
@@ -150,6 +151,7 @@ def test_log_prob_gradients_match_finite_differences():
     assert grad[0, 0].item() == pytest.approx(((up - down) / (2 * eps)).item(), rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_energy_score_matches_scoringrules():
     d = make()
     torch.manual_seed(5)

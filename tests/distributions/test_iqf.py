@@ -2,7 +2,8 @@
 
 Every check uses an oracle the implementation does not share: quadrature
 (scipy), autograd, ``properscoring``/``scoringrules`` on samples, GluonTS's
-own ISQF, and the reference values of METHODS.md (section C).
+own ISQF, and the reference values of docs/methods.md ("Reference values for
+tests").
 """
 
 import math
@@ -59,7 +60,7 @@ def scalar_q(d, idx):
 
 def breakpoints(d, idx):
     """Levels where q has a kink: spline points of element ``idx``."""
-    x = d._flat["x"]
+    x = d._grid.x
     if x.dim() == 2:
         flat_idx = np.ravel_multi_index(idx, tuple(d.batch_shape))
         x = x[flat_idx]
@@ -301,7 +302,8 @@ def test_matches_gluonts_isqf(name):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_reference_values_from_methods(name, dtype):
-    """METHODS.md C.5 and C.6 (GluonTS's ISQF unit-test constants)."""
+    """docs/methods.md, "Reference values for tests" (GluonTS's ISQF
+    unit-test constants)."""
     if name != "iqf-2":  # configuration-independent: run once per dtype
         pytest.skip("reference values do not depend on the registry config")
     t = lambda v: torch.tensor(v, dtype=dtype)

@@ -4,7 +4,6 @@ change to GluonTS. Data: the embedded M4 hourly (first 40 series)."""
 
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -14,73 +13,14 @@ from gluonts.ev.metrics import MASE, MeanWeightedSumQuantileLoss
 from gluonts.evaluation import Evaluator, make_evaluation_predictions
 from gluonts.model import Predictor, evaluate_model
 from gluonts.model.forecast import SampleForecast
-from gluonts.torch import (
-    DeepAREstimator,
-    DLinearEstimator,
-    PatchTSTEstimator,
-    SimpleFeedForwardEstimator,
-    TemporalFusionTransformerEstimator,
-    TiDEEstimator,
-)
 
 from gluonts_iqf import IQFOutput, QuantileFunctionForecast, datasets
 from gluonts_iqf.metrics import crossing_rate
 
+from distribution_helpers import FiniteTraining, make_estimator
+
 N_SERIES = 40
 LEVELS = [0.1, 0.5, 0.9]
-
-
-class FiniteTraining(pl.Callback):
-    """Records every training loss and fails on a non-finite loss or
-    gradient."""
-
-    def __init__(self):
-        self.losses = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss))
-
-    def on_after_backward(self, trainer, pl_module):
-        for name, p in pl_module.named_parameters():
-            if p.grad is not None and not torch.isfinite(p.grad).all():
-                raise AssertionError(f"non-finite gradient in {name}")
-
-
-def trainer_kwargs(root, callbacks=()):
-    return dict(
-        max_epochs=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=False,
-        default_root_dir=str(root),
-        callbacks=list(callbacks),
-    )
-
-
-def make_estimator(name, distr_output, root, callbacks=(), batches=6):
-    kw = dict(
-        prediction_length=48,
-        batch_size=32,
-        num_batches_per_epoch=batches,
-        distr_output=distr_output,
-        trainer_kwargs=trainer_kwargs(root, callbacks),
-    )
-    if name == "deepar":
-        return DeepAREstimator(freq="h", num_layers=1, hidden_size=16, **kw)
-    if name == "sff":
-        return SimpleFeedForwardEstimator(hidden_dimensions=[32, 32], **kw)
-    if name == "tft":
-        return TemporalFusionTransformerEstimator(freq="h", hidden_dim=16, **kw)
-    if name == "patchtst":
-        return PatchTSTEstimator(
-            patch_len=16, context_length=96, d_model=16, num_encoder_layers=1, **kw
-        )
-    if name == "dlinear":
-        return DLinearEstimator(**kw)
-    if name == "tide":
-        return TiDEEstimator(freq="h", **kw)
-    raise KeyError(name)
 
 
 ESTIMATORS = ["deepar", "sff", "tft", "patchtst", "dlinear", "tide"]

@@ -168,8 +168,9 @@ def test_non_finite_targets_give_zero_loss_and_finite_gradients(loss):
 
 
 def test_extreme_raw_outputs_are_finite():
-    """Raw network outputs of std 100 (METHODS C.8) in float32: losses,
-    cdf, crps finite; cdf in [0, 1]; crps >= 0."""
+    """Raw network outputs of std 100 (docs/methods.md, "Reference values
+    for tests") in float32: losses, cdf, crps finite; cdf in [0, 1];
+    crps >= 0."""
     for pieces in [1, 10]:
         out = IQFOutput(knot_levels=[0.1, 0.3, 0.5, 0.7, 0.9], num_pieces=pieces)
         args = out.domain_map(*raw_args(out, dtype=torch.float32, std=100.0))

@@ -1,12 +1,13 @@
 """IQF(compile=True): the compiled plain-IQF kernels (``_compiled``) against
-the eager implementation (an independent code path: knot-major ramps with
-``_spline``'s custom autograd node vs fused pure functions with their own
-closed-form backward), monotonicity, sampling, masking, serialization and
-the eager fallback when compilation fails.
+the eager path (the same ``_plain`` functions run without compilation: this
+checks that fusing them, and the compile-time forms of their sums, keep the
+results), monotonicity, sampling, masking, serialization and the eager
+fallback when compilation fails. The eager path itself is checked against
+the grid, quadrature and GluonTS's ISQF in ``test_iqf*.py``.
 
-Tolerances: float64 1e-9 relative to the value scale (the two paths round
-differently: the eager quantile works in target units, the kernels in base
-units), float32 2e-5."""
+Tolerances: float64 1e-9 relative to the value scale (the kernels round
+differently), float32 2e-5. Every test here compiles kernels (seconds each
+on CPU) or trains a model, except the fallback tests."""
 
 import math
 import warnings
@@ -17,7 +18,7 @@ import torch
 from gluonts.core import serde
 
 from gluonts_iqf import IQF, IQFOutput
-from gluonts_iqf.distributions import _compiled
+from gluonts_iqf.distributions import _compiled, _plain
 
 LEVELS = [0.05, 0.2, 0.5, 0.8, 0.95]
 TOL = {torch.float64: 1e-9, torch.float32: 2e-5}
@@ -39,7 +40,7 @@ def compiled_kernels_stay_compiled(request):
     compilation failure would silently switch to the eager path."""
     yield
     if "eagerly" not in request.node.name:  # the fallback and variant-limit tests
-        assert not _compiled.compile_disabled(), "a kernel failed to compile (see the RuntimeWarning)"
+        assert not _compiled._STATE["disabled"], "a kernel failed to compile (see the RuntimeWarning)"
         assert not _compiled._STATE["limit_warned"], "a kernel ran out of compiled variants"
 
 
@@ -48,6 +49,7 @@ def close(a, b, tol, scale=1.0):
     assert err <= tol, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_compiled_queries_equal_eager(dtype, seed):
@@ -77,6 +79,7 @@ def test_compiled_queries_equal_eager(dtype, seed):
     assert (edge[0] == -math.inf).all() and (edge[1] == math.inf).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_compiled_loss_gradients_equal_eager(dtype):
     """Training loss (domain_map -> CRPS) and its gradients with respect to
@@ -103,9 +106,11 @@ def test_compiled_loss_gradients_equal_eager(dtype):
         sc = torch.rand(4, dtype=dtype, generator=gen) + 0.5
         z = (lc + sc * 2 * torch.randn(3, 4, dtype=dtype, generator=gen))
         inputs = [t.detach().requires_grad_(True) for t in (kv, sl, sr, lc, sc, z)]
-        assert torch.autograd.gradcheck(lambda *t: _compiled.crps(levels, *t), inputs)
+        c = _plain.level_constants(levels)
+        assert torch.autograd.gradcheck(lambda *t: _compiled.crps(c, *t, compiled=True), inputs)
 
 
+@pytest.mark.slow
 def test_compiled_monotone_and_finite_on_extreme_parameters():
     """Quantiles non-decreasing in the level and cdf in the value (sorted
     queries, float32), finite everywhere, for tiny and huge raw outputs."""
@@ -120,6 +125,7 @@ def test_compiled_monotone_and_finite_on_extreme_parameters():
         assert torch.isfinite(d.crps(q[::100])).all()
 
 
+@pytest.mark.slow
 def test_compiled_samples_follow_the_distribution():
     """Seeded: cdf of the samples is uniform (Kolmogorov-Smirnov statistic
     per series < 0.03 for 20,000 draws; the 1% critical value is 0.0115),
@@ -145,6 +151,7 @@ def test_compiled_samples_follow_the_distribution():
     close(a, eager.sample((50,)), 1e-9, d.scale.max().item())
 
 
+@pytest.mark.slow
 def test_compiled_loss_masks_non_finite_targets():
     out, raw, loc, scale = make(torch.float32, True, 7)
     y = loc + scale * torch.randn(6, 7)
@@ -157,6 +164,7 @@ def test_compiled_loss_masks_non_finite_targets():
     assert all(torch.isfinite(x.grad).all() for x in r)
 
 
+@pytest.mark.slow
 def test_compile_flag_serializes_and_reaches_the_distribution():
     out = IQFOutput(knot_levels=LEVELS, compile=True)
     back = serde.decode(serde.encode(out))
@@ -189,7 +197,7 @@ def test_failed_compilation_warns_once_and_runs_eagerly(monkeypatch):
     y = torch.randn(6, 7, dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         first = out.loss(y, out.domain_map(*raw), loc=loc, scale=scale)
-    assert _compiled.compile_disabled()
+    assert _compiled._STATE["disabled"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = out.loss(y, out.domain_map(*raw), loc=loc, scale=scale)
@@ -198,6 +206,7 @@ def test_failed_compilation_warns_once_and_runs_eagerly(monkeypatch):
     torch.testing.assert_close(again, expected, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("est_name", ["sff", "deepar"])
 def test_gluonts_estimators_train_and_predict_with_compile(est_name, tmp_path):
     """Drop-in with ``IQFOutput(compile=True)``: GluonTS's SimpleFeedForward
@@ -213,9 +222,10 @@ def test_gluonts_estimators_train_and_predict_with_compile(est_name, tmp_path):
     from gluonts.evaluation import make_evaluation_predictions
     from gluonts.model import Predictor
 
+    from distribution_helpers import FiniteTraining, make_estimator
+
     from gluonts_iqf import datasets
     from gluonts_iqf.metrics import crossing_rate
-    from test_iqf_gluonts_estimators import FiniteTraining, make_estimator
 
     ds = datasets.load("m4_hourly")
     train, test = list(ds.train)[:20], list(ds.test)[:6]
@@ -245,6 +255,7 @@ def test_gluonts_estimators_train_and_predict_with_compile(est_name, tmp_path):
     assert crossing_rate(out[0]) == 0.0
 
 
+@pytest.mark.slow
 def test_variant_limit_runs_new_variants_eagerly(monkeypatch):
     """When a kernel has used up its compiled variants, a new variant (here:
     new knot levels) runs eagerly with one warning and the same results;
@@ -264,4 +275,4 @@ def test_variant_limit_runs_new_variants_eagerly(monkeypatch):
     with pytest.warns(RuntimeWarning, match="limit of compiled variants"):
         got = out.distribution(out.domain_map(*raw)).icdf(u)
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
-    assert not _compiled.compile_disabled()
+    assert not _compiled._STATE["disabled"]
