@@ -176,11 +176,29 @@ def stats_model(model: str, season: int):
     }[model]()
 
 
-def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float]:
-    """Quantiles (n, 19, H) at GRID, and the fit-and-forecast wall time."""
-    import pandas as pd
+def _stats_forecast(model: str, season: int, df, H: int) -> np.ndarray:
+    """statsforecast quantiles (n, 19, H) at GRID of every series in ``df``
+    (NaN rows where the model gives none)."""
     from statsforecast import StatsForecast
     from statsforecast.models import Naive
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
+                            fallback_model=Naive()).forecast(df=df, h=H, level=list(INTERVALS))
+    out = out.sort_values(["unique_id", "ds"])
+    name = [c for c in out.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+    cols = [f"{name}-lo-{L}" for L in reversed(INTERVALS)] + [name] + [f"{name}-hi-{L}" for L in INTERVALS]
+    n = out["unique_id"].nunique()
+    q = out[cols].to_numpy().reshape(n, H, len(GRID)).transpose(0, 2, 1)
+    return np.sort(q, axis=1)  # intervals are symmetric; sort guards rounding
+
+
+def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float, int]:
+    """Quantiles (n, 19, H) at GRID, the fit-and-forecast wall time, and the
+    number of series too short for the seasonal model (refitted with season
+    1, as a forecaster would)."""
+    import pandas as pd
 
     H = metadata.prediction_length
     season = STAT_SEASON.get(metadata.freq, 1)
@@ -193,19 +211,16 @@ def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float]:
     # warm-up (numba compilation is not the model's time)
     warm = pd.DataFrame({"unique_id": 0, "ds": np.arange(6 * season + 12),
                          "y": 10 + np.sin(np.arange(6 * season + 12.0))})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
-                      fallback_model=Naive()).forecast(df=warm, h=H, level=list(INTERVALS))
-        t0 = time.perf_counter()
-        out = StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
-                            fallback_model=Naive()).forecast(df=df, h=H, level=list(INTERVALS))
-        seconds = time.perf_counter() - t0
-    out = out.sort_values(["unique_id", "ds"])
-    name = [c for c in out.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
-    cols = [f"{name}-lo-{L}" for L in reversed(INTERVALS)] + [name] + [f"{name}-hi-{L}" for L in INTERVALS]
-    q = out[cols].to_numpy().reshape(len(inputs), H, len(GRID)).transpose(0, 2, 1)
-    return np.sort(q, axis=1), seconds  # intervals are symmetric; sort guards rounding
+    _stats_forecast(model, season, warm, H)
+    t0 = time.perf_counter()
+    q = _stats_forecast(model, season, df, H)
+    bad = np.flatnonzero(~np.isfinite(q).all(axis=(1, 2)))
+    if len(bad) and season > 1:
+        q[bad] = _stats_forecast(model, 1, df[df["unique_id"].isin(bad)], H)
+    seconds = time.perf_counter() - t0
+    if not np.isfinite(q).all():
+        raise RuntimeError(f"{model}: non-finite forecasts for {int((~np.isfinite(q).all(axis=(1, 2))).sum())} series")
+    return q, seconds, len(bad)
 
 
 def quantile_forecasts(q: np.ndarray, inputs) -> list:
@@ -306,9 +321,9 @@ def run(args) -> Dict[str, Any]:
         metadata, train, inputs, truth, dropped = windows(dataset, args.raw_data_dir, args.split, args.max_series)
         print(f"[{args.split}] {dataset}: {len(inputs)} windows, H={metadata.prediction_length}, "
               f"freq={metadata.freq}" + (f", {dropped} series too short" if dropped else ""), flush=True)
-        stat_q: Dict[str, Tuple[np.ndarray, float]] = {}  # quantiles and seconds, fitted once here
+        stat_q: Dict[str, Tuple[np.ndarray, float, int]] = {}  # quantiles, seconds, refits; fitted once here
 
-        def stat_quantiles(name: str) -> Tuple[np.ndarray, float]:
+        def stat_quantiles(name: str) -> Tuple[np.ndarray, float, int]:
             if name not in stat_q:
                 stat_q[name] = run_stats(name, metadata, inputs)
             return stat_q[name]
@@ -320,20 +335,21 @@ def run(args) -> Dict[str, Any]:
                 key = record_key(args.split, dataset, model, tag, seed)
                 if key in results["records"] and not args.force:
                     continue
-                predict_s = 0.0
+                predict_s, refits = 0.0, 0
                 if model in NEURAL:
                     forecasts, train_s, predict_s = run_neural(model, metadata, train, inputs, cfg, seed)
                 elif model == "stat_ensemble":
                     members = [stat_quantiles(m) for m in ENSEMBLE_MEMBERS]
-                    forecasts = quantile_forecasts(np.mean([q for q, _ in members], axis=0), inputs)
-                    train_s = sum(t for _, t in members)
+                    forecasts = quantile_forecasts(np.mean([q for q, _, _ in members], axis=0), inputs)
+                    train_s = sum(t for _, t, _ in members)
+                    refits = max(r for _, _, r in members)
                 else:
-                    q, train_s = stat_quantiles(model)
+                    q, train_s, refits = stat_quantiles(model)
                     forecasts = quantile_forecasts(q, inputs)
                 metrics = score(forecasts, inputs, truth, metadata.freq)
                 rec = {"split": args.split, "dataset": dataset, "model": model, "tag": tag, "seed": seed,
                        "metrics": metrics, "train_s": train_s, "predict_s": predict_s,
-                       "windows": len(inputs), "dropped": dropped, "steps": args.steps if model in NEURAL else None,
+                       "windows": len(inputs), "dropped": dropped, "season_1_refits": refits, "steps": args.steps if model in NEURAL else None,
                        "batch_size": args.batch_size if model in NEURAL else None,
                        "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None, **environment()}
                 results["records"][key] = rec
