@@ -1,6 +1,6 @@
 """Neural-network building blocks with no model of their own (no GluonTS
 estimator logic): the PICNN of MQF², the causal convolution encoder, the MLP,
-causal scalers, seasonal-lag features and the seasonal location, and the
+causal scalers, static-feature embedding, seasonal-lag features and the seasonal location, and the
 forking-window cuts shared by MQ-CNN and MQF²."""
 
 from .encoder import CausalConvEncoder
@@ -10,6 +10,7 @@ from .location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from .mlp import mlp
 from .picnn import PICNN
 from .scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, causal_mean_abs_scale, spread_scale
+from .static import static_embedder, static_features
 
 __all__ = [
     "CausalConvEncoder",
@@ -29,4 +30,6 @@ __all__ = [
     "seasonal_lag_offsets",
     "seasonal_naive_linear",
     "spread_scale",
+    "static_embedder",
+    "static_features",
 ]

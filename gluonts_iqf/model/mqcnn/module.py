@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from gluonts.torch.distributions import DistributionOutput
-from gluonts.torch.modules.feature import FeatureEmbedder
 from gluonts.torch.util import weighted_average
 
 from ...distributions.iqf import IQFOutput
@@ -36,6 +35,7 @@ from ...nn.forking import forking_history, forking_targets, forking_windows
 from ...nn.lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
 from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
+from ...nn.static import static_embedder, static_features
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -222,11 +222,6 @@ class MQCNNModel(nn.Module):
             )
         if distr_output.event_shape != ():
             raise ValueError("MQ-CNN needs a univariate distr_output (event_shape ())")
-        if len(cardinality) != len(embedding_dimension):
-            raise ValueError(
-                "cardinality and embedding_dimension must have the same length, "
-                f"got {list(cardinality)} and {list(embedding_dimension)}"
-            )
         self.prediction_length = prediction_length
         self.context_length = context_length
         self.num_forking = num_forking
@@ -239,11 +234,7 @@ class MQCNNModel(nn.Module):
         self.local_context_dim = local_context_dim
         self.agnostic_context_dim = agnostic_context_dim
 
-        self.embedder = (
-            FeatureEmbedder(list(cardinality), list(embedding_dimension))
-            if cardinality
-            else None
-        )
+        self.embedder = static_embedder(cardinality, embedding_dimension)
         static_dim = sum(embedding_dimension) + num_feat_static_real
         # scaled target, observed indicator, log scale, covariates, static
         enc_in = 3 + num_feat_dynamic_real + num_past_feat_dynamic_real + static_dim
@@ -307,31 +298,20 @@ class MQCNNModel(nn.Module):
             proj.bias[0] = -slope * (mid - levels[0])
 
     # ------------------------------------------------------------------ #
-    def _static(self, feat_static_cat: Tensor, feat_static_real: Tensor) -> Tensor:
-        """(B, n_cat), (B, n_real) -> (B, static_dim)."""
-        parts = []
-        if self.embedder is not None:
-            parts.append(self.embedder(feat_static_cat))
-        if self.num_feat_static_real:
-            parts.append(feat_static_real)
-        if not parts:
-            return feat_static_real.new_zeros(feat_static_real.shape[0], 0)
-        return torch.cat(parts, dim=-1)
-
     def encode(
         self,
         past_target: Tensor,
         past_observed_values: Tensor,
         feat_dynamic_real: Tensor,
         past_feat_dynamic_real: Optional[Tensor],
-        static: Tensor,
+        static: Optional[Tensor],
         first: int = 0,
     ) -> Tuple[Tensor, Tensor, Tensor]:
         """Run the causal encoder over the past window.
 
         Shapes: past_target, past_observed_values (B, C); feat_dynamic_real
         (B, C + H, n_known); past_feat_dynamic_real (B, C, n_past) or None;
-        static (B, n_static). Returns encodings of positions ``first .. C-1``
+        static (B, n_static) or None. Returns encodings of positions ``first .. C-1``
         (B, C - first, E), scales (B, C) and whether the scale is informative
         (B, C), all causal in the position.
 
@@ -350,7 +330,7 @@ class MQCNNModel(nn.Module):
         ]
         if self.num_past_feat_dynamic_real:
             inputs.append(past_feat_dynamic_real)
-        if static.shape[-1]:
+        if static is not None:
             inputs.append(static.unsqueeze(1).expand(-1, C, -1))
         x = torch.cat(inputs, dim=-1)
         enc = self.encoder.positions(x, first)
@@ -415,7 +395,7 @@ class MQCNNModel(nn.Module):
     def decode(
         self,
         enc: Tensor,
-        static: Tensor,
+        static: Optional[Tensor],
         log_scale: Tensor,
         covariates: Tensor,
         history: Tensor,
@@ -423,17 +403,15 @@ class MQCNNModel(nn.Module):
     ) -> Tuple[Tensor, ...]:
         """Decoder at F creation times.
 
-        Shapes: enc (B, F, E); static (B, n_static); log_scale (B, F, 1);
+        Shapes: enc (B, F, E); static (B, n_static) or None; log_scale (B, F, 1);
         covariates (B, F, H, n_known) (the known covariates of the F
         horizons); history (B, F, 2 W) from :meth:`history`; lags
         (B, F, H, 2 J) from :meth:`seasonal_lags` (None when J = 0). Returns
         the distribution arguments, each (B, F, H, ...).
         """
         B, F_, H, n = covariates.shape
-        glob_in = torch.cat(
-            [enc, static.unsqueeze(1).expand(-1, F_, -1), log_scale, covariates.reshape(B, F_, H * n), history],
-            dim=-1,
-        )
+        parts = [enc] + ([] if static is None else [static.unsqueeze(1).expand(-1, F_, -1)])
+        glob_in = torch.cat(parts + [log_scale, covariates.reshape(B, F_, H * n), history], dim=-1)
         ctx = torch.relu(self.global_mlp(glob_in))
         local = ctx[..., : H * self.local_context_dim].reshape(B, F_, H, self.local_context_dim)
         agnostic = self.local_agnostic(ctx[..., H * self.local_context_dim :])  # (B, F, hidden)
@@ -448,8 +426,8 @@ class MQCNNModel(nn.Module):
         self, feat_static_cat, feat_static_real, past_target, past_observed_values,
         feat_dynamic_real, past_feat_dynamic_real, first: int = 0,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Static features (B, n_static) and :meth:`encode`'s outputs."""
-        static = self._static(feat_static_cat, feat_static_real)
+        """Static features (B, n_static) or None and :meth:`encode`'s outputs."""
+        static = static_features(self.embedder, feat_static_cat, feat_static_real, self.num_feat_static_real)
         enc, scale, informative = self.encode(
             past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real, static,
             first=first,

@@ -17,7 +17,6 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gluonts.torch.modules.feature import FeatureEmbedder
 from gluonts.torch.util import weighted_average
 
 from ...distributions.convex import ConvexQuantileMap, ConvexQuantileOutput
@@ -27,6 +26,7 @@ from ...nn.lags import gather_seasonal_lags, seasonal_lag_offsets
 from ...nn.location import seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.scaler import CausalMeanScaler
+from ...nn.static import static_embedder, static_features
 
 JOINT = ("horizon", "all", "step")
 
@@ -125,14 +125,7 @@ class MQF2Model(nn.Module):
         self.num_past_feat_dynamic_real = num_past_feat_dynamic_real
         self.num_feat_static_real = num_feat_static_real
         self.num_parallel_samples = num_parallel_samples
-        if len(cardinality) != len(embedding_dimension):
-            raise ValueError(
-                "cardinality and embedding_dimension must have the same length, "
-                f"got {list(cardinality)} and {list(embedding_dimension)}"
-            )
-        self.embedder = (
-            FeatureEmbedder(list(cardinality), list(embedding_dimension)) if cardinality else None
-        )
+        self.embedder = static_embedder(cardinality, embedding_dimension)
         static_dim = sum(embedding_dimension) + num_feat_static_real
         self.scaler = CausalMeanScaler()
         # per series: scaled target, observed flag, log scale; then covariates
@@ -155,16 +148,6 @@ class MQF2Model(nn.Module):
     def _as_btk(self, x: Tensor) -> Tensor:
         """(B, T) or (B, T, k) -> (B, T, k)."""
         return x.unsqueeze(-1) if x.dim() == 2 else x
-
-    def _static(self, feat_static_cat: Optional[Tensor], feat_static_real: Optional[Tensor]) -> Optional[Tensor]:
-        """(B, n_cat), (B, n_real) -> (B, static_dim), or None without
-        static features."""
-        parts = []
-        if self.embedder is not None:
-            parts.append(self.embedder(feat_static_cat))
-        if self.num_feat_static_real:
-            parts.append(feat_static_real)
-        return torch.cat(parts, dim=-1) if parts else None
 
     def encode(
         self,
@@ -191,7 +174,7 @@ class MQF2Model(nn.Module):
         inputs = [scaled, obs, torch.log(scale), feat_dynamic_real[:, :C]]
         if self.num_past_feat_dynamic_real:
             inputs.append(past_feat_dynamic_real)
-        if static is not None and static.shape[-1]:
+        if static is not None:
             inputs.append(static.unsqueeze(1).expand(-1, C, -1))
         x = torch.cat(inputs, dim=-1)
         enc = self.encoder.positions(x, first)
@@ -267,7 +250,7 @@ class MQF2Model(nn.Module):
         C, H, k = self.context_length, self.prediction_length, self.target_dim
         enc, scale, _ = self.encode(
             past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real,
-            self._static(feat_static_cat, feat_static_real), first=C - 1,
+            static_features(self.embedder, feat_static_cat, feat_static_real, self.num_feat_static_real), first=C - 1,
         )
         last_scale = scale[:, -1:]  # (B, 1, k)
         ctx = self.contexts(enc, torch.log(last_scale), feat_dynamic_real[:, C : C + H].unsqueeze(1))
@@ -300,7 +283,7 @@ class MQF2Model(nn.Module):
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         enc, scale, count = self.encode(
             past_target, past_observed_values, feat_dynamic_real, past_feat_dynamic_real,
-            self._static(feat_static_cat, feat_static_real), first=C - F_,
+            static_features(self.embedder, feat_static_cat, feat_static_real, self.num_feat_static_real), first=C - F_,
         )
         cov = forking_windows(feat_dynamic_real, C - F_ + 1, F_, H)  # (B, F, H, n)
         fork_scale = scale[:, C - F_ :]  # (B, F, k)

@@ -10,6 +10,7 @@ from gluonts.torch.distributions import StudentTOutput
 
 from gluonts_iqf import IQFOutput
 from gluonts_iqf.model.mqcnn.module import INIT_IQF_SLOPE, MQCNNModel
+from gluonts_iqf.nn.static import static_features
 from gluonts_iqf.nn.scaler import MIN_CHANGE_RATIO, causal_mean_abs_change, causal_mean_abs_scale, spread_scale
 
 B, C, H = 3, 20, 5
@@ -101,7 +102,7 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
     got = m.loss(**batch)
 
-    static = m._static(batch["feat_static_cat"], batch["feat_static_real"])
+    static = static_features(m.embedder, batch["feat_static_cat"], batch["feat_static_real"], m.num_feat_static_real)
     enc, scale, count = m.encode(
         batch["past_target"], batch["past_observed_values"], batch["feat_dynamic_real"],
         batch["past_feat_dynamic_real"], static,
@@ -378,7 +379,7 @@ def test_cropped_encoder_equals_the_full_window(first):
     torch.manual_seed(0)
     m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,)).double()
     batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
-    static = m._static(batch["feat_static_cat"], batch["feat_static_real"])
+    static = static_features(m.embedder, batch["feat_static_cat"], batch["feat_static_real"], m.num_feat_static_real)
     args = (batch["past_target"], batch["past_observed_values"], batch["feat_dynamic_real"],
             batch["past_feat_dynamic_real"], static)
     full, scale, informative = m.encode(*args)
