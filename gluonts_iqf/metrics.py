@@ -39,7 +39,7 @@ def crossing_rate(
 
 
 # ---------------------------------------------------------------------- #
-# calibration: PIT values and coverage (the plots in plot.py draw these)
+# calibration: PIT values and coverage (the plots in plot/ draw these)
 # ---------------------------------------------------------------------- #
 _PIT_GRID = (np.arange(1000) + 0.5) / 1000
 
