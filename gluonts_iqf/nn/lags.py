@@ -74,8 +74,20 @@ def recent_lag_offsets(prediction_length: int, season_length: int, num_recent: i
     return row.unsqueeze(0).expand(prediction_length, -1).contiguous()
 
 
+def last_observed(target: Tensor, observed: Tensor) -> Tensor:
+    """The value at the last observed position up to each position (the
+    naive forecast made there), 0 before the first observed one.
+
+    target, observed : Tensor, shape (B, T) -> Tensor, shape (B, T).
+    """
+    positions = torch.arange(target.shape[1], device=target.device).expand_as(target)
+    idx = torch.where(observed > 0, positions, torch.full_like(positions, -1)).cummax(dim=1).values
+    values = target.gather(1, idx.clamp_min(0))
+    return torch.where(idx >= 0, values, torch.zeros_like(values))
+
+
 def gather_seasonal_lags(
-    target: Tensor, observed: Tensor, scale: Tensor, start: int, offsets: Tensor
+    target: Tensor, observed: Tensor, scale: Tensor, start: int, offsets: Tensor, impute: bool = False
 ) -> Tensor:
     """Seasonal lags of every horizon step at creation times
     ``t = start + 1 .. start + F``, divided by the scale at ``t - 1``.
@@ -90,12 +102,17 @@ def gather_seasonal_lags(
         Creation times are ``start + 1 .. start + F``.
     offsets : Tensor, shape (H, J), int64
         From :func:`seasonal_lag_offsets`.
+    impute : bool
+        Give unobserved lags (missing values, positions before the series
+        or the window) the last value observed before the creation time
+        instead of 0: "no information" then reads as persistence, not as a
+        value of zero, so a short series' linear location is not pulled to
+        zero. Their flags stay 0.
 
     Returns
     -------
     Tensor, shape (B, F, H, 2 J)
-        J scaled values then J observed flags; positions before the window
-        count as unobserved zeros.
+        J scaled values then J observed flags.
     """
     B, F_ = scale.shape[:2]
     H, J = offsets.shape
@@ -107,4 +124,7 @@ def gather_seasonal_lags(
     pad = target.new_zeros(B, P)
     y = torch.cat([pad, target], 1)[:, idx]  # (B, F, H, J)
     o = torch.cat([pad, observed], 1)[:, idx]
+    if impute:
+        naive = last_observed(target, observed)[:, start : start + F_]  # (B, F), at t - 1
+        y = torch.where(o > 0, y, naive[:, :, None, None])
     return torch.cat([y / scale.unsqueeze(-1), o], dim=-1)

@@ -328,6 +328,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
                 min_past=self.train_sampler.min_past,
                 min_future=self.train_sampler.min_future,
                 num_batches_per_epoch=self.num_batches_per_epoch,
+                max_history=getattr(self.train_sampler, "max_history", None),
             )
         instances = self._splitter("training").apply(Cyclic(self._cached(data)).stream(), is_train=True)
         return as_stacked_batches(

@@ -19,6 +19,26 @@ from gluonts.dataset.field_names import FieldName
 from gluonts.transform import ExpectedNumInstanceSampler, InstanceSampler
 
 
+class RecentInstanceSampler(ExpectedNumInstanceSampler):
+    """GluonTS's ``ExpectedNumInstanceSampler`` restricted to the split
+    points of the last ``max_history`` admissible positions of each series
+    (all of them when None).
+
+    A forecast is made at the end of a series; training windows from its
+    recent history teach the dynamics that hold there (N-BEATS's ``L_H``,
+    Oreshkin et al. 2020). The bounds are ``max(min_past, b - max_history +
+    1) .. b`` with ``b = len - min_future``.
+    """
+
+    max_history: Optional[int] = None
+
+    def _get_bounds(self, ts: np.ndarray):
+        a, b = super()._get_bounds(ts)
+        if self.max_history is not None:
+            a = max(a, b - self.max_history + 1)
+        return a, b
+
+
 def uniform_window_sampler(sampler: Optional[InstanceSampler]) -> bool:
     """Whether :class:`TrainingWindows` draws the windows ``sampler`` would.
 
@@ -29,7 +49,11 @@ def uniform_window_sampler(sampler: Optional[InstanceSampler]) -> bool:
     likely, which is what :class:`TrainingWindows` draws. Other samplers
     (or subclasses) choose differently and keep GluonTS's splitter.
     """
-    return type(sampler) is ExpectedNumInstanceSampler and sampler.min_instances == 0 and sampler.axis == -1
+    return (
+        type(sampler) in (ExpectedNumInstanceSampler, RecentInstanceSampler)
+        and sampler.min_instances == 0
+        and sampler.axis == -1
+    )
 
 
 class TrainingWindows:
@@ -45,7 +69,8 @@ class TrainingWindows:
     (B, n_real); positions before a series' start are zeros, with observed
     0. Split point ``t`` of a series of length ``T`` is admissible when
     ``min_past <= t <= T - min_future`` (the sampler's bounds), so the
-    future part always lies inside the series.
+    future part always lies inside the series, and, with ``max_history``,
+    ``t > T - min_future - max_history`` (:class:`RecentInstanceSampler`).
 
     Differences from GluonTS's stream (``Cyclic`` data + splitter +
     ``as_stacked_batches``): the draws are independent, with replacement,
@@ -69,6 +94,9 @@ class TrainingWindows:
         Bounds of the split points, as GluonTS's instance samplers.
     num_batches_per_epoch
         Batches per ``iter()``, as ``as_stacked_batches`` (None: endless).
+    max_history
+        Only the last ``max_history`` admissible split points of each series
+        (None: all), as :class:`RecentInstanceSampler`.
     """
 
     #: Fields with a time axis sliced over the whole window (known covariates).
@@ -90,6 +118,7 @@ class TrainingWindows:
         min_past: int = 0,
         min_future: int = 0,
         num_batches_per_epoch: Optional[int] = None,
+        max_history: Optional[int] = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -98,6 +127,7 @@ class TrainingWindows:
         self.batch_size = batch_size
         self.field_names = list(field_names)
         self.min_past, self.min_future = min_past, min_future
+        self.max_history = max_history
         self.num_batches_per_epoch = num_batches_per_epoch
         self._store: Optional[Dict[str, Any]] = None
 
@@ -110,19 +140,23 @@ class TrainingWindows:
         its C zeros included, begins: the window at split point t starts at
         row ``offset + t``), and ``cum`` / ``before`` (the cumulative count of
         admissible split points through / before each series, for drawing
-        one uniformly).
+        one uniformly) and ``first`` (each series' first admissible split
+        point).
         """
         C = self.C
         time_fields = [f for f in self.SPLIT + self.KNOWN + self.PAST_ONLY if f in self._wanted_sources()]
         pieces: Dict[str, list] = {f: [] for f in time_fields}
         static: Dict[str, list] = {f: [] for f in self.STATIC if f in self.field_names}
-        offsets, counts = [], []
+        offsets, counts, firsts = [], [], []
         offset = 0
         for entry in self.data:
             T = np.shape(entry[FieldName.TARGET])[-1]
             n = T - self.min_future - self.min_past + 1
             if n <= 0:
                 continue  # no admissible split point, as GluonTS's samplers
+            if self.max_history is not None:
+                n = min(n, self.max_history)
+            firsts.append(T - self.min_future - n + 1)  # the first admissible split point
             for f in time_fields:
                 x = np.asarray(entry[f])
                 pad = np.zeros(x.shape[:-1] + (C,), dtype=x.dtype)
@@ -144,6 +178,7 @@ class TrainingWindows:
         store["offset"] = torch.tensor(offsets, dtype=torch.int64)
         store["cum"] = np.cumsum(counts)
         store["before"] = store["cum"] - np.asarray(counts)
+        store["first"] = np.asarray(firsts)
         return store
 
     def _wanted_sources(self) -> set:
@@ -191,7 +226,7 @@ class TrainingWindows:
         cum = store["cum"]
         u = np.random.randint(0, int(cum[-1]), size=self.batch_size)
         series = np.searchsorted(cum, u, side="right")
-        split = u - store["before"][series] + self.min_past
+        split = u - store["before"][series] + store["first"][series]
         return self.batch(torch.from_numpy(series), torch.from_numpy(split))
 
     def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:

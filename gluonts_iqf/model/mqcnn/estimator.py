@@ -16,6 +16,7 @@ from ...nn.lags import check_seasonal_lags
 from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator  # noqa: F401
+from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
@@ -93,8 +94,10 @@ class MQCNNEstimator(ForkingEstimator):
         scale, so series weigh in proportion to their scale, as in the
         weighted quantile loss, with an O(1) loss for the optimiser;
         ``"scaled"``: the loss of each creation time is divided by its scale
-        so every series weighs alike, as a likelihood does; ``"data"``: loss
-        in the target's units.
+        so every series weighs alike, as a likelihood does; ``"mase"``:
+        divided by the series' mean absolute seasonal change before the
+        creation time (the MASE denominator), every series alike in units of
+        its own seasonal-naive error; ``"data"``: loss in the target's units.
     history_window
         Recent target values the decoder sees directly before each creation
         time (default ``context_length``; 0 = only the encoding, as the MXNet
@@ -139,6 +142,10 @@ class MQCNNEstimator(ForkingEstimator):
         differently; with the change in the scale the network's outputs are
         relative to how much a series moves. ``0`` and not learned gives the
         level scale alone.
+    impute_lags
+        Lags the series has no value for (before a short series' start,
+        missing values) read as the last value observed before the creation
+        time, not as 0 (default True; their observed flags stay 0).
     lr_schedule
         ``"cosine"`` (default; decays to 1% of ``lr`` over the planned steps;
         without validation data the final weights are kept, see
@@ -151,7 +158,13 @@ class MQCNNEstimator(ForkingEstimator):
         Training loop (``trainer_kwargs`` default ``max_epochs=100``).
     train_sampler, validation_sampler
         GluonTS instance samplers (default training sampler
-        ``ExpectedNumInstanceSampler(num_instances=1, min_future=H)``).
+        ``ExpectedNumInstanceSampler(num_instances=1, min_future=H)``, or
+        the recent-history one of ``training_history``).
+    training_history
+        Training windows end within the last ``training_history x
+        prediction_length`` values of each series (N-BEATS's ``L_H``: the
+        dynamics near the end of a series are the ones its forecast needs);
+        None (default): anywhere. Ignored when ``train_sampler`` is given.
     cache_data
         Keep the transformed series in memory after their first pass
         (default True), so whole-series transformations run once per series;
@@ -205,6 +218,8 @@ class MQCNNEstimator(ForkingEstimator):
         seasonal_loc_fit_batches: int = 20,
         spread_exponent: float = 0.5,
         learn_spread_exponent: bool = True,
+        impute_lags: bool = True,
+        training_history: Optional[float] = None,
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
         patience: int = 10,
@@ -224,6 +239,14 @@ class MQCNNEstimator(ForkingEstimator):
         context_length = context_length or max(
             2 * prediction_length, num_seasonal_lags * season, MIN_CONTEXT_LENGTH
         )
+        if training_history is not None:
+            if not training_history > 0:
+                raise ValueError(f"training_history must be positive, got {training_history}")
+            if train_sampler is None:
+                train_sampler = RecentInstanceSampler(
+                    num_instances=1.0, min_future=prediction_length,
+                    max_history=max(1, int(round(training_history * prediction_length))),
+                )
         super().__init__(
             freq=freq,
             prediction_length=prediction_length,
@@ -273,6 +296,8 @@ class MQCNNEstimator(ForkingEstimator):
         self.seasonal_loc_fit_batches = seasonal_loc_fit_batches
         self.spread_exponent = spread_exponent
         self.learn_spread_exponent = learn_spread_exponent
+        self.impute_lags = impute_lags
+        self.training_history = training_history
         self.members = [dict(m) for m in members] if members else None
         if self.members:
             for overrides in self.members:
@@ -363,6 +388,7 @@ class MQCNNEstimator(ForkingEstimator):
                 seasonal_loc_per_step=self.seasonal_loc_per_step,
                 spread_exponent=self.spread_exponent,
                 learn_spread_exponent=self.learn_spread_exponent,
+                impute_lags=self.impute_lags,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

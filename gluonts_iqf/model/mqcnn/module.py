@@ -160,6 +160,11 @@ class MQCNNModel(nn.Module):
     learn_spread_exponent
         Learn ``a`` (a parameter started at ``spread_exponent`` and clamped to
         [0, 1]) instead of keeping it fixed.
+    impute_lags
+        Unobserved lags (before a short series' start, missing values) take
+        the last value observed before the creation time instead of 0 (see
+        :func:`~gluonts_iqf.nn.lags.gather_seasonal_lags`; default False,
+        the behaviour of networks saved before it existed).
     """
 
     def __init__(
@@ -192,6 +197,7 @@ class MQCNNModel(nn.Module):
         seasonal_loc_per_step: bool = False,
         spread_exponent: float = 0.0,
         learn_spread_exponent: bool = False,
+        impute_lags: bool = False,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -204,6 +210,7 @@ class MQCNNModel(nn.Module):
         if num_seasonal_lags:
             offsets = torch.cat([offsets, recent], dim=1)  # (H, J) with J = J_s + 2 R
         self.num_recent_lags = num_recent_lags
+        self.impute_lags = impute_lags
         self.register_buffer("lag_offsets", offsets, persistent=False)
         num_lags = offsets.shape[1]
         if loss_units not in LOSS_UNITS:
@@ -388,9 +395,10 @@ class MQCNNModel(nn.Module):
         target, observed : (B, C) (target already masked); scale : (B, F, 1)
         -> (B, F, H, 2 J): J values then J observed flags, the seasonal lags
         then the recent ones (J = ``lag_offsets.shape[1]``); positions before
-        the window count as unobserved zeros.
+        the window are unobserved: zeros, or with ``impute_lags`` the last
+        value observed before the creation time.
         """
-        return gather_seasonal_lags(target, observed, scale, start, self.lag_offsets)
+        return gather_seasonal_lags(target, observed, scale, start, self.lag_offsets, self.impute_lags)
 
     def decode(
         self,

@@ -137,3 +137,37 @@ def test_which_samplers_are_vectorised(tmp_path):
     mqf2, multi = _cases()[3]
     mdata = mqf2.create_transformation().apply(multi, is_train=True)
     assert not isinstance(mqf2.create_training_data_loader(mdata, mqf2.create_lightning_module()), TrainingWindows)
+
+
+def test_recent_history_restricts_the_split_points(tmp_path):
+    """RecentInstanceSampler keeps the last max_history admissible split
+    points (GluonTS's splitter samples only there, seeded); TrainingWindows
+    with the same max_history draws exactly those, uniformly; MQ-CNN's
+    training_history=h uses it with max_history = round(h H), and the
+    vectorised windows take it."""
+    from gluonts_iqf.model._forking.windows import RecentInstanceSampler
+
+    sampler = RecentInstanceSampler(num_instances=50.0, min_past=2, min_future=H, max_history=5)
+    assert sampler._get_bounds(np.zeros(30)) == (20, 24)
+    assert sampler._get_bounds(np.zeros(10)) == (2, 4)  # fewer than 5: all of them
+    np.random.seed(0)
+    assert set(sampler(np.zeros(30))) <= set(range(20, 25))
+    lengths = [30, 10]
+    data = [{"target": np.arange(n, dtype=np.float32) + 1000 * i} for i, n in enumerate(lengths)]
+    windows = TrainingWindows(data, context_length=4, prediction_length=H, batch_size=200,
+                              field_names=["future_target"], min_past=2, min_future=H, max_history=5,
+                              num_batches_per_epoch=20)
+    np.random.seed(0)
+    seen = np.concatenate([b["future_target"][:, 0].numpy().astype(int) for b in windows])
+    admissible = {t for t in range(20, 25)} | {1000 + t for t in range(2, 5)}
+    assert set(seen) == admissible
+    assert stats.chisquare(np.unique(seen, return_counts=True)[1]).pvalue > 1e-3
+    assert uniform_window_sampler(sampler)
+    est = MQCNNEstimator(freq="h", prediction_length=H, context_length=12, training_history=1.5)
+    assert isinstance(est.train_sampler, RecentInstanceSampler) and est.train_sampler.max_history == 9
+    entries = _cases()[0][1]
+    loader = est.create_training_data_loader(est.create_transformation().apply(entries, is_train=True),
+                                             est.create_lightning_module())
+    assert isinstance(loader, TrainingWindows) and loader.max_history == 9
+    with pytest.raises(ValueError, match="training_history"):
+        MQCNNEstimator(freq="h", prediction_length=H, training_history=0)
