@@ -145,7 +145,8 @@ class MQCNNEstimator(ForkingEstimator):
     impute_lags
         Lags the series has no value for (before a short series' start,
         missing values) read as the last value observed before the creation
-        time, not as 0 (default True; their observed flags stay 0).
+        time, not as 0 (their observed flags stay 0; default False: no
+        gain on the validation windows, see RESULTS.md).
     lr_schedule
         ``"cosine"`` (default; decays to 1% of ``lr`` over the planned steps;
         without validation data the final weights are kept, see
@@ -218,7 +219,7 @@ class MQCNNEstimator(ForkingEstimator):
         seasonal_loc_fit_batches: int = 20,
         spread_exponent: float = 0.5,
         learn_spread_exponent: bool = True,
-        impute_lags: bool = True,
+        impute_lags: bool = False,
         training_history: Optional[float] = None,
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
