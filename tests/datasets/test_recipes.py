@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import time
 
 import numpy as np
 import pandas as pd
@@ -124,13 +123,6 @@ def test_m4_hourly_values_match_csv():
     np.testing.assert_array_equal(
         ds.test[0]["target"][-48:], test_vals.astype(np.float32)
     )
-
-
-def test_m4_hourly_loads_fast():
-    D.load("m4_hourly")  # warm up imports / page cache
-    t0 = time.perf_counter()
-    D.load("m4_hourly")
-    assert time.perf_counter() - t0 < 2.0
 
 
 def test_prediction_length_override_is_metadata_only():

@@ -52,6 +52,7 @@ def shuffled(samples, seed=0):
     return out
 
 
+@pytest.mark.slow
 def test_recovers_ar1_correlation_across_horizon(tmp_path):
     """Weekly blocks ~ N(mu, 9 * rho^|i-j|), rho = 0.8, independent across
     weeks; forecasts from week starts. Seeded (seed 0); 3000 steps.
@@ -93,6 +94,7 @@ def test_recovers_ar1_correlation_across_horizon(tmp_path):
     assert joint < independent
 
 
+@pytest.mark.slow
 def test_recovers_correlation_across_series(tmp_path):
     """Three series whose daily values ~ N(mu, Sigma) with cross-series
     correlation 0.7, independent over time (GluonTS multivariate layout,
