@@ -161,6 +161,10 @@ class MQCNNEstimator(ForkingEstimator):
         GluonTS instance samplers (default training sampler
         ``ExpectedNumInstanceSampler(num_instances=1, min_future=H)``, or
         the recent-history one of ``training_history``).
+    smoothing_features
+        Each step's lags also carry exponential-smoothing levels, smoothed
+        seasonal changes and a local slope of the past, for the seasonal
+        location to combine (default False).
     training_history
         Training windows end within the last ``training_history x
         prediction_length`` values of each series (N-BEATS's ``L_H``: the
@@ -220,6 +224,7 @@ class MQCNNEstimator(ForkingEstimator):
         spread_exponent: float = 0.5,
         learn_spread_exponent: bool = True,
         impute_lags: bool = False,
+        smoothing_features: bool = False,
         training_history: Optional[float] = None,
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
@@ -298,6 +303,7 @@ class MQCNNEstimator(ForkingEstimator):
         self.spread_exponent = spread_exponent
         self.learn_spread_exponent = learn_spread_exponent
         self.impute_lags = impute_lags
+        self.smoothing_features = smoothing_features
         self.training_history = training_history
         self.members = [dict(m) for m in members] if members else None
         if self.members:
@@ -390,6 +396,7 @@ class MQCNNEstimator(ForkingEstimator):
                 spread_exponent=self.spread_exponent,
                 learn_spread_exponent=self.learn_spread_exponent,
                 impute_lags=self.impute_lags,
+                smoothing_features=self.smoothing_features,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

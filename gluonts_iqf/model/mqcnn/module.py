@@ -35,6 +35,7 @@ from ...nn.forking import forking_history, forking_targets, forking_windows
 from ...nn.lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
 from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
+from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
@@ -160,6 +161,12 @@ class MQCNNModel(nn.Module):
     learn_spread_exponent
         Learn ``a`` (a parameter started at ``spread_exponent`` and clamped to
         [0, 1]) instead of keeping it fixed.
+    smoothing_features
+        Extend every step's lags by exponential-smoothing levels, smoothed
+        seasonal changes and a local slope of the past
+        (:func:`~gluonts_iqf.nn.smoothing.smoothing_features`), so the
+        seasonal location can combine them as an exponential-smoothing
+        forecast does (needs ``num_seasonal_lags >= 1``; default False).
     impute_lags
         Unobserved lags (before a short series' start, missing values) take
         the last value observed before the creation time instead of 0 (see
@@ -198,6 +205,7 @@ class MQCNNModel(nn.Module):
         spread_exponent: float = 0.0,
         learn_spread_exponent: bool = False,
         impute_lags: bool = False,
+        smoothing_features: bool = False,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -211,8 +219,10 @@ class MQCNNModel(nn.Module):
             offsets = torch.cat([offsets, recent], dim=1)  # (H, J) with J = J_s + 2 R
         self.num_recent_lags = num_recent_lags
         self.impute_lags = impute_lags
+        self.use_smoothing = smoothing_features and num_seasonal_lags > 0
+        self.slope_length = 2 * max(prediction_length, season_length)
         self.register_buffer("lag_offsets", offsets, persistent=False)
-        num_lags = offsets.shape[1]
+        num_lags = offsets.shape[1] + (num_smoothing_features(season_length) if self.use_smoothing else 0)
         if loss_units not in LOSS_UNITS:
             raise ValueError(f"loss_units must be one of {LOSS_UNITS}, got {loss_units!r}")
         self.loss_units = loss_units
@@ -396,9 +406,18 @@ class MQCNNModel(nn.Module):
         -> (B, F, H, 2 J): J values then J observed flags, the seasonal lags
         then the recent ones (J = ``lag_offsets.shape[1]``); positions before
         the window are unobserved: zeros, or with ``impute_lags`` the last
-        value observed before the creation time.
+        value observed before the creation time. With ``smoothing_features``
+        their K level / change / slope values follow the J lag values, and
+        their K flags the J lag flags (J + K in all).
         """
-        return gather_seasonal_lags(target, observed, scale, start, self.lag_offsets, self.impute_lags)
+        lags = gather_seasonal_lags(target, observed, scale, start, self.lag_offsets, self.impute_lags)
+        if not self.use_smoothing:
+            return lags
+        feats = smoothing_features(  # (B, F, 2K), the same for every step
+            target, observed, scale, start, self.season_length, self.slope_length
+        ).unsqueeze(2).expand(-1, -1, lags.shape[2], -1)
+        J, K = lags.shape[-1] // 2, feats.shape[-1] // 2
+        return torch.cat([lags[..., :J], feats[..., :K], lags[..., J:], feats[..., K:]], -1)
 
     def decode(
         self,

@@ -10,6 +10,7 @@ from gluonts.torch.distributions import StudentTOutput
 
 from gluonts_iqf import IQFOutput
 from gluonts_iqf.model.mqcnn.module import INIT_IQF_SLOPE, MQCNNModel
+from gluonts_iqf.nn.smoothing import smoothing_features
 from gluonts_iqf.nn.static import static_features
 from gluonts_iqf.nn.scaler import MIN_CHANGE_RATIO, causal_mean_abs_change, causal_mean_abs_scale, spread_scale
 
@@ -88,6 +89,8 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True),
     dict(season_length=4, num_seasonal_lags=2, num_recent_lags=2, seasonal_loc=True),
     dict(season_length=3, num_seasonal_lags=1, num_recent_lags=1, seasonal_loc=True, seasonal_loc_per_step=True),
+    dict(season_length=4, num_seasonal_lags=2, num_recent_lags=1, seasonal_loc=True, smoothing_features=True),
+    dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True, smoothing_features=True),
     dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True, spread_exponent=0.7),
     dict(spread_exponent=0.3, learn_spread_exponent=True),
 ])
@@ -148,6 +151,12 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
                     rec_y[:, :, 2 * r + k] = (past_y[:, W + pos] / s[:, 0]).unsqueeze(-1)
                     rec_o[:, :, 2 * r + k] = past_o[:, W + pos].unsqueeze(-1)
         lag_y, lag_o = torch.cat([lag_y, rec_y], -1), torch.cat([lag_o, rec_o], -1)
+        if m.use_smoothing:  # the smoothing features (tested against formulas in tests/nn) of creation time t
+            feats = smoothing_features(y_obs, batch["past_observed_values"], s.unsqueeze(-1), t - 1,
+                                       m_, m.slope_length)[:, 0]  # (B, 2K)
+            K = feats.shape[-1] // 2
+            lag_y = torch.cat([lag_y, feats[:, None, :K].expand(-1, H, -1)], -1)
+            lag_o = torch.cat([lag_o, feats[:, None, K:].expand(-1, H, -1)], -1)
         lag_in = torch.cat([lag_y, lag_o], -1).unsqueeze(1) if J else None
         args, base = m.decode(
             enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
@@ -162,12 +171,14 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     torch.testing.assert_close(got, num / den.clamp_min(1.0), rtol=1e-12, atol=1e-12)
 
 
-def test_no_creation_time_sees_its_targets():
+@pytest.mark.parametrize("smoothing", [False, True])
+def test_no_creation_time_sees_its_targets(smoothing):
     """d(parameters of creation time t) / d(target at positions >= t) == 0,
-    and != 0 for earlier positions (autograd, float64)."""
+    and != 0 for earlier positions (autograd, float64), with and without the
+    smoothing features."""
     torch.manual_seed(0)
     m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, num_recent_lags=2,
-                   seasonal_loc=True, spread_exponent=0.5).double()
+                   seasonal_loc=True, spread_exponent=0.5, smoothing_features=smoothing).double()
     torch.nn.init.normal_(m.lag_loc.weight)  # the recent lags' weights start at 0
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
