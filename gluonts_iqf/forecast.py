@@ -1,5 +1,6 @@
 """``QuantileFunctionForecast``: a GluonTS forecast that holds a whole
-quantile function per forecast step and answers any level exactly."""
+quantile function per forecast step and answers any level exactly, and
+draws samples (inverse-cdf) only when asked for them."""
 
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence, Union
@@ -12,12 +13,22 @@ from gluonts.core.component import validated
 from gluonts.dataset.field_names import FieldName
 from gluonts.itertools import select
 from gluonts.model.forecast import Forecast, Quantile, QuantileForecast, SampleForecast
-from gluonts.model.forecast_generator import ForecastGenerator, make_distribution_forecast
+from gluonts.model.forecast_generator import (
+    ForecastGenerator,
+    make_distribution_forecast,
+)
 from gluonts.torch.model.forecast import DistributionForecast
 
 from .distributions.iqf import IQF
+from .distributions.iqf_output import QuantileFunctionForecastGenerator, check_num_samples  # noqa: F401 (public here too)
 
 Level = Union[float, str]
+
+#: Sample paths a :class:`QuantileFunctionForecast` holds in ``samples`` when
+#: no count is given: the default of ``gluonts.shell``'s request
+#: configuration (``ForecastConfig.num_samples``) and of GluonTS's
+#: ``num_parallel_samples``.
+DEFAULT_NUM_SAMPLES = 100
 
 
 class QuantileFunctionForecast(DistributionForecast):
@@ -31,11 +42,26 @@ class QuantileFunctionForecast(DistributionForecast):
         First forecast step.
     item_id, info
         As in GluonTS's ``Forecast``.
+    num_samples : int, optional
+        Rows of :attr:`samples` (default :data:`DEFAULT_NUM_SAMPLES`, 100).
+        :class:`QuantileFunctionForecastGenerator` sets it to the
+        ``num_samples`` passed to ``predictor.predict`` (as
+        ``gluonts.shell``'s server passes the request's); GluonTS's
+        ``DistributionForecastGenerator`` drops that argument, so forecasts
+        it makes keep the default.
+    seed : int, optional
+        Seed of the uniforms behind :attr:`samples` and
+        :meth:`to_sample_forecast`, see :meth:`draw_samples`.
 
     Every query is closed-form (no sampling): ``quantile(level)`` for any level
     in [0, 1] (float, or a GluonTS string such as ``"p95"`` / ``"0.95"``),
     ``quantiles(levels)``, ``mean``, ``median``, ``variance``, ``cdf(y)``.
     Quantiles are non-decreasing in the level by construction.
+
+    Samples exist for consumers that need them (``gluonts.shell``'s
+    ``"samples"`` output type reads ``forecast.samples``): :attr:`samples` is
+    drawn on first access, never before, and never used by the exact
+    queries above.
     """
 
     def __init__(
@@ -44,13 +70,20 @@ class QuantileFunctionForecast(DistributionForecast):
         start_date: pd.Period,
         item_id: Optional[str] = None,
         info: Optional[Dict] = None,
+        num_samples: Optional[int] = None,
+        seed: Optional[int] = None,
     ) -> None:
         if len(distribution.batch_shape) != 1:
             raise ValueError(
                 "QuantileFunctionForecast needs a distribution with batch_shape "
                 f"(prediction_length,), got {tuple(distribution.batch_shape)}"
             )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be an int or None, got {seed!r}")
         super().__init__(distribution, start_date=start_date, item_id=item_id, info=info)
+        self._num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else check_num_samples(num_samples)
+        self.seed = None if seed is None else int(seed)
+        self._samples: Optional[np.ndarray] = None
 
     @staticmethod
     def _level(level: Level) -> float:
@@ -107,13 +140,73 @@ class QuantileFunctionForecast(DistributionForecast):
             info=self.info,
         )
 
-    def to_sample_forecast(self, num_samples: int = 200) -> SampleForecast:
-        """GluonTS ``SampleForecast`` with ``num_samples`` independent draws
-        per step (marginals only: IQF carries no dependence across steps)."""
+    def draw_samples(self, num_samples: int) -> np.ndarray:
+        """Fresh inverse-cdf draws, shape (num_samples, prediction_length).
+
+        Each value is ``q_t(U)``, the IQF's exact quantile function of step
+        ``t`` at a uniform level ``U`` (``IQF.sample``: levels clamped into
+        the open interval (0, 1)); all ``num_samples x prediction_length``
+        levels are independent, so the draws follow each step's marginal and
+        carry no dependence across steps (an IQF has none to give).
+
+        Seeding: with ``seed=None`` the uniforms come from torch's global
+        generator, as every GluonTS sampler's do, so ``torch.manual_seed(s)``
+        before drawing (or before predicting, when forecasts are read in
+        order) reproduces them. With an int ``seed`` they come from torch's
+        CPU generator (and the distribution's CUDA device's) seeded with it
+        inside ``torch.random.fork_rng``: the same ``(seed, num_samples)``
+        always gives the same array, and the global generator is left
+        untouched. Give different series different seeds, or their draws
+        share the same levels.
+        """
+        num_samples = check_num_samples(num_samples)
         with torch.no_grad():
-            samples = self.distribution.sample((num_samples,)).cpu().numpy()
+            if self.seed is None:
+                samples = self.distribution.sample((num_samples,))
+            else:
+                device = self.distribution.knot_levels.device
+                cuda = device.type == "cuda"
+                with torch.random.fork_rng(devices=[device] if cuda else []):
+                    torch.random.default_generator.manual_seed(self.seed)
+                    if cuda:
+                        with torch.cuda.device(device):
+                            torch.cuda.manual_seed(self.seed)
+                    samples = self.distribution.sample((num_samples,))
+        return samples.cpu().numpy()
+
+    @property
+    def num_samples(self) -> int:
+        """Rows of :attr:`samples`; setting a different count discards the
+        samples drawn so far (the next access draws anew)."""
+        return self._num_samples
+
+    @num_samples.setter
+    def num_samples(self, value: int) -> None:
+        value = check_num_samples(value)
+        if value != self._num_samples:
+            self._samples = None
+        self._num_samples = value
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Sample paths, shape (num_samples, prediction_length): drawn by
+        :meth:`draw_samples` on first access, then kept, so every reader
+        (``gluonts.shell``'s ``"samples"`` output, repeated accesses) sees
+        the same array. Mean and quantiles never use them."""
+        if self._samples is None:
+            self._samples = self.draw_samples(self._num_samples)
+        return self._samples
+
+    def to_sample_forecast(self, num_samples: int = 200) -> SampleForecast:
+        """GluonTS ``SampleForecast`` of ``num_samples`` fresh draws per step
+        from :meth:`draw_samples` (marginals only: IQF carries no dependence
+        across steps; with a ``seed``, ``to_sample_forecast(n)`` holds the
+        same array as ``samples`` when ``n == num_samples``)."""
         return SampleForecast(
-            samples=samples, start_date=self.start_date, item_id=self.item_id, info=self.info
+            samples=self.draw_samples(num_samples),
+            start_date=self.start_date,
+            item_id=self.item_id,
+            info=self.info,
         )
 
     def dim(self) -> int:

@@ -2,13 +2,16 @@
 the domain map from raw network outputs and the training losses."""
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gluonts.core.component import validated
 from gluonts.pydantic import pydantic as _pydantic
+from gluonts.model.forecast import Forecast
+from gluonts.model.forecast_generator import DistributionForecastGenerator
 from gluonts.torch.distributions import DistributionOutput
 
 from . import _compiled, _plain
@@ -32,6 +35,48 @@ def check_num_pieces(num_pieces: int) -> int:
     if num_pieces < 1:
         raise ValueError(f"num_pieces must be >= 1, got {num_pieces}")
     return int(num_pieces)
+
+
+def check_num_samples(num_samples) -> int:
+    """A positive int, or a ValueError naming ``num_samples``."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    return int(num_samples)
+
+
+class QuantileFunctionForecastGenerator(DistributionForecastGenerator):
+    """GluonTS's ``DistributionForecastGenerator`` that keeps the
+    ``num_samples`` of ``predictor.predict(data, num_samples=n)``: each
+    :class:`~gluonts_iqf.QuantileFunctionForecast` it yields gets ``num_samples = n``
+    (the rows of its lazily drawn ``samples``; ``gluonts.shell``'s server
+    passes the request's ``num_samples`` this way). Nothing is drawn here;
+    forecasts of other distributions pass through unchanged, and with ``n``
+    None or 0 (not given, as GluonTS's sample generators read it) every
+    forecast keeps its default count (100)."""
+
+    @validated()
+    def __init__(self, distr_output) -> None:
+        self.distr_output = distr_output
+
+    def __call__(
+        self,
+        inference_data_loader,
+        prediction_net,
+        input_names: List[str],
+        output_transform=None,
+        num_samples: Optional[int] = None,
+        **kwargs,
+    ) -> Iterator[Forecast]:
+        if num_samples:
+            num_samples = check_num_samples(num_samples)
+        # num_samples=None upstream: the count is used here, so GluonTS's
+        # "not sample based, ignoring num_samples" notice would be wrong
+        for forecast in super().__call__(
+            inference_data_loader, prediction_net, input_names, output_transform, None, **kwargs
+        ):
+            if num_samples and hasattr(forecast, "draw_samples"):  # a QuantileFunctionForecast
+                forecast.num_samples = num_samples
+            yield forecast
 
 
 class IQFOutput(DistributionOutput):
@@ -119,6 +164,13 @@ class IQFOutput(DistributionOutput):
     @property
     def event_shape(self) -> Tuple:
         return ()
+
+    @property
+    def forecast_generator(self) -> "QuantileFunctionForecastGenerator":
+        """GluonTS's distribution forecast generator that also passes
+        ``predict``'s ``num_samples`` to the forecasts (the rows of their
+        samples drawn on request)."""
+        return QuantileFunctionForecastGenerator(self)
 
     def _levels(self, like: Tensor) -> Tensor:
         return torch.tensor(self.knot_levels, dtype=like.dtype, device=like.device)
