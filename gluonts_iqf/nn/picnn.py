@@ -139,6 +139,15 @@ class PICNN(nn.Module):
         self.out_bias = nn.ParameterList(
             [nn.Parameter(torch.zeros(widths[l + 1])) for l in range(num_layers)]
         )
+        # The last layer's bias (its context part D and out_bias) adds a
+        # constant in x to the scalar potential: the quantile map (the
+        # gradient) and its log-determinant never depend on it, so it gets no
+        # gradient and is not trained (data-parallel training requires every
+        # trained parameter to be used). Kept for the potential's value and
+        # for saved state.
+        self.out_bias[-1].requires_grad_(False)
+        if self.D[-1] is not None:
+            self.D[-1].requires_grad_(False)
         self.convexity = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))  # mu = 1 at init
         self.offset = nn.Parameter(torch.zeros(dim))
         self.rank = min(dim, 16) if rank is None else rank

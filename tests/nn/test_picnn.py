@@ -66,7 +66,7 @@ def test_gradient_batch_first_layout(seed, dim, rank):
     bf = m.gradient(x.detach().transpose(0, 1).contiguous(), h, batch_first=True)
     torch.testing.assert_close(bf.transpose(0, 1), auto, rtol=1e-12, atol=1e-12)
     w = torch.randn(S, B, dim, generator=g, dtype=torch.float64)
-    params = list(m.parameters())  # the output layer's biases do not reach the gradient
+    params = [p for p in m.parameters() if p.requires_grad]  # the output layer's biases are not trained (no effect on the gradient)
     p1 = torch.autograd.grad((m.gradient(x.detach(), h) * w).sum(), params, allow_unused=True)
     p2 = torch.autograd.grad(
         (m.gradient(x.detach().transpose(0, 1), h, batch_first=True) * w.transpose(0, 1)).sum(),
@@ -122,3 +122,21 @@ def test_matmul_narrow_equals_matmul(d):
     ra, rW = torch.autograd.grad((a @ W).sum(), (a, W))
     torch.testing.assert_close(ga, ra, rtol=0, atol=1e-12)
     torch.testing.assert_close(gW, rW, rtol=0, atol=1e-12)
+
+
+def test_the_last_layer_bias_is_not_trained():
+    """The output layer's biases add a constant to the potential: the map
+    (its gradient) does not depend on them, so they are frozen (and every
+    trained parameter reaches the map, as data-parallel training needs)."""
+    torch.manual_seed(0)
+    m = PICNN(dim=3, hidden_dim=6, num_layers=2, context_dim=4)
+    assert not m.out_bias[-1].requires_grad and not m.D[-1].weight.requires_grad
+    x, h = torch.randn(5, 3, requires_grad=True), torch.randn(5, 4)
+    trained = [p for p in m.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(m.gradient(x, h).pow(2).sum(), trained, allow_unused=True)
+    assert all(g is not None for g in grads)
+    before = m.gradient(x, h)
+    with torch.no_grad():
+        m.out_bias[-1].add_(3.0)
+        m.D[-1].bias.add_(1.0)
+    torch.testing.assert_close(m.gradient(x, h), before)

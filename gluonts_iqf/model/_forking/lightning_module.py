@@ -11,6 +11,7 @@ import torch
 
 from gluonts.itertools import select
 
+from ...nn.distributed import distributed, seed_rank_streams
 from .checks import check_choice
 
 #: Inputs of the forking loss besides the prediction inputs.
@@ -79,6 +80,13 @@ class ForkingLightningModule(pl.LightningModule):
     def forward(self, *args, **kwargs):
         return self.model.forward(*args, **kwargs)
 
+    def setup(self, stage: str) -> None:
+        """Under data-parallel training, give each rank its own random
+        stream (training windows, noise), reproducible from the seed all
+        ranks started with."""
+        if stage == "fit" and distributed():
+            seed_rank_streams(self.global_rank)
+
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """A GluonTS batch is a flat dict of tensors (and lists such as
         forecast starts or item ids): its tensors are moved in one pass
@@ -125,7 +133,8 @@ class ForkingLightningModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._epoch_loss is not None:
             total, n = self._epoch_loss
-            self.log("train_loss", total / n, on_epoch=True, on_step=False, prog_bar=True)
+            # sync_dist: under DDP the monitored loss is the mean over ranks
+            self.log("train_loss", total / n, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
             self._epoch_loss = None
 
     def on_train_end(self) -> None:
@@ -159,7 +168,7 @@ class ForkingLightningModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx: int):  # type: ignore
         loss = self._loss(batch)
         self.log("val_loss", loss, on_epoch=True, on_step=False, prog_bar=True,
-                 batch_size=self._batch_size(batch))
+                 batch_size=self._batch_size(batch), sync_dist=True)
         return loss
 
     def _planned_steps(self) -> int:

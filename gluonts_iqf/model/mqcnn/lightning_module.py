@@ -5,6 +5,7 @@ from typing import Optional
 
 from gluonts.core.component import validated
 
+from ...nn.distributed import broadcast_module
 from .._forking.checks import check_at_least
 from .._forking.lightning_module import (  # noqa: F401  (public names of this module before 0.2)
     FUSED_ADAM_DEVICES,
@@ -71,3 +72,5 @@ class MQCNNLightningModule(ForkingLightningModule):
             if len(batches) == n:
                 break
         self.model.fit_seasonal_location(batches)
+        if self.model.lag_loc is not None:  # every DDP rank fitted on its own batches: keep rank 0's
+            broadcast_module(self.model.lag_loc)

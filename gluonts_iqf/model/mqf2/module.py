@@ -26,6 +26,7 @@ from ...nn.lags import gather_seasonal_lags, seasonal_lag_offsets
 from ...nn.location import seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.scaler import CausalMeanScaler
+from ...nn.distributed import broadcast_module
 from ...nn.static import static_embedder, static_features
 
 JOINT = ("horizon", "all", "step")
@@ -300,6 +301,7 @@ class MQF2Model(nn.Module):
             z = torch.where(usable, z, float("nan"))
             self.picnn.init_from_data(z.reshape(-1, z.shape[-1]).detach())
             self.initialized.fill_(True)
+            broadcast_module(self.picnn)  # under DDP every rank initialised from its own batch
         values = self.convex_output.loss(
             self._event(target), self.picnn, ctx, loc=None if loc is None else self._event(loc),
             scale=self._event_scale(fork_scale),
