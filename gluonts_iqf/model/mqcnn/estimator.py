@@ -161,6 +161,12 @@ class MQCNNEstimator(ForkingEstimator):
         GluonTS instance samplers (default training sampler
         ``ExpectedNumInstanceSampler(num_instances=1, min_future=H)``, or
         the recent-history one of ``training_history``).
+    seasonal_spread
+        The change statistic of the spread scale is taken over a season
+        (the seasonal-naive error, as MASE's denominator) instead of over
+        one step (default True; the same for ``season_length`` 1): a regular
+        seasonal series moves a lot from hour to hour but little from day to
+        day. Chosen on the validation windows (RESULTS.md).
     smoothing_features
         Each step's lags also carry exponential-smoothing levels, smoothed
         seasonal changes and a local slope of the past, for the seasonal
@@ -225,6 +231,7 @@ class MQCNNEstimator(ForkingEstimator):
         learn_spread_exponent: bool = True,
         impute_lags: bool = False,
         smoothing_features: bool = False,
+        seasonal_spread: bool = True,
         training_history: Optional[float] = None,
         lr: float = 3e-3,
         weight_decay: float = 1e-8,
@@ -304,6 +311,7 @@ class MQCNNEstimator(ForkingEstimator):
         self.learn_spread_exponent = learn_spread_exponent
         self.impute_lags = impute_lags
         self.smoothing_features = smoothing_features
+        self.seasonal_spread = seasonal_spread
         self.training_history = training_history
         self.members = [dict(m) for m in members] if members else None
         if self.members:
@@ -397,6 +405,7 @@ class MQCNNEstimator(ForkingEstimator):
                 learn_spread_exponent=self.learn_spread_exponent,
                 impute_lags=self.impute_lags,
                 smoothing_features=self.smoothing_features,
+                seasonal_spread=self.seasonal_spread,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -161,6 +161,12 @@ class MQCNNModel(nn.Module):
     learn_spread_exponent
         Learn ``a`` (a parameter started at ``spread_exponent`` and clamped to
         [0, 1]) instead of keeping it fixed.
+    seasonal_spread
+        ``change`` in the spread scale is the mean absolute change over a
+        season (lag ``season_length``, the seasonal-naive error) instead of
+        over one step (default False, the behaviour of networks saved before
+        it existed): a regular seasonal series moves a lot from step to step
+        but little from season to season.
     smoothing_features
         Extend every step's lags by exponential-smoothing levels, smoothed
         seasonal changes and a local slope of the past
@@ -206,6 +212,7 @@ class MQCNNModel(nn.Module):
         learn_spread_exponent: bool = False,
         impute_lags: bool = False,
         smoothing_features: bool = False,
+        seasonal_spread: bool = False,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -219,6 +226,7 @@ class MQCNNModel(nn.Module):
             offsets = torch.cat([offsets, recent], dim=1)  # (H, J) with J = J_s + 2 R
         self.num_recent_lags = num_recent_lags
         self.impute_lags = impute_lags
+        self.seasonal_spread = seasonal_spread
         self.use_smoothing = smoothing_features and num_seasonal_lags > 0
         self.slope_length = 2 * max(prediction_length, season_length)
         self.register_buffer("lag_offsets", offsets, persistent=False)
@@ -365,7 +373,8 @@ class MQCNNModel(nn.Module):
         """
         if not self.scaling or self._level_spread:
             return level
-        change, has_change = causal_mean_abs_change(target, observed)
+        lag = self.season_length if self.seasonal_spread else 1
+        change, has_change = causal_mean_abs_change(target, observed, lag)
         return spread_scale(level, change, has_change, self.spread_exponent.clamp(0.0, 1.0))
 
     def seasonal_error_scale(self, past_target: Tensor, past_observed_values: Tensor, level: Tensor) -> Tensor:

@@ -471,3 +471,27 @@ def test_fit_seasonal_location_is_a_noop_without_a_location():
     m = make_model()
     assert m.lag_loc is None
     m.fit_seasonal_location([make_batch()])  # nothing to fit, no error
+
+
+def test_seasonal_spread_uses_the_change_over_a_season():
+    """With seasonal_spread the spread scale's change statistic is the mean
+    |y[s] - y[s - m]| (lag season_length), else the one-step change; a
+    perfectly periodic series then gets the floored (narrow) spread."""
+    torch.manual_seed(0)
+    m_ = 4
+    batch = make_batch(dtype=torch.float64)
+    period = torch.tensor([5.0, 9.0, 2.0, 7.0], dtype=torch.float64)
+    batch["past_target"][0] = period.repeat(C // m_)
+    batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
+    kw = dict(season_length=m_, num_seasonal_lags=1, spread_exponent=1.0)
+    seasonal = make_model(seasonal_spread=True, **kw).double()
+    onestep = make_model(seasonal_spread=False, **kw).double()
+    y, o = batch["past_target"], batch["past_observed_values"]
+    level, _ = causal_mean_abs_scale(y, o)
+    for model, lag in ((seasonal, m_), (onestep, 1)):
+        change, has = causal_mean_abs_change(y, o, lag)
+        want = spread_scale(level, change, has, torch.tensor(1.0, dtype=torch.float64))
+        torch.testing.assert_close(model.distribution_scale(y, o, level), want)
+    narrow = seasonal.distribution_scale(y, o, level)[0, -1]
+    torch.testing.assert_close(narrow, MIN_CHANGE_RATIO * level[0, -1])
+    assert onestep.distribution_scale(y, o, level)[0, -1] > 10 * narrow
