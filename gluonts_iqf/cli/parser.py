@@ -165,12 +165,22 @@ def _add_forecast(sub) -> None:
         ),
     )
     f.add_argument("--predictor", required=True, help="folder of a saved predictor")
-    f.add_argument("--input", required=True, help="CSV/Parquet file in long format")
+    f.add_argument("--input", required=True,
+                   help="CSV/Parquet file in long format; with --engine ray: a Parquet file, "
+                        "a folder of Parquet files or a glob pattern")
     _add_data_options(f)
     f.add_argument("--levels", default="0.5,0.9,0.95",
                    help="quantile levels: a comma list or 'start:stop[:step]' (default 0.5,0.9,0.95)")
-    f.add_argument("--output", default=None, help="file to write (.csv or .parquet); default: print CSV")
-    f.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    f.add_argument("--output", default=None,
+                   help="file to write (.csv or .parquet); default: print CSV. With --engine ray: "
+                        "a folder to create, of Parquet files (required)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing output file or folder")
+    f.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default): this process, batch by batch; ray: an actor pool on "
+                        "Ray Data (needs pip install 'gluonts-iqf[ray]'; starts a local Ray "
+                        "instance unless one is running)")
+    f.add_argument("--num-workers", type=_positive_int("--num-workers"), default=None, metavar="N",
+                   help="--engine ray: actors, one predictor and one CPU each (default 2)")
     _add_runtime_options(f)
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
 from .base import DataError, Entry, PathLike, has_suffix, listing, period_freq
+from .grouping import infer_grouped_frequency, SeriesBuilder, sort_rows, static_codes
 
 #: File suffixes :func:`load_long_frame` reads (compression from the suffix).
 LONG_FRAME_SUFFIXES: Tuple[str, ...] = (
@@ -244,6 +245,54 @@ def load_long_frame(
             raise DataError("the table has no data rows")
     else:
         frame = read_frame(path)
+    rows = long_rows(frame, item_id, timestamp, target, covariates, static_covariates)
+    frame, codes, names, stamps, values, cov_values = rows
+    order, bounds = sort_rows(codes, stamps, names, timestamp)
+    sorted_stamps = stamps[order]
+
+    if freq is None:
+        offset_alias = infer_grouped_frequency(sorted_stamps, bounds, names)
+        strict = True
+    else:
+        offset_alias = str(freq)
+        strict = False
+    pfreq = period_freq(offset_alias)
+    codes = static_codes(frame, static_covariates)
+    return SeriesBuilder(
+        frame, order, bounds, names, sorted_stamps, values, covariates, cov_values,
+        static_covariates, codes, pfreq, offset_alias, strict, min_length,
+    ).entries()
+
+
+class LongRows(NamedTuple):
+    """The rows of a long-format table, checked and converted column by
+    column (:func:`long_rows`), before they are grouped into series."""
+
+    frame: pd.DataFrame  # the table, positional row index
+    codes: np.ndarray  # (n,) int64 item code of each row
+    names: np.ndarray  # (G,) item ids (str) in order of first appearance
+    stamps: pd.DatetimeIndex  # (n,) naive timestamps
+    values: np.ndarray  # (n,) float64 target, NaN for empty cells
+    cov_values: List[np.ndarray]  # (n,) float64 per covariate
+
+
+def long_rows(
+    frame: pd.DataFrame,
+    item_id: Optional[str] = "item_id",
+    timestamp: str = "timestamp",
+    target: str = "target",
+    covariates: Sequence[str] = (),
+    static_covariates: Sequence[str] = (),
+) -> LongRows:
+    """Check and convert the columns of a long-format table row by row, in
+    array operations: the columns exist, every row has an item id and a
+    parsable timestamp, target and covariates are numeric.
+
+    The first half of :func:`load_long_frame` (same arguments, same
+    :class:`DataError` messages naming the column, item and value); also
+    used on each partition of a distributed run before its rows are
+    shuffled by item.
+    """
     wanted = {"timestamp": timestamp, "target": target}
     if item_id is not None:
         wanted["item id"] = item_id
@@ -253,175 +302,53 @@ def load_long_frame(
         _check_columns(frame, {"static covariate": c})
     _check_columns(frame, wanted)
 
-    frame = frame.reset_index(drop=True)
-    items = _item_ids(frame, item_id)
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
+        frame = frame.reset_index(drop=True)  # positional row numbers (a copy)
+    codes, names = _item_codes(frame, item_id)
+    items = _RowItems(codes, names)
     stamps = _parse_timestamps(frame[timestamp], timestamp, items)
     values = _numeric(frame[target], target, items, stamps)
     cov_values = [_numeric(frame[c], c, items, stamps) for c in covariates]
-    groups = _group_rows(items, stamps, timestamp)
-
-    if freq is None:
-        offset_alias = infer_frequency({item: stamps[rows] for item, rows in groups})
-        strict = True
-    else:
-        offset_alias = str(freq)
-        strict = False
-    pfreq = period_freq(offset_alias)
-    static_codes = _static_codes(frame, static_covariates)
-
-    entries: List[Entry] = []
-    for item, rows in groups:
-        start, steps = _time_steps(item, stamps[rows], pfreq, offset_alias, strict)
-        length = int(steps[-1]) + 1
-        if length < min_length:
-            raise DataError(
-                f"item {item!r}: series has {length} time step(s), fewer than "
-                f"the required minimum of {min_length}"
-            )
-        y = np.full(length, np.nan, dtype=np.float32)
-        y[steps] = values[rows]
-        if np.isnan(y).all():
-            raise DataError(f"item {item!r}: no observed target values")
-        entry: Entry = {
-            "start": start,
-            "target": y,
-            "item_id": item,
-        }
-        if covariates:
-            x = np.full((len(covariates), length), np.nan, dtype=np.float32)
-            for k, (name, col) in enumerate(zip(covariates, cov_values)):
-                x[k, steps] = col[rows]
-                nan = np.flatnonzero(np.isnan(x[k]))
-                if nan.size:
-                    when = start + int(nan[0])
-                    raise DataError(
-                        f"item {item!r}: NaN in covariate {name!r} at {when}"
-                        + (" (missing row)" if nan[0] not in steps else "")
-                    )
-            entry["feat_dynamic_real"] = x
-        reals, cats = _static_features(frame, rows, item, static_covariates, static_codes)
-        if reals:
-            entry["feat_static_real"] = np.array(reals, dtype=np.float32)
-        if cats:
-            entry["feat_static_cat"] = np.array(cats, dtype=np.int32)
-        entries.append(entry)
-    return entries
+    return LongRows(frame, codes, names, stamps, values, cov_values)
 
 
-def _item_ids(frame: pd.DataFrame, item_id: Optional[str]) -> pd.Series:
-    """The item id of each row as a string (``"0"`` for every row when
-    ``item_id`` is None); DataError naming the first row without one."""
+class _RowItems:
+    """The item id of each row, looked up as ``items.iloc[i]`` (the
+    interface of the string Series the error messages of
+    :func:`_parse_timestamps` and :func:`_numeric` read) without
+    materialising one string per row."""
+
+    def __init__(self, codes: np.ndarray, names: np.ndarray) -> None:
+        self._codes, self._names = codes, names
+
+    @property
+    def iloc(self) -> "_RowItems":
+        return self
+
+    def __getitem__(self, row: int) -> str:
+        return str(self._names[self._codes[row]])
+
+
+def _item_codes(frame: pd.DataFrame, item_id: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Integer code of each row's item, shape (n,), and the item ids as
+    strings, shape (G,), in order of first appearance; DataError naming the
+    first row without an id. Only the distinct values are turned into
+    strings (two values with one string form, e.g. ``1`` and ``"1"``, are
+    one item, as with a per-row ``astype(str)``)."""
+    n = len(frame)
     if item_id is None:
-        return pd.Series(["0"] * len(frame))
-    raw_items = frame[item_id]
-    miss = np.flatnonzero(raw_items.isna().to_numpy())
+        return np.zeros(n, dtype=np.int64), np.array(["0"], dtype=object)
+    raw = frame[item_id]
+    miss = np.flatnonzero(raw.isna().to_numpy())
     if miss.size:
         raise DataError(
             f"missing item id in column {item_id!r} (row {int(miss[0]) + 1})"
         )
-    return raw_items.astype(str)
+    codes, uniques = pd.factorize(raw, sort=False)
+    as_text = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+    merged, names = pd.factorize(as_text, sort=False)
+    if len(names) < len(as_text):  # distinct values with one string form
+        codes = merged[codes]
+    return codes.astype(np.int64, copy=False), np.asarray(names, dtype=object)
 
 
-def _group_rows(
-    items: pd.Series, stamps: pd.DatetimeIndex, column: str
-) -> List[Tuple[str, np.ndarray]]:
-    """(item, row indices sorted by time) per item, in order of first
-    appearance; DataError naming the first duplicate timestamp."""
-    codes, uniques = pd.factorize(items, sort=False)
-    order = np.lexsort((stamps.asi8, codes))
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    groups = []
-    for rows in np.split(order, bounds):
-        item = str(uniques[codes[rows[0]]])
-        ts = stamps[rows]
-        dup = np.flatnonzero(ts[1:] == ts[:-1])
-        if dup.size:
-            raise DataError(
-                f"item {item!r}: duplicate timestamp {ts[int(dup[0])]} "
-                f"in column {column!r}"
-            )
-        groups.append((item, rows))
-    return groups
-
-
-def _time_steps(
-    item: str, ts: pd.DatetimeIndex, pfreq: str, offset_alias: str, strict: bool
-) -> Tuple[pd.Period, np.ndarray]:
-    """First period and the time step of each sorted timestamp, shape (n,).
-
-    Each timestamp is placed in its ``pfreq`` period; two in one period are
-    an error. ``strict`` (inferred frequency) also requires every timestamp
-    to lie on the ``offset_alias`` grid from the first one.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        periods = ts.to_period(pfreq)
-    mult = max(int(getattr(periods.freq, "n", 1)), 1)
-    ordinals = periods.asi8
-    same = np.flatnonzero(ordinals[1:] == ordinals[:-1])
-    if same.size:
-        j = int(same[0])
-        raise DataError(
-            f"item {item!r}: timestamps {ts[j]} and {ts[j + 1]} fall in the "
-            f"same {pfreq!r} period: irregular timestamps or a frequency "
-            "coarser than the data"
-        )
-    if strict and len(ts) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            grid = pd.date_range(ts[0], ts[-1], freq=offset_alias)
-        off_grid = ~ts.isin(grid)
-        if off_grid.any():
-            bad = ts[int(np.flatnonzero(off_grid)[0])]
-            raise DataError(
-                f"item {item!r}: irregular timestamps: {bad} is not on the "
-                f"{offset_alias!r} grid that starts at {ts[0]}; pass the "
-                "frequency explicitly to place timestamps in periods"
-            )
-    return periods[0], (ordinals - ordinals[0]) // mult
-
-
-def _static_codes(
-    frame: pd.DataFrame, static_covariates: Sequence[str]
-) -> Dict[str, Dict[Any, int]]:
-    """Integer codes (over the sorted distinct values of the whole table) of
-    each non-numeric static covariate; numbers stored as text are numeric."""
-    codes: Dict[str, Dict[Any, int]] = {}
-    for c in static_covariates:
-        col = frame[c]
-        if not pd.api.types.is_numeric_dtype(col):
-            num = pd.to_numeric(col, errors="coerce")
-            if not (num.isna() & col.notna()).any():
-                continue
-            codes[c] = {
-                v: i for i, v in enumerate(sorted(col.dropna().astype(str).unique()))
-            }
-    return codes
-
-
-def _static_features(
-    frame: pd.DataFrame,
-    rows: np.ndarray,
-    item: str,
-    static_covariates: Sequence[str],
-    static_codes: Dict[str, Dict[Any, int]],
-) -> Tuple[List[float], List[int]]:
-    """The series' value of each static covariate: (numeric ones, codes of
-    the others); DataError when one is NaN or varies within the series."""
-    reals: List[float] = []
-    cats: List[int] = []
-    for c in static_covariates:
-        col = frame[c].iloc[rows]
-        distinct = col.dropna().unique()
-        if col.isna().any():
-            raise DataError(f"item {item!r}: NaN in static covariate {c!r}")
-        if len(distinct) != 1:
-            raise DataError(
-                f"item {item!r}: static covariate {c!r} varies within the "
-                f"series ({listing(distinct[:3])})"
-            )
-        if c in static_codes:
-            cats.append(static_codes[c][str(distinct[0])])
-        else:
-            reals.append(float(pd.to_numeric(distinct[0])))
-    return reals, cats

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import COLS, H, assert_one_line_error, main_in_process, run_cli
+from cli_helpers import COLS, H, assert_one_line_error, main_in_process, no_leftovers, run_cli
 
 from gluonts_iqf.cli.forecast import level_name
 
@@ -107,3 +107,105 @@ def test_daily_input_for_hourly_predictor(run_dir, tmp_path, capsys):
                                     "--input", str(path)], capsys)
     assert code == 2
     assert_one_line_error(err, "frequency 'D' differs from the predictor's 'h'")
+
+
+# ---------------------------------------------------------------------- #
+# the batch path (--engine local) and --engine ray
+# ---------------------------------------------------------------------- #
+SAVED = Path(__file__).resolve().parents[1] / "fixtures" / "saved_predictors" / "mqcnn_iqf"
+
+
+@pytest.fixture(scope="module")
+def m4_parquet(tmp_path_factory):
+    """30 real m4_hourly series (one of 5 values: padded) in long format,
+    rows shuffled; the saved MQ-CNN-IQF fixture forecasts them (H=24)."""
+    from gluonts_iqf import datasets
+
+    test = list(datasets.load("m4_hourly").test)[:30]
+    parts = []
+    for k, e in enumerate(test):
+        y = e["target"][-5:] if k == 4 else e["target"][-130:]
+        ts = pd.date_range("2024-03-01", periods=len(y), freq="h") + pd.Timedelta(hours=3 * k)
+        parts.append(pd.DataFrame({"item_id": f"s{k:02d}", "timestamp": ts, "target": np.asarray(y, float)}))
+    frame = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=0)
+    path = tmp_path_factory.mktemp("m4") / "series.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def _per_series_table(path, levels):
+    """The table of the per-series path: forecast objects, one frame each."""
+    from gluonts.model import Predictor
+
+    from gluonts_iqf.cli.forecast import forecast_frame
+    from gluonts_iqf.datasets import load_long_frame
+
+    predictor = Predictor.deserialize(SAVED, device="cpu")
+    return forecast_frame(list(predictor.predict(load_long_frame(path))), levels)
+
+
+def test_forecast_table_equals_the_per_series_table(m4_parquet, tmp_path, capsys):
+    """Exact: same batches, same float32 computations, same dtypes; the
+    CSV on stdout is the per-series table's CSV text."""
+    out = tmp_path / "fc.parquet"
+    code, _, err = main_in_process(["forecast", "--predictor", str(SAVED), "--input", str(m4_parquet),
+                                    "--levels", "0.1,0.5,0.9", "--output", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    expected = _per_series_table(m4_parquet, [0.1, 0.5, 0.9])
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+    assert (pd.read_parquet(out)["item_id"] == "s04").sum() == 24  # the 5-value series, padded
+    code, text, err = main_in_process(["forecast", "--predictor", str(SAVED), "--input", str(m4_parquet),
+                                       "--levels", "0.1,0.5,0.9"], capsys)
+    assert code == 0, err
+    assert text == expected.to_csv(index=False)
+
+
+def test_engine_options_are_checked(m4_parquet, tmp_path, capsys):
+    cases = [
+        (["--num-workers", "2"], ["--num-workers needs --engine ray"]),
+        (["--engine", "ray"], ["--engine ray writes a folder", "--output DIR"]),
+        (["--engine", "ray", "--num-workers", "0", "--output", str(tmp_path / "o")], ["--num-workers must be a positive integer"]),
+        (["--engine", "spark"], ["invalid choice: 'spark'"]),
+    ]
+    for extra, parts in cases:
+        code, _, err = main_in_process(["forecast", "--predictor", str(SAVED), "--input", str(m4_parquet), *extra],
+                                       capsys)
+        assert code == 2, (extra, err)
+        assert_one_line_error(err, *parts)
+    csv = tmp_path / "x.csv"
+    pd.read_parquet(m4_parquet).to_csv(csv, index=False)
+    code, _, err = main_in_process(["forecast", "--predictor", str(SAVED), "--input", str(csv), "--engine", "ray",
+                                    "--output", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--engine ray reads Parquet files", "--engine local for CSV")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_engine_ray_through_the_command(m4_parquet, tmp_path):
+    """``--engine ray --num-workers 2`` in a subprocess (its own local Ray
+    instance): the folder of Parquet files holds the local table's rows
+    (rtol 1e-6: float32 rounding may differ in the last bit across
+    batches); bad input: one line on stderr, exit 2, no output folder."""
+    pytest.importorskip("ray.data")
+    out = tmp_path / "fc"
+    proc = run_cli(["forecast", "--engine", "ray", "--num-workers", "2", "--predictor", str(SAVED),
+                    "--input", str(m4_parquet), "--levels", "0.1,0.5,0.9", "--output", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.strip() == "", proc.stderr[-3000:]
+    assert "30 series" in proc.stdout
+    got = pd.read_parquet(out).sort_values(["item_id", "step"]).reset_index(drop=True)
+    expected = _per_series_table(m4_parquet, [0.1, 0.5, 0.9]).sort_values(["item_id", "step"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
+
+    bad = pd.read_parquet(m4_parquet)
+    item = bad["item_id"].iloc[10]
+    rows = np.flatnonzero((bad["item_id"] == item).to_numpy())
+    bad.loc[bad.index[rows[0]], "timestamp"] = bad["timestamp"].iloc[rows[1]]  # a duplicate
+    bad_path = tmp_path / "bad.parquet"
+    bad.to_parquet(bad_path, index=False)
+    proc = run_cli(["forecast", "--engine", "ray", "--predictor", str(SAVED), "--input", str(bad_path),
+                    "--output", str(tmp_path / "fc2")])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert_one_line_error(proc.stderr, "bad.parquet", f"item {item!r}", "duplicate timestamp")
+    no_leftovers(tmp_path, "fc2")

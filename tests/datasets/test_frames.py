@@ -243,3 +243,149 @@ def test_all_missing_target(tmp_path):
     frame = make_frame()
     frame.loc[:5, "target"] = np.nan
     raises_data_error(["item 'a'", "no observed target values"], D.load_long_frame, write_csv(tmp_path, frame))
+
+
+# ---------------------------------------------------------------------- #
+# grouping without a per-series loop: same entries as series by series
+# ---------------------------------------------------------------------- #
+def _reference_entries(frame, freq=None, covariates=(), static_covariates=()):
+    """Entries built item by item with pandas (the per-series way), for
+    good input: items in order of first appearance, each placed on the
+    ``pfreq`` periods from its first timestamp."""
+    from gluonts_iqf.datasets.base import period_freq
+
+    items = frame["item_id"].astype(str)
+    stamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]))
+    if freq is None:
+        found = {pd.infer_freq(stamps[(items == i).to_numpy()].sort_values()) for i in pd.unique(items)}
+        assert len(found) == 1
+        freq = found.pop()
+    pfreq = period_freq(freq)
+    codes = {}
+    for c in static_covariates:
+        if not pd.api.types.is_numeric_dtype(frame[c]):
+            codes[c] = {v: k for k, v in enumerate(sorted(frame[c].astype(str).unique()))}
+    entries = []
+    for item in pd.unique(items):
+        rows = np.flatnonzero((items == item).to_numpy())
+        rows = rows[np.argsort(stamps[rows].asi8, kind="stable")]
+        periods = stamps[rows].to_period(pfreq)
+        grid = pd.period_range(periods[0], periods[-1], freq=pfreq)
+        pos = grid.get_indexer(periods)
+        y = np.full(len(grid), np.nan, dtype=np.float32)
+        y[pos] = frame["target"].to_numpy(dtype=np.float64)[rows]
+        entry = {"start": periods[0], "target": y, "item_id": item}
+        if covariates:
+            x = np.full((len(covariates), len(grid)), np.nan, dtype=np.float32)
+            for k, c in enumerate(covariates):
+                x[k, pos] = frame[c].to_numpy(dtype=np.float64)[rows]
+            entry["feat_dynamic_real"] = x
+        reals = [float(frame[c].iloc[rows[0]]) for c in static_covariates if c not in codes]
+        cats = [codes[c][str(frame[c].iloc[rows[0]])] for c in static_covariates if c in codes]
+        if reals:
+            entry["feat_static_real"] = np.array(reals, dtype=np.float32)
+        if cats:
+            entry["feat_static_cat"] = np.array(cats, dtype=np.int32)
+        entries.append(entry)
+    return entries
+
+
+def _assert_same_entries(got, expected):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert list(g) == list(e)
+        assert g["item_id"] == e["item_id"]
+        assert g["start"] == e["start"] and g["start"].freqstr == e["start"].freqstr
+        for key in set(g) - {"item_id", "start"}:
+            assert g[key].dtype == e[key].dtype and g[key].shape == e[key].shape, key
+            np.testing.assert_array_equal(g[key], e[key])  # NaN positions included
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_grouping_equals_the_series_by_series_result(seed):
+    """Random good tables (shuffled rows, frequencies from 15 minutes to
+    months, gaps with an explicit frequency, NaN targets, covariates,
+    static covariates, timestamps as text, datetime64[ns] or [us]): the
+    entries equal those built item by item. Exact (same float32 casts)."""
+    rng = np.random.default_rng(seed)
+    freq = ["h", "2h", "15min", "D", "W-WED", "MS", "ME"][seed % 7]
+    explicit = seed % 3 == 0
+    parts = []
+    for g in range(int(rng.integers(1, 7))):
+        n = int(rng.integers(3, 30))
+        start = pd.Timestamp("2021-01-06") + pd.Timedelta(days=int(rng.integers(0, 5)) * 7)
+        ts = pd.date_range(start, periods=n, freq=freq)
+        if explicit and n > 4:
+            ts = ts.delete(int(rng.integers(1, n - 1)))  # a gap -> NaN
+        y = rng.normal(size=len(ts))
+        y[rng.random(len(ts)) < 0.2] = np.nan
+        y[0] = 1.0
+        parts.append(pd.DataFrame({
+            "item_id": f"s{g}", "timestamp": ts, "target": y,
+            "price": rng.normal(size=len(ts)), "store": f"st{g % 2}", "size": float(g),
+        }))
+    frame = pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    if seed % 4 == 1:
+        frame["timestamp"] = frame["timestamp"].astype(str)
+    elif seed % 4 == 2:
+        frame["timestamp"] = frame["timestamp"].astype("datetime64[us]")
+    kwargs = dict(freq=freq if explicit else None)
+    if not explicit:  # covariates need every period present
+        kwargs.update(covariates=["price"], static_covariates=["store", "size"])
+    got = D.load_long_frame(frame, **kwargs)
+    expected = _reference_entries(frame, **kwargs)
+    _assert_same_entries(got, expected)
+
+
+@pytest.mark.parametrize("freq", ["h", "3h", "30min", "10s", "D", "3D", "W-SUN", "W-WED", "2W-MON",
+                                  "MS", "ME", "QS-JAN", "YS", "B"])
+def test_inferred_frequency_equals_pd_infer_freq(freq):
+    """Many series on one frequency from different starts: the frequency
+    ``load_long_frame`` infers (once per spacing, or per grid) is
+    ``pd.infer_freq`` of each series."""
+    frames, found = [], set()
+    for k in range(5):
+        start = pd.Timestamp("2021-01-01") + pd.Timedelta(days=3 * k, hours=k if freq[-1] in "hs" else 0)
+        ts = pd.date_range(start, periods=6 + k, freq=freq)
+        found.add(pd.infer_freq(ts))
+        frames.append(pd.DataFrame({"item_id": f"s{k}", "timestamp": ts, "target": np.arange(len(ts), dtype=float)}))
+    assert len(found) == 1
+    entries = D.load_long_frame(pd.concat(frames, ignore_index=True))
+    from gluonts_iqf.datasets.base import period_freq
+
+    assert entries[0]["start"].freqstr == period_freq(found.pop())
+
+
+def test_the_first_bad_item_is_named():
+    """Several bad items of different kinds: the first one in order of
+    appearance is named, with its own error (as a loop over the items)."""
+    frame = make_frame(n_a=6, n_b=5)
+    c = make_frame(n_a=6, n_b=5).assign(item_id=lambda f: f["item_id"].map({"a": "c", "b": "d"}))
+    frame = pd.concat([frame, c], ignore_index=True)
+    frame.loc[frame["item_id"] == "d", "target"] = np.nan  # d: no observed value
+    frame.loc[8, "price"] = np.nan  # b: NaN covariate
+    raises_data_error(["item 'b'", "NaN in covariate 'price'"],
+                      D.load_long_frame, frame, covariates=["price"])
+    raises_data_error(["item 'b'", "5 time step(s)"], D.load_long_frame, frame, min_length=6)
+    raises_data_error(["item 'd'", "no observed target values"], D.load_long_frame, frame)
+
+
+def test_long_rows_checks_and_converts_each_row():
+    frame = make_frame().sample(frac=1.0, random_state=1)  # index not 0..n-1
+    rows = D.frames.long_rows(frame, covariates=["price"])
+    assert list(rows.names) == list(pd.unique(frame["item_id"]))
+    assert rows.codes.dtype == np.int64 and len(rows.codes) == len(frame)
+    assert rows.stamps.dtype == "datetime64[ns]" and rows.values.dtype == np.float64
+    np.testing.assert_array_equal(rows.values, frame["target"].to_numpy())
+    np.testing.assert_array_equal(rows.cov_values[0], frame["price"].to_numpy())
+    bad = make_frame()
+    bad.loc[3, "target"] = "x"
+    raises_data_error(["item 'a'", "non-numeric value 'x'"], D.frames.long_rows, bad)
+
+
+def test_item_ids_with_one_string_form_are_one_item():
+    frame = pd.DataFrame({"item_id": [1, "1", 1], "target": [1.0, 2.0, 3.0],
+                          "timestamp": ["2020-01-01", "2020-01-02", "2020-01-03"]})
+    entries = D.load_long_frame(frame)
+    assert len(entries) == 1 and entries[0]["item_id"] == "1"
+    np.testing.assert_array_equal(entries[0]["target"], [1.0, 2.0, 3.0])

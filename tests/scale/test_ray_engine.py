@@ -1,0 +1,180 @@
+"""Tests of gluonts_iqf.scale.ray_engine: batch inference on a local Ray
+instance gives the numbers of the single-process path; bad partitions stop
+the run with one DataError naming the file and the item, and leave no
+output; Ray is imported only when it runs.
+
+The Ray runs are marked slow (a local Ray instance and its actor starts
+take seconds); they are skipped when Ray is not installed. Tolerance
+against the single-process table: rtol 1e-6 (float32 rounding of the
+IQF's vectorised kernels can differ in the last bit when a series sits at
+another position of its batch).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from gluonts.model import Predictor
+from scale_helpers import LEVELS, SAVED
+
+from gluonts_iqf.cli.forecast import forecast_frame
+from gluonts_iqf.datasets import DataError
+from gluonts_iqf.scale import ray_engine
+from gluonts_iqf.scale.ray_engine import (
+    RAY_MISSING,
+    forecast_with_ray,
+    parquet_files,
+    parquet_pieces,
+)
+
+PREDICTOR = SAVED / "mqcnn_iqf"
+COLUMNS = [("item id", "item_id"), ("timestamp", "timestamp"), ("target", "target")]
+
+
+def write_files(frame, folder, parts=2, row_group_size=500):
+    """``frame`` cut into ``parts`` Parquet files by row position (a series
+    may straddle two files), small row groups."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        frame.iloc[rows].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=row_group_size)
+    return folder
+
+
+def no_output(tmp_path, name="out"):
+    """Neither the output nor a staging sibling exists."""
+    assert not (tmp_path / name).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{name}.")]
+
+
+@pytest.fixture(scope="module")
+def expected(m4_series):
+    predictor = Predictor.deserialize(PREDICTOR, device="cpu")
+    return forecast_frame(list(predictor.predict(m4_series)), LEVELS)
+
+
+def assert_same_forecasts(got, expected):
+    """Same rows as the single-process table (any series order; each
+    series' rows consecutive and in step order)."""
+    assert list(got.columns) == list(expected.columns)
+    starts = got.groupby("item_id", sort=False).head(1).index
+    assert (got["step"].to_numpy()[starts] == 1).all()
+    assert (np.diff(got["step"].to_numpy()) != 1).sum() == len(starts) - 1
+    key = ["item_id", "step"]
+    got = got.sort_values(key).reset_index(drop=True)
+    expected = expected.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- no Ray
+@pytest.mark.slow
+def test_importing_the_package_does_not_import_ray():
+    """A subprocess (a fresh interpreter): importing the package and its
+    command line leaves Ray unimported."""
+    code = "import sys, gluonts_iqf.scale, gluonts_iqf.cli; print('ray' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"
+
+
+def test_missing_ray_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'gluonts-iqf\[ray\]'"):
+        ray_engine.import_ray()
+    with pytest.raises(ImportError, match=r"gluonts-iqf\[ray\]"):
+        forecast_with_ray(PREDICTOR, tmp_path, tmp_path / "out")
+    assert "gluonts-iqf[ray]" in RAY_MISSING
+
+
+def test_parquet_files_and_pieces(m4_long, tmp_path):
+    folder = write_files(m4_long, tmp_path / "in", parts=2, row_group_size=1000)
+    files = parquet_files(folder)
+    assert [f.name for f in files] == ["part-0.parquet", "part-1.parquet"]
+    assert parquet_files(str(folder / "part-*.parquet")) == files
+    assert parquet_files(files[0]) == [files[0]]
+    pieces = parquet_pieces(files, COLUMNS, rows_per_piece=2500)
+    assert sum(p["rows"] for p in pieces) == len(m4_long)
+    assert all(p["rows"] <= 2500 for p in pieces)  # row groups of 1000: 2 per piece
+    assert [p["row_groups"] for p in pieces if p["file"] == str(files[0])] == [[0, 1], [2]]  # 2928 rows
+    with pytest.raises(DataError, match="no Parquet files"):
+        parquet_files(_empty(tmp_path))
+    with pytest.raises(DataError, match="no files match"):
+        parquet_files(str(tmp_path / "nothing-*.parquet"))
+    with pytest.raises(DataError, match="file not found"):
+        parquet_files(tmp_path / "none.parquet")
+
+
+def _empty(tmp_path):
+    (tmp_path / "empty").mkdir()
+    return tmp_path / "empty"
+
+
+def test_missing_column_names_the_file(m4_long, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    m4_long.to_parquet(folder / "a.parquet", index=False)
+    m4_long.rename(columns={"target": "sales"}).to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"file .*b\.parquet: missing target column 'target'; "
+                                        r"available columns: 'item_id', 'timestamp', 'sales'"):
+        parquet_pieces(parquet_files(folder), COLUMNS, 1000)
+
+
+# ---------------------------------------------------------------- on Ray
+@pytest.mark.slow
+def test_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_long, expected, tmp_path):
+    """Series straddle files and row groups; several partitions; one
+    actor (the instance has 2 CPUs: one for the read and sort tasks)."""
+    folder = write_files(m4_long, tmp_path / "in", parts=3)
+    summary = forecast_with_ray(PREDICTOR, folder, tmp_path / "out", LEVELS, num_workers=1,
+                                rows_per_partition=2000)
+    assert summary.series == 40 and summary.rows == 40 * 24 and summary.partitions == 3
+    assert summary.files == len(list((tmp_path / "out").glob("*.parquet"))) >= 1
+    assert_same_forecasts(pd.read_parquet(tmp_path / "out"), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]  # no staging left
+    # the short series (5 values, padded) has its forecast
+    assert (pd.read_parquet(tmp_path / "out")["item_id"] == "store-03").sum() == 24
+
+
+@pytest.mark.slow
+def test_dataset_on_ray_equals_the_single_process_forecasts(ray_local, m4_long, expected, tmp_path):
+    import ray.data as rd
+
+    ds = rd.from_pandas(m4_long.sample(frac=1.0, random_state=0))  # any row order
+    summary = forecast_with_ray(PREDICTOR, ds, tmp_path / "out", LEVELS, num_workers=1, num_partitions=2)
+    assert summary.series == 40
+    assert_same_forecasts(pd.read_parquet(tmp_path / "out"), expected)
+
+
+@pytest.mark.slow
+def test_bad_partitions_stop_the_run_naming_file_and_item(ray_local, m4_long, tmp_path):
+    cases = {}
+    text = m4_long.astype({"target": str})
+    text.loc[text.index[200], "target"] = "lots"  # item store-01
+    cases["non-numeric"] = (text, [r"part-0\.parquet: item 'store-01': non-numeric value 'lots' in column 'target'"])
+    dup = m4_long.copy()
+    dup.loc[dup.index[401], "timestamp"] = dup.loc[dup.index[400], "timestamp"]  # store-02
+    cases["duplicate"] = (dup, [r"part-0\.parquet: item 'store-02': duplicate timestamp"])
+    across = pd.concat([m4_long, m4_long[m4_long["item_id"] == "store-05"].iloc[:2]], ignore_index=True)
+    cases["duplicate across files"] = (
+        across, [r"files .*part-0\.parquet, .*part-2\.parquet: item 'store-05': duplicate timestamp"])
+    for name, (frame, patterns) in cases.items():
+        case = tmp_path / name.replace(" ", "-")
+        folder = write_files(frame, case / "in", parts=3)
+        with pytest.raises(DataError) as info:
+            forecast_with_ray(PREDICTOR, folder, case / "out", LEVELS, num_workers=1)
+        message = str(info.value)
+        assert "\n" not in message and "Traceback" not in message and "Ray" not in message, message
+        for pattern in patterns:
+            assert __import__("re").search(pattern, message), (name, message)
+        no_output(case)
+
+
+def test_existing_output_is_refused_before_any_work(m4_long, tmp_path):
+    pytest.importorskip("ray.data")
+    folder = write_files(m4_long, tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        forecast_with_ray(PREDICTOR, folder, tmp_path / "out", LEVELS)
+    assert os.listdir(tmp_path / "out") == []
