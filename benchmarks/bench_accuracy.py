@@ -449,6 +449,54 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
     return "\n".join(lines), heading
 
 
+def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Sequence[str]) -> Tuple[str, str]:
+    """Markdown table of MQ-CNN-IQF configurations (tags) on ``split``: per
+    dataset ours / best baseline for mean wQL and MASE (seed means), their
+    geometric means, and the seeds and settings of each tag."""
+    heading = f"## Accuracy levers on the {split} windows"
+    lines = [heading, "",
+             "Each MQ-CNN-IQF configuration (tag) against the best baseline of each dataset and metric "
+             "(the baselines of the section above), mean over the tag's seeds; `wQL | MASE` per cell; "
+             "bold: the lower geometric mean of each metric.", ""]
+    rows = []
+    for tag in tags:
+        summ = summarise(results, split, datasets, tag)
+        runs = [r for r in results["records"].values()
+                if r["split"] == split and r["model"] == "mqcnn" and r["tag"] == tag]
+        if not runs:
+            continue
+        seeds = sorted({r["seed"] for r in runs})
+        kwargs = runs[0].get("mqcnn_kwargs") or {}
+        rows.append((tag, summ, seeds, kwargs))
+    best = {k: min(r[1]["geomean"][k] for r in rows) for k in ("mean_wQuantileLoss", "MASE")} if rows else {}
+    lines += ["| tag | settings | seeds | " + " | ".join(datasets) + " | geo wQL | geo MASE |",
+              "|---|---|---|" + "---:|" * (len(datasets) + 2)]
+    for tag, summ, seeds, kwargs in rows:
+        cells = []
+        for d in datasets:
+            w, m = summ["ratios"]["mean_wQuantileLoss"].get(d), summ["ratios"]["MASE"].get(d)
+            cells.append("" if w is None else f"{w:.3f} \\| {m:.3f}")
+        geo = []
+        for k in ("mean_wQuantileLoss", "MASE"):
+            v = summ["geomean"][k]
+            geo.append(f"**{v:.3f}**" if v == best[k] else f"{v:.3f}")
+        setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults"
+        lines.append(f"| {tag} | {setting} | {','.join(str(x) for x in seeds)} | " + " | ".join(cells)
+                     + f" | {geo[0]} | {geo[1]} |")
+    lines.append("")
+    return "\n".join(lines), heading
+
+
+def merge_results(path: Path, others: Sequence[str]) -> Dict[str, Any]:
+    """The records of ``path`` with those of ``others`` added (later files
+    win on equal keys); written back to ``path``."""
+    results = load_results(path)
+    for other in others:
+        results["records"].update(load_results(Path(other))["records"])
+    save_results(path, results)
+    return results
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -463,6 +511,8 @@ def parse_args(argv=None):
     p.add_argument("--output", default="benchmarks/results/accuracy.json")
     p.add_argument("--markdown", default="", help="file whose section of this split is rewritten")
     p.add_argument("--summary-only", action="store_true", help="only rebuild the tables from --output")
+    p.add_argument("--merge", default="", help="comma-separated result files whose records are added to --output")
+    p.add_argument("--compare", default="", help="comma-separated tags: also render the lever table of these")
     p.add_argument("--force", action="store_true", help="recompute records that exist")
     p.add_argument("--max-series", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
@@ -486,12 +536,19 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        merge_results(Path(args.output), [f for f in args.merge.split(",") if f])
     results = load_results(Path(args.output)) if args.summary_only else run(args)
     summary = summarise(results, args.split, args.datasets, args.tag)
     text, heading = markdown(summary, args.split, args.datasets, args)
     print(text)
     if args.markdown:
         write_section(Path(args.markdown), heading, text)
+    if args.compare:
+        table, theading = compare_tags(results, args.split, args.datasets, [t for t in args.compare.split(",") if t])
+        print(table)
+        if args.markdown:
+            write_section(Path(args.markdown), theading, table)
     return 0
 
 

@@ -8,6 +8,7 @@ Usage::
     python benchmarks/run.py mqcnn [options of bench_mqcnn.py]
     python benchmarks/run.py mqf2  [options of bench_mqf2.py]
     python benchmarks/run.py accuracy [options of bench_accuracy.py]
+    python benchmarks/run.py scale [options of bench_scale.py]
     python benchmarks/run.py NAME --help
 
 Each name runs the ``main`` of its script with the remaining arguments,
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "mqcnn": ("bench_mqcnn", "MQ-CNN-IQF vs GluonTS DeepAR, SFF, TFT and statsforecast baselines"),
     "mqf2": ("bench_mqf2", "MQF2Estimator vs GluonTS's MQF2MultiHorizonEstimator"),
     "accuracy": ("bench_accuracy", "MQ-CNN-IQF vs statistical and deep baselines on validation and test windows"),
+    "scale": ("bench_scale", "batch forecasting: per-series, vectorised local and Ray paths"),
 }
 
 
