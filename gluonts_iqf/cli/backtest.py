@@ -263,10 +263,15 @@ def _finite(x: Any) -> Any:
     return x
 
 
+#: Bins of the PIT histogram in ``metrics.json``.
+PIT_BINS = 10
+
+
 def _metrics(forecasts, targets, agg, levels, metrics, qff_type) -> Dict[str, Any]:
     """Metrics of the report: the Evaluator's wQL, MASE, sMAPE and ND; the
     exact CRPS where every forecast is a quantile function (else the wQL
-    approximation); coverage and crossing rate. ``targets``: each (H,)."""
+    approximation); coverage, crossing rate and the PIT histogram.
+    ``targets``: each (H,)."""
     import numpy as np
 
     res: Dict[str, Any] = {"mean_wQuantileLoss": float(agg["mean_wQuantileLoss"])}
@@ -297,6 +302,10 @@ def _metrics(forecasts, targets, agg, levels, metrics, qff_type) -> Dict[str, An
     cov_levels = sorted(set(COVERAGE_LEVELS) | set(levels))
     res["coverage"] = {level_name(a): float(metrics.coverage(forecasts, targets, a)) for a in cov_levels}
     res["crossing_rate"] = float(metrics.crossing_rate(forecasts))
+    # calibration at every level: the PIT histogram, 10 bins as multiples of
+    # the uniform density (a calibrated forecast has all near 1)
+    counts, _ = np.histogram(metrics.pit_values(forecasts, targets), bins=PIT_BINS, range=(0.0, 1.0))
+    res["pit_histogram"] = [float(c) for c in counts * PIT_BINS / max(counts.sum(), 1)]
     return res
 
 

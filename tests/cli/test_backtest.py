@@ -53,6 +53,8 @@ def test_backtest_metrics_json(run_dir):
     for a in ("0.05", "0.5", "0.95"):
         assert 0.0 <= m["coverage"][a] <= 1.0
     assert set(m["wQuantileLoss"]) == {f"{a / 10:.1f}" for a in range(1, 10)}
+    pit = m["pit_histogram"]  # 10 bins as multiples of the uniform density: mean 1
+    assert len(pit) == 10 and all(v >= 0 for v in pit) and abs(sum(pit) / 10 - 1.0) < 1e-9
     s = report["settings"]
     assert (s["model"], s["prediction_length"], s["context_length"], s["num_forking"]) == ("mqcnn", H, 24, 4)
     assert (s["epochs"], s["batches_per_epoch"], s["num_test_series"], s["freq"]) == (1, 3, 6, "h")
