@@ -14,9 +14,13 @@ one window yields many examples. The scale of each creation time is the
 mean absolute observed value *before* it (a causal, expanding mean), so no
 fork ever sees the values it is scored on; the last fork is exactly the
 prediction path. The predictive distribution's own scale (its spread unit)
-can lean from that level scale towards the mean absolute one-step change of
-the series (:func:`spread_scale`), which tracks how much a series moves
-rather than how large it is.
+can lean from that level scale towards the mean absolute change of the
+series over one step or a season (:func:`spread_scale`), which tracks how
+much a series moves rather than how large it is.
+
+The module is a little over 600 lines because the network's two paths, the
+prediction (``forward``) and the forking loss, share every causal feature
+computation; the reusable blocks live in :mod:`gluonts_iqf.nn`.
 """
 
 import math
