@@ -4,6 +4,7 @@ passes them: it trains, saves a model folder, evaluates the test channel,
 and the saved model loads and forecasts."""
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -59,8 +60,21 @@ def test_train_job_with_mqcnn(tmp_path, caplog):
     assert set(env.datasets) == {"train", "test"}
 
     torch.manual_seed(0)
-    with caplog.at_level("INFO"):
+    # The shell logs the scores on its own logger. Another library imported
+    # earlier in the session may have configured logging with
+    # ``disable_existing_loggers`` or turned propagation off, so the capture
+    # handler is attached to that logger directly and the logger re-enabled.
+    shell_logger = logging.getLogger("gluonts.shell.train")
+    saved = shell_logger.disabled, shell_logger.level
+    shell_logger.disabled = False
+    shell_logger.setLevel(logging.INFO)
+    shell_logger.addHandler(caplog.handler)
+    try:
         run_train_and_test(env, MQCNNEstimator)
+    finally:
+        shell_logger.removeHandler(caplog.handler)
+        shell_logger.disabled, _ = saved
+        shell_logger.setLevel(saved[1])
 
     model = env.path.model
     assert (model / "predictor.json").exists()
