@@ -459,6 +459,11 @@ class ConvexQuantileOutput:
         and exponent ``beta``) or ``"nll"`` (maximum likelihood).
     es_num_samples, beta
         Energy-score estimator settings.
+    quadratic_share
+        Share of the PICNN's initial slope given to its low-rank quadratic
+        term (:class:`~gluonts_iqf.nn.PICNN`; 0, the default here, is the
+        small random start of earlier versions; ``MQF2Estimator`` passes
+        its own default).
     """
 
     @validated()
@@ -471,6 +476,7 @@ class ConvexQuantileOutput:
         loss: str = "energy",
         es_num_samples: int = 50,
         beta: float = 1.0,
+        quadratic_share: float = 0.0,
     ) -> None:
         if loss not in ("energy", "nll"):
             raise ValueError(f"loss must be 'energy' or 'nll', got {loss!r}")
@@ -480,7 +486,10 @@ class ConvexQuantileOutput:
             raise ValueError(f"beta must lie in (0, 2), got {beta}")
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
+        if not 0.0 <= quadratic_share < 1.0:
+            raise ValueError(f"quadratic_share must lie in [0, 1), got {quadratic_share}")
         self.dim = dim
+        self.quadratic_share = quadratic_share
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.context_hidden_dim = context_hidden_dim
@@ -497,6 +506,7 @@ class ConvexQuantileOutput:
         return PICNN(
             self.dim, context_dim, hidden_dim=self.hidden_dim,
             num_layers=self.num_layers, context_hidden_dim=self.context_hidden_dim,
+            quadratic_share=self.quadratic_share,
         )
 
     def distribution(

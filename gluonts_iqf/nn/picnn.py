@@ -91,6 +91,14 @@ class PICNN(nn.Module):
     rank
         Rank of the PSD quadratic term (0 disables it; default ``min(dim,
         16)``).
+    quadratic_share
+        Share of the initial slope of the map given to the quadratic term by
+        :meth:`init_from_data` (in [0, 1); 0, the default, keeps its small
+        random start). The term's Jacobian in ``L`` is proportional to ``L``
+        itself, so from a small start the energy score barely moves it and
+        the map stays close to ``mu I``, without dependence; a large share
+        starts ``L L^T`` as a sizeable isotropic matrix whose every entry
+        the score can shape.
     """
 
     def __init__(
@@ -101,6 +109,7 @@ class PICNN(nn.Module):
         num_layers: int = 2,
         context_hidden_dim: int = 32,
         rank: Optional[int] = None,
+        quadratic_share: float = 0.0,
     ) -> None:
         super().__init__()
         if dim < 1 or num_layers < 1 or hidden_dim < 1:
@@ -108,6 +117,9 @@ class PICNN(nn.Module):
                 f"PICNN needs dim, hidden_dim, num_layers >= 1, got {dim}, "
                 f"{hidden_dim}, {num_layers}"
             )
+        if not 0.0 <= quadratic_share < 1.0:
+            raise ValueError(f"quadratic_share must lie in [0, 1), got {quadratic_share}")
+        self.quadratic_share = float(quadratic_share)
         self.dim, self.context_dim = dim, context_dim
         self.num_layers = num_layers
         ch = context_hidden_dim if context_dim > 0 else 0
@@ -223,11 +235,16 @@ class PICNN(nn.Module):
     @torch.no_grad()
     def init_from_data(self, y: Tensor) -> None:
         """Data-dependent start (as ActNorm in CP-Flow / GluonTS's MQF²): make
-        the initial map ``grad G(z) ~ offset + mu z`` match the location and
-        spread of standardised targets ``y`` (N, d): ``offset`` = median per
-        coordinate, ``mu`` = 1.4826 x median absolute deviation (robust to
-        the outliers a short scaling history produces). Non-finite entries
-        are ignored; without any finite entry nothing changes."""
+        the initial map ``grad G(z) ~ offset + (mu I + L_0 L_0^T) z`` match
+        the location and spread of standardised targets ``y`` (N, d):
+        ``offset`` = median per coordinate, spread ``s`` = 1.4826 x median
+        absolute deviation (robust to the outliers a short scaling history
+        produces). With ``quadratic_share`` ``q > 0``, ``mu = (1 - q) s``
+        and ``L_0`` becomes its random start orthonormalised and scaled to
+        ``L_0 L_0^T = q s (d / r) Q Q^T`` (``q s I`` at full rank, isotropic
+        on average below); with ``q = 0``, ``mu = s`` and ``L_0`` is its
+        small random start times ``sqrt(s)``. Non-finite entries are
+        ignored; without any finite entry nothing changes."""
         if not bool(torch.isfinite(y).any()):
             return
         y = torch.where(torch.isfinite(y), y, float("nan"))
@@ -235,10 +252,14 @@ class PICNN(nn.Module):
         med = torch.where(torch.isfinite(med), med, torch.nanmedian(y))
         mad = torch.nanmedian((y - med).abs())
         spread = (1.4826 * mad).clamp_min(10 * MIN_CONVEXITY)
-        x = spread - MIN_CONVEXITY
+        share = self.quadratic_share if self.rank else 0.0
+        x = ((1.0 - share) * spread).clamp_min(2 * MIN_CONVEXITY) - MIN_CONVEXITY
         self.offset.copy_(med)
         self.convexity.copy_(x + torch.log(-torch.expm1(-x)))  # inverse softplus, stable
-        if self.rank:
+        if self.rank and share:
+            Q = torch.linalg.qr(self.L0).Q  # (d, r), orthonormal columns
+            self.L0.copy_(Q * torch.sqrt(share * spread * self.dim / self.rank))
+        elif self.rank:
             self.L0.mul_(spread.sqrt())
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:

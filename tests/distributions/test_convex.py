@@ -244,10 +244,15 @@ def test_output_losses_with_missing_values(loss):
 
 
 def test_output_settings_and_serde():
-    out = ConvexQuantileOutput(dim=6, hidden_dim=12, loss="nll", es_num_samples=30, beta=1.5)
+    out = ConvexQuantileOutput(dim=6, hidden_dim=12, loss="nll", es_num_samples=30, beta=1.5,
+                               quadratic_share=0.7)
     back = serde.decode(serde.encode(out))
     assert (back.dim, back.hidden_dim, back.loss_name, back.es_num_samples, back.beta) == (6, 12, "nll", 30, 1.5)
+    assert back.quadratic_share == 0.7 and back.make_picnn(4).quadratic_share == 0.7
+    # the default keeps the start of earlier versions (saved heads have no such argument)
+    assert ConvexQuantileOutput(dim=3).make_picnn(2).quadratic_share == 0.0
     for kwargs, msg in [
+        (dict(quadratic_share=1.0), "quadratic_share"),
         (dict(loss="crps"), "loss"),
         (dict(es_num_samples=1), "es_num_samples"),
         (dict(beta=2.0), "beta"),

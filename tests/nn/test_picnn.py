@@ -104,6 +104,54 @@ def test_context_path_starts_at_zero():
 def test_bad_sizes():
     with pytest.raises(ValueError, match="PICNN needs"):
         PICNN(0, 3)
+    for share in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="quadratic_share"):
+            PICNN(3, 2, quadratic_share=share)
+
+
+def _standardised_targets(dim, seed=0, n=4000):
+    g = torch.Generator().manual_seed(seed)
+    return 0.5 + 2.0 * torch.randn(n, dim, generator=g, dtype=torch.float64)
+
+
+def _spread(y):
+    med = y.median(0).values
+    return 1.4826 * (y - med).abs().median()
+
+
+@pytest.mark.parametrize("dim, rank", [(6, None), (12, 4)])
+def test_quadratic_share_splits_the_initial_slope(dim, rank):
+    """With ``quadratic_share`` q the data-dependent start gives ``mu = (1 -
+    q) s`` and ``L0 L0^T`` with mean diagonal ``q s`` (``q s I`` exactly at
+    full rank), so ``mu + diag(L0 L0^T)`` averages the spread ``s`` that
+    ``mu`` alone had with q = 0; the offset is the same."""
+    y = _standardised_targets(dim)
+    s = _spread(y)
+    torch.manual_seed(0)
+    m = PICNN(dim, 3, hidden_dim=8, rank=rank, quadratic_share=0.8).double()
+    m.init_from_data(y)
+    M = m.L0 @ m.L0.T
+    torch.testing.assert_close(m.mu, 0.2 * s, rtol=1e-9, atol=0)
+    torch.testing.assert_close(torch.diagonal(M).mean(), 0.8 * s, rtol=1e-9, atol=0)
+    if rank is None:
+        torch.testing.assert_close(M, 0.8 * s * torch.eye(dim, dtype=torch.float64), rtol=0, atol=1e-9)
+    torch.manual_seed(0)
+    ref = PICNN(dim, 3, hidden_dim=8, rank=rank).double()
+    ref.init_from_data(y)
+    torch.testing.assert_close(m.offset, ref.offset)
+    torch.testing.assert_close(ref.mu, s, rtol=1e-9, atol=0)
+
+
+def test_zero_quadratic_share_keeps_the_small_random_start():
+    """q = 0 (the module's default, that of earlier versions): ``mu`` = the
+    spread and ``L0`` its random start times ``sqrt(spread)``."""
+    y = _standardised_targets(5, seed=1)
+    torch.manual_seed(3)
+    m = PICNN(5, 2, hidden_dim=8).double()
+    L = m.L0.detach().clone()
+    m.init_from_data(y)
+    torch.testing.assert_close(m.mu, _spread(y), rtol=1e-9, atol=0)
+    torch.testing.assert_close(m.L0, L * _spread(y).sqrt())
 
 
 @pytest.mark.parametrize("d", [1, 2, 7, 8, 9, 48])

@@ -41,6 +41,11 @@ class MQF2Estimator(ForkingEstimator):
         (default ``H``).
     hidden_dim, num_layers, context_dim
         PICNN width, depth and context size.
+    quadratic_share
+        Share of the map's initial slope given to the PICNN's low-rank
+        quadratic term, which carries the linear dependence across the
+        event (see :class:`~gluonts_iqf.nn.PICNN`); with the small start of
+        earlier versions (0) the energy score learned the dependence slowly.
     loss
         ``"energy"`` (energy score, default) or ``"nll"`` (maximum
         likelihood through the inverted map).
@@ -95,6 +100,7 @@ class MQF2Estimator(ForkingEstimator):
         hidden_dim: int = 32,
         num_layers: int = 2,
         context_dim: int = 32,
+        quadratic_share: float = 0.8,
         loss: str = "energy",
         es_num_samples: int = 50,
         beta: float = 1.0,
@@ -179,6 +185,7 @@ class MQF2Estimator(ForkingEstimator):
         self.convex_output = ConvexQuantileOutput(
             dim=event_dim, hidden_dim=hidden_dim, num_layers=num_layers,
             context_hidden_dim=context_dim, loss=loss, es_num_samples=es_num_samples, beta=beta,
+            quadratic_share=quadratic_share,
         )
 
     @property
