@@ -160,6 +160,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--corr-steps", default="1000",
                    help="comma-separated extra step counts at which ours is trained again on the "
                         "datasets with a known correlation (ar1_daily, synthetic); '' for none")
+    p.add_argument("--ours-kwargs", default="{}", metavar="JSON",
+                   help="settings of ours over the benchmark's, e.g. '{\"quadratic_share\": 0}'")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads(N)")
     p.add_argument("--isolated-steps", type=int, default=10,
                    help="isolated training steps per model on a fixed batch (0 to skip)")
@@ -173,6 +175,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "module docstring); 'default' = the estimator's own (min_past=0)")
     args = p.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    try:
+        args.ours_kwargs = json.loads(args.ours_kwargs)
+    except json.JSONDecodeError as exc:
+        p.error(f"--ours-kwargs is not JSON: {exc}")
+    if not isinstance(args.ours_kwargs, dict):
+        p.error("--ours-kwargs must be a JSON object")
     args.corr_steps = [int(x) for x in str(args.corr_steps).split(",") if x.strip()]
     if any(c < 1 or (c >= BATCHES_PER_EPOCH and c % BATCHES_PER_EPOCH) for c in args.corr_steps):
         p.error(f"--corr-steps must be < {BATCHES_PER_EPOCH} or multiples of it")
@@ -374,8 +382,8 @@ def make_estimator(model: str, data: Dict[str, Any], args: argparse.Namespace, r
         if args.ours_min_past == "context":
             extra["train_sampler"] = ExpectedNumInstanceSampler(
                 num_instances=1.0, min_past=2 * H, min_future=H)  # 2H = our default context
-        return MQF2Estimator(hidden_dim=args.picnn_hidden, num_layers=args.picnn_layers,
-                             loss="energy", **extra, **common)
+        return MQF2Estimator(**{**dict(hidden_dim=args.picnn_hidden, num_layers=args.picnn_layers,
+                                       loss="energy", **extra, **common), **args.ours_kwargs})
     from gluonts.torch.model.mqf2 import MQF2MultiHorizonEstimator
 
     return MQF2MultiHorizonEstimator(icnn_hidden_size=args.picnn_hidden,
@@ -857,7 +865,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "lr": 1e-3, "num_samples": NUM_SAMPLES, "threads": args.threads,
         "isolated_steps": args.isolated_steps, "predict_repeats": args.predict_repeats,
         "ours_min_past": args.ours_min_past, "eval_quantiles": list(EVAL_QUANTILES),
-        "corr_samples": CORR_SAMPLES,
+        "corr_samples": CORR_SAMPLES, "ours_kwargs": args.ours_kwargs,
     }
     out_path = Path(args.output)
     argv_list = sys.argv[1:] if argv is None else argv
