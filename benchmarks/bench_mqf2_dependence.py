@@ -55,6 +55,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--output", default="benchmarks/results/mqf2_dependence.json")
     p.add_argument("--markdown", default="benchmarks/RESULTS.md", help="'' to skip")
+    p.add_argument("--from-json", default=None, metavar="PATH",
+                   help="only rewrite the RESULTS.md section from a results JSON")
     args = p.parse_args(argv)
     args.seeds, args.validation_seeds = _ints(args.seeds), _ints(args.validation_seeds)
     args.shares = _floats(args.shares)
@@ -138,6 +140,11 @@ def markdown(payload: Dict[str, Any]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        payload = json.loads(Path(args.from_json).read_text())
+        write_section(Path(args.markdown), SECTION, markdown(payload))
+        print(f"wrote section '{SECTION}' of {args.markdown} from {args.from_json}")
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 

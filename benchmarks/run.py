@@ -9,6 +9,8 @@ Usage::
     python benchmarks/run.py mqf2  [options of bench_mqf2.py]
     python benchmarks/run.py accuracy [options of bench_accuracy.py]
     python benchmarks/run.py scale [options of bench_scale.py]
+    python benchmarks/run.py ddp   [options of bench_ddp.py]
+    python benchmarks/run.py mqf2_dependence [options of bench_mqf2_dependence.py]
     python benchmarks/run.py NAME --help
 
 Each name runs the ``main`` of its script with the remaining arguments,
@@ -30,6 +32,8 @@ BENCHMARKS = {
     "mqf2": ("bench_mqf2", "MQF2Estimator vs GluonTS's MQF2MultiHorizonEstimator"),
     "accuracy": ("bench_accuracy", "MQ-CNN-IQF vs statistical and deep baselines on validation and test windows"),
     "scale": ("bench_scale", "batch forecasting: per-series, vectorised local and Ray paths"),
+    "ddp": ("bench_ddp", "MQ-CNN-IQF training on 1 process vs 2 DDP processes (CPU, gloo)"),
+    "mqf2_dependence": ("bench_mqf2_dependence", "how fast MQF2 learns the horizon correlation, over seeds"),
 }
 
 
