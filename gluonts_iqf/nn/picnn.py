@@ -253,6 +253,8 @@ class PICNN(nn.Module):
         mad = torch.nanmedian((y - med).abs())
         spread = (1.4826 * mad).clamp_min(10 * MIN_CONVEXITY)
         share = self.quadratic_share if self.rank else 0.0
+        # mu = softplus(w) + MIN_CONVEXITY: the softplus part must stay
+        # positive for its inverse to exist, hence mu >= 2 MIN_CONVEXITY
         x = ((1.0 - share) * spread).clamp_min(2 * MIN_CONVEXITY) - MIN_CONVEXITY
         self.offset.copy_(med)
         self.convexity.copy_(x + torch.log(-torch.expm1(-x)))  # inverse softplus, stable
