@@ -130,7 +130,7 @@ def neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: s
     if model == "mqcnn":
         from gluonts_iqf import MQCNNEstimator
 
-        return MQCNNEstimator(freq=freq, **common, **cfg.get("mqcnn_kwargs", {}))
+        return MQCNNEstimator(freq=freq, **{**common, **cfg.get("mqcnn_kwargs", {})})  # kwargs may set batch_size
     if model == "deepar":
         from gluonts.torch import DeepAREstimator
 
