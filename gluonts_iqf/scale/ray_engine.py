@@ -67,6 +67,8 @@ from ..levels import check_levels
 from .batch import forecast_tables
 from .predictor import check_frequency, load_predictor
 
+logger = logging.getLogger(__name__)
+
 #: The message when Ray is missing.
 RAY_MISSING = (
     "batch inference on Ray needs Ray Data: pip install 'gluonts-iqf[ray]' "
@@ -228,8 +230,10 @@ def forecast_with_ray(
     Ray: a running instance (``ray.init`` by the caller, e.g. a cluster) is
     used and left running; otherwise a local one is started for the call
     and shut down after, with ``os.cpu_count() + num_workers`` logical CPUs
-    (the pool's actors hold their CPU while the read and sort tasks run: on
-    a cluster of your own, leave CPUs beyond ``num_workers`` for them).
+    (the pool's actors hold their CPU while the read and sort tasks run).
+    On an instance of your own with no more CPUs than ``num_workers``, the
+    pool starts with one actor and grows as CPUs free up (a warning says
+    so; see :func:`actor_pool`): give it more CPUs for a full pool.
 
     Short series are forecast as the predictors forecast them everywhere:
     the input window is left-padded with zeros marked unobserved, so every
@@ -269,7 +273,7 @@ def forecast_with_ray(
         raise TypeError(f"data must be a ray.data.Dataset or a Parquet path, got {type(data).__name__}")
 
     settings = dict(item_id=item_id, timestamp=timestamp, target=target, covariates=list(covariates))
-    with staged_folder(Path(output), overwrite) as staging, _ray_session(ray, num_workers, verbose):
+    with staged_folder(Path(output), overwrite) as staging, _ray_session(ray, num_workers, verbose) as session:
         if pieces is not None:  # one read task per piece, in parallel
             ds = rd.from_items(pieces, override_num_blocks=len(pieces)).map_batches(
                 _read_fragments, batch_size=1, batch_format="pandas", fn_kwargs=settings,
@@ -281,7 +285,7 @@ def forecast_with_ray(
         ds = _by_item(ds, item_id, partitions)
         ds = ds.map_batches(
             _Forecaster, batch_size=None, batch_format="pyarrow",
-            compute=rd.ActorPoolStrategy(size=num_workers), num_cpus=1,
+            compute=actor_pool(rd, num_workers, session.spare_cpus), num_cpus=1,
             fn_constructor_kwargs=dict(
                 settings, predictor=str(Path(predictor).expanduser().absolute()), levels=levels,
                 freq=freq, trained_freq=info.get("freq"), batch_size=batch_size, threads=threads,
@@ -297,6 +301,23 @@ def forecast_with_ray(
         output=Path(output).expanduser().absolute(), files=len(written), rows=rows,
         series=rows // horizon if horizon else 0, partitions=partitions,
     )
+
+
+def actor_pool(rd, num_workers: int, spare_cpus: float):
+    """The forecasting actors' pool: ``num_workers`` actors of one CPU from
+    the start when the instance has CPUs to spare for the other tasks;
+    otherwise a pool that starts with one actor and grows to
+    ``num_workers`` as CPUs free up. A fixed pool that takes every CPU would
+    wait forever: its actors get work only after the read and sort tasks,
+    which then find no CPU."""
+    if spare_cpus >= 1:
+        return rd.ActorPoolStrategy(size=num_workers)
+    logger.warning(
+        "the Ray instance has %g CPUs for %d forecasting workers and the read, grouping and write "
+        "tasks: the pool starts with 1 worker and grows as CPUs free up (give the instance more than "
+        "num_workers CPUs for a full pool from the start)", spare_cpus + num_workers, num_workers,
+    )
+    return rd.ActorPoolStrategy(min_size=1, max_size=num_workers)
 
 
 class _ray_session:
@@ -324,6 +345,9 @@ class _ray_session:
                 logging_level=logging.INFO if self.verbose else logging.ERROR,
             )
             self.started = True
+        #: CPUs of the instance beyond one per worker (for the read, sort
+        #: and write tasks); at least ``os.cpu_count()`` when started here
+        self.spare_cpus = float(self.ray.cluster_resources().get("CPU", 0.0)) - self.num_workers
         ctx = rd.DataContext.get_current()
         ctx.enable_progress_bars = self.verbose
         ctx.print_on_execution_start = self.verbose

@@ -138,6 +138,20 @@ def test_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_long, exp
 
 
 @pytest.mark.slow
+def test_as_many_workers_as_cpus_does_not_wait_forever(ray_local, m4_long, expected, tmp_path, caplog):
+    """2 workers on the 2-CPU instance: a fixed pool would hold both CPUs
+    before the read and sort tasks run (the run never ended); the elastic
+    pool starts with one actor, says so, and the forecasts are the
+    single-process ones."""
+    folder = write_files(m4_long, tmp_path / "in", parts=2)
+    with caplog.at_level("WARNING", logger="gluonts_iqf.scale.ray_engine"):
+        summary = forecast_with_ray(PREDICTOR, folder, tmp_path / "out", LEVELS, num_workers=2)
+    assert summary.series == 40
+    assert_same_forecasts(pd.read_parquet(tmp_path / "out"), expected)
+    assert any("2 CPUs for 2 forecasting workers" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
 def test_dataset_on_ray_equals_the_single_process_forecasts(ray_local, m4_long, expected, tmp_path):
     import ray.data as rd
 
@@ -178,3 +192,16 @@ def test_existing_output_is_refused_before_any_work(m4_long, tmp_path):
     with pytest.raises(FileExistsError, match="already exists"):
         forecast_with_ray(PREDICTOR, folder, tmp_path / "out", LEVELS)
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_actor_pool_is_fixed_only_with_cpus_to_spare():
+    """A fixed pool of num_workers actors when at least one CPU is left for
+    the other tasks; otherwise one actor growing to num_workers."""
+    rd = pytest.importorskip("ray.data")
+    from gluonts_iqf.scale.ray_engine import actor_pool
+
+    fixed = actor_pool(rd, 3, spare_cpus=1.0)
+    assert (fixed.min_size, fixed.max_size) == (3, 3)
+    for spare in (0.0, -1.0, 0.5):
+        elastic = actor_pool(rd, 3, spare_cpus=spare)
+        assert (elastic.min_size, elastic.max_size) == (1, 3)
