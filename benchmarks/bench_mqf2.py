@@ -14,8 +14,8 @@ our ``hidden_dim`` / ``num_layers`` = GluonTS's ``icnn_hidden_size`` /
 batch size, number of gradient steps (``num_batches_per_epoch=50``,
 ``max_epochs=steps/50``; with fewer than 50 steps, one epoch of ``steps``
 batches), learning rate 1e-3, 100 sample paths. Everything else is each
-library's default (ours: context 2H, H forks; GluonTS: context H, LSTM
-2 x 40). Both libraries restore the epoch with the lowest training loss.
+library's default (ours: context ``max(2H, 3 x season, 100)``, H forks;
+GluonTS: context H, LSTM 2 x 40). Both libraries restore the epoch with the lowest training loss.
 
 Datasets (loaded offline with :func:`gluonts_iqf.datasets.load`):
 
@@ -377,13 +377,13 @@ def make_estimator(model: str, data: Dict[str, Any], args: argparse.Namespace, r
 
         from gluonts_iqf import MQF2Estimator
 
-        H = data["H"]
-        extra = {}
-        if args.ours_min_past == "context":
-            extra["train_sampler"] = ExpectedNumInstanceSampler(
-                num_instances=1.0, min_past=2 * H, min_future=H)  # 2H = our default context
-        return MQF2Estimator(**{**dict(hidden_dim=args.picnn_hidden, num_layers=args.picnn_layers,
-                                       loss="energy", **extra, **common), **args.ours_kwargs})
+        settings = {**dict(hidden_dim=args.picnn_hidden, num_layers=args.picnn_layers, loss="energy", **common),
+                    **args.ours_kwargs}
+        est = MQF2Estimator(**settings)
+        if args.ours_min_past == "context":  # windows with a full context only
+            est = MQF2Estimator(**settings, train_sampler=ExpectedNumInstanceSampler(
+                num_instances=1.0, min_past=est.context_length, min_future=data["H"]))
+        return est
     from gluonts.torch.model.mqf2 import MQF2MultiHorizonEstimator
 
     return MQF2MultiHorizonEstimator(icnn_hidden_size=args.picnn_hidden,
@@ -777,11 +777,11 @@ def markdown_section(payload: Dict[str, Any]) -> str:
         f"`es_num_samples={s['es_num_samples']}`, beta 1, batch {s['batch_size']}, {s['steps']} gradient steps "
         f"(`num_batches_per_epoch={s['num_batches_per_epoch']}`, `max_epochs={s['max_epochs']}`), Adam lr 1e-3, "
         f"100 sample paths per window; the rest is each library's default (ours: MQ-CNN encoder, "
-        f"context 2H, H forking creation times, PICNN context 32, low-rank quadratic term; GluonTS: DeepAR "
+        f"context max(2H, 3 x season, 100), H forking creation times, PICNN context 32, low-rank quadratic term; GluonTS: DeepAR "
         f"LSTM 2 x 40, context H, every context hidden state forking). Both restore the epoch with the "
         f"lowest training loss. "
         + (f"Max series: {s['max_series']}. " if s.get("max_series") else "")
-        + ("Our training sampler: `ExpectedNumInstanceSampler(num_instances=1, min_past=2H, "
+        + ("Our training sampler: `ExpectedNumInstanceSampler(num_instances=1, min_past=context, "
            "min_future=H)` instead of the estimator's default `min_past=0` (see the notes)."
            if s["ours_min_past"] == "context"
            else "Our training sampler: the estimator's default (`min_past=0`).")

@@ -55,6 +55,19 @@ PREDICTION_INPUTS = [
 ]
 
 
+#: Smallest default encoder window (past values seen at each forecast
+#: creation time), see :func:`default_context_length`.
+MIN_CONTEXT_LENGTH = 100
+
+
+def default_context_length(prediction_length: int, season_length: int, num_seasonal_lags: int) -> int:
+    """The forking models' default encoder window: ``max(2 H, num_seasonal_lags
+    x season_length, MIN_CONTEXT_LENGTH)``, so that every seasonal lag lies
+    in the window and the scales and the encoder see at least 100 past
+    values (shorter series are padded and masked)."""
+    return max(2 * prediction_length, num_seasonal_lags * season_length, MIN_CONTEXT_LENGTH)
+
+
 def default_embedding_dimension(cardinality: List[int]) -> List[int]:
     """GluonTS's rule for categorical embeddings: ``min(50, (c + 1) // 2)``."""
     return [min(50, (c + 1) // 2) for c in cardinality]

@@ -15,7 +15,7 @@ from ...distributions.iqf import IQFOutput
 from ...nn.lags import check_seasonal_lags
 from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
-from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator  # noqa: F401
+from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
@@ -31,9 +31,6 @@ from .._forking.transform import (  # noqa: F401,E402
     TrimHistory,
 )
 
-#: Smallest default encoder window (past values seen at each forecast
-#: creation time), see ``MQCNNEstimator``'s ``context_length``.
-MIN_CONTEXT_LENGTH = 100
 
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
@@ -76,10 +73,8 @@ class MQCNNEstimator(ForkingEstimator):
     prediction_length
         Horizon ``H``.
     context_length
-        Encoder window (default ``max(2 * H, num_seasonal_lags *
-        season_length, MIN_CONTEXT_LENGTH)``: every seasonal lag lies in the
-        window, and the scales and the encoder see at least 100 past values;
-        shorter series are padded and masked).
+        Encoder window (default :func:`~gluonts_iqf.model._forking.estimator.default_context_length`:
+        ``max(2 * H, num_seasonal_lags * season_length, 100)``).
     num_forking
         Forecast creation times per training window: the last
         ``num_forking`` positions (default ``min(context_length, 4)``; set it
@@ -265,9 +260,7 @@ class MQCNNEstimator(ForkingEstimator):
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
         check_seasonal_lags(season, num_seasonal_lags, num_recent_lags)
-        context_length = context_length or max(
-            2 * prediction_length, num_seasonal_lags * season, MIN_CONTEXT_LENGTH
-        )
+        context_length = context_length or default_context_length(prediction_length, season, num_seasonal_lags)
         if training_history is not None:
             if not training_history > 0:
                 raise ValueError(f"training_history must be positive, got {training_history}")

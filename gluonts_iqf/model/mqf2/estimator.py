@@ -14,7 +14,7 @@ from ...forecast import JointSampleForecastGenerator
 from ...nn.lags import check_seasonal_lags
 from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
-from .._forking.estimator import ForkingEstimator
+from .._forking.estimator import ForkingEstimator, default_context_length
 from .lightning_module import MQF2LightningModule
 from .module import JOINT
 
@@ -37,8 +37,9 @@ class MQF2Estimator(ForkingEstimator):
         ``"all"`` (default for ``target_dim>1``: joint over dim x H values)
         or ``"step"`` (joint over the dim series at each step).
     context_length, num_forking
-        Encoder window (default ``2 H``) and creation times per window
-        (default ``H``).
+        Encoder window (default :func:`~gluonts_iqf.model._forking.estimator.default_context_length`:
+        ``max(2 H, num_seasonal_lags x season_length, 100)``, as MQ-CNN's)
+        and creation times per window (default ``H``).
     hidden_dim, num_layers, context_dim
         PICNN width, depth and context size.
     quadratic_share
@@ -144,7 +145,7 @@ class MQF2Estimator(ForkingEstimator):
         season = get_seasonality(freq) if season_length is None else season_length
         check_seasonal_lags(season, num_seasonal_lags)
         check_choice("seasonal_loc_init", seasonal_loc_init, SEASONAL_LOC_INITS)
-        context_length = context_length or 2 * prediction_length
+        context_length = context_length or default_context_length(prediction_length, season, num_seasonal_lags)
         super().__init__(
             freq=freq,
             prediction_length=prediction_length,
