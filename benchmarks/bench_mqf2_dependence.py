@@ -74,13 +74,10 @@ def run_one(model: str, seed: int, steps: int, share: Optional[float]) -> Dict[s
     import lightning
     import torch
 
-    args = B.parse_args(["--datasets", "ar1_daily", "--steps", str(steps), "--seed", str(seed)])
+    ours = ["--ours-kwargs", json.dumps({"quadratic_share": share})] if model == "ours" else []
+    args = B.parse_args(["--datasets", "ar1_daily", "--steps", str(steps), "--seed", str(seed), *ours])
     data = B.load_data("ar1_daily", args)
     est = B.make_estimator(model, data, args, tempfile.mkdtemp(prefix="bench_mqf2_dep_"), B._step_timer())
-    if model == "ours":
-        from gluonts_iqf import MQF2Estimator
-
-        est = MQF2Estimator(**{**est.__init_args__, "quadratic_share": share})
     lightning.seed_everything(seed, verbose=False)
     t0 = time.perf_counter()
     predictor = est.train(data["train"])

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..scale.output import make_staging_dir as _make_staging_dir
+from ..scale.output import publish_dir  # noqa: F401  (the CLI's name for it)
 from .errors import CLIError
 
 
@@ -32,37 +33,12 @@ def check_output_dir(path: str, overwrite: bool) -> Path:
 
 
 def make_staging_dir(out: Path) -> Path:
-    """A fresh hidden sibling of ``out`` to write into, with the permissions
-    ``mkdir`` would give ``out``."""
+    """:func:`gluonts_iqf.scale.output.make_staging_dir`, with a
+    :class:`CLIError` when the folder cannot be made."""
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        return _make_staging_dir(out)
     except OSError as exc:
         raise CLIError(f"cannot write output folder {out}: {exc.strerror or exc}") from None
-    # mkdtemp makes it private (0700); the output folder gets the usual
-    # umask-based permissions, like one made by mkdir
-    umask = os.umask(0)
-    os.umask(umask)
-    with contextlib.suppress(OSError):
-        os.chmod(staging, 0o777 & ~umask)
-    return staging
-
-
-def publish_dir(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out`` (replacing an existing ``out``; it is
-    put back if the rename fails)."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rename(out, old / "x")
-    try:
-        os.rename(staging, out)
-    except OSError:
-        if old is not None:  # put the previous folder back
-            os.rename(old / "x", out)
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output_file(path: Optional[str], overwrite: bool, suffixes: Sequence[str]) -> Optional[Path]:

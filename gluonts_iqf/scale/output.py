@@ -91,20 +91,27 @@ def staged_folder(out: Path, overwrite: bool) -> Iterator[Path]:
             raise FileExistsError(f"output folder {out} already exists; pass overwrite=True (--overwrite) to replace it")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write output folder {out}: parent folder {out.parent} does not exist")
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    umask = os.umask(0)  # mkdtemp makes it private (0700): give it mkdir's permissions
-    os.umask(umask)
-    with contextlib.suppress(OSError):
-        os.chmod(staging, 0o777 & ~umask)
+    staging = make_staging_dir(out)
     try:
         yield staging
-        _publish(staging, out)
+        publish_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _publish(staging: Path, out: Path) -> None:
+def make_staging_dir(out: Path) -> Path:
+    """A fresh hidden sibling of ``out`` to write into, with the permissions
+    ``mkdir`` would give ``out`` (``mkdtemp`` makes it private, 0700)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
+def publish_dir(staging: Path, out: Path) -> None:
     """Rename ``staging`` onto ``out``; an existing ``out`` is moved aside
     first and put back if the rename fails."""
     old = None
