@@ -11,17 +11,22 @@ closed-form CRPS and every query of a single IQF (Vincentization, as
 quantile averaging is called in forecast combination).
 """
 
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 
 def average_quantile_functions(
-    knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor
+    knot_values: Tensor,
+    beta_l: Tensor,
+    beta_r: Tensor,
+    loc: Tensor,
+    scale: Tensor,
+    weights: Optional[Sequence[float]] = None,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Parameters, in data units (``loc`` 0, ``scale`` 1), of the level-wise
-    mean of M plain IQFs with the same knot levels.
+    (weighted) mean of M plain IQFs with the same knot levels.
 
     Parameters
     ----------
@@ -31,6 +36,8 @@ def average_quantile_functions(
         Each member's tail rates.
     loc, scale : Tensor, broadcastable to (M, *batch_shape)
         Each member's location and (positive) scale.
+    weights : M non-negative floats summing to 1, optional
+        The members' weights (default equal).
 
     Returns
     -------
@@ -39,7 +46,16 @@ def average_quantile_functions(
     """
     loc = torch.as_tensor(loc, dtype=knot_values.dtype, device=knot_values.device)
     scale = torch.as_tensor(scale, dtype=knot_values.dtype, device=knot_values.device)
-    knots = (loc.unsqueeze(-1) + scale.unsqueeze(-1) * knot_values).mean(0)
-    tail_left = (scale / beta_l).mean(0)
-    tail_right = (scale / beta_r).mean(0)
+    M = knot_values.shape[0]
+    if weights is None:
+        w = knot_values.new_full((M,), 1.0 / M)
+    else:
+        ws = [float(x) for x in weights]
+        if len(ws) != M or min(ws) < 0 or abs(sum(ws) - 1.0) > 1e-6:
+            raise ValueError(f"weights must be {M} non-negative numbers summing to 1, got {ws}")
+        w = torch.tensor(ws, dtype=knot_values.dtype, device=knot_values.device)
+    wb = w.view(M, *([1] * (knot_values.dim() - 2)))  # (M, 1, ..., 1) over the batch axes
+    knots = (wb.unsqueeze(-1) * (loc.unsqueeze(-1) + scale.unsqueeze(-1) * knot_values)).sum(0)
+    tail_left = (wb * scale / beta_l).sum(0)
+    tail_right = (wb * scale / beta_r).sum(0)
     return knots, 1.0 / tail_left, 1.0 / tail_right

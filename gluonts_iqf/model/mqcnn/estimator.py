@@ -19,7 +19,7 @@ from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_co
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
-from .module import LOSS_UNITS, check_spread_exponent
+from .module import LOSS_UNITS, check_spread_exponent, check_theta_weight
 
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402
@@ -34,6 +34,10 @@ from .._forking.transform import (  # noqa: F401,E402
 
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
+
+#: Default weight of the Theta forecast in the predicted quantile function
+#: (with a plain IQF head; chosen on the validation windows, RESULTS.md).
+DEFAULT_THETA_WEIGHT = 0.3
 
 #: Settings an ensemble member may not override: they shape the data
 #: pipeline or the head that all members share.
@@ -195,6 +199,14 @@ class MQCNNEstimator(ForkingEstimator):
     predict_batch_size
         Series per batch at prediction time (default 256; forecasts do not
         depend on it).
+    theta_weight
+        The forecast is the level-wise mix ``(1 - w) Q_net + w Q_theta`` of
+        the network's quantile function and a Theta forecast (simple
+        exponential smoothing with drift on the seasonally adjusted context
+        window, :mod:`gluonts_iqf.nn.theta`), fitted per series at
+        prediction, no training: a statistical anchor for series the
+        network fits poorly (default 0.3 with a plain IQF head, else 0;
+        0 = the network alone).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -256,6 +268,7 @@ class MQCNNEstimator(ForkingEstimator):
         cache_data: bool = True,
         predict_batch_size: int = 256,
         members: Optional[List[Dict[str, Any]]] = None,
+        theta_weight: Optional[float] = None,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -299,6 +312,9 @@ class MQCNNEstimator(ForkingEstimator):
         check_at_least("seasonal_loc_fit_batches", seasonal_loc_fit_batches, 0)
         check_spread_exponent(spread_exponent)
         self.distr_output = distr_output if distr_output is not None else IQFOutput()
+        plain = isinstance(self.distr_output, IQFOutput) and self.distr_output.num_pieces == 1
+        self.theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
+        check_theta_weight(self.theta_weight, self.distr_output)
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -415,6 +431,7 @@ class MQCNNEstimator(ForkingEstimator):
                 impute_lags=self.impute_lags,
                 smoothing_features=self.smoothing_features,
                 seasonal_spread=self.seasonal_spread,
+                theta_weight=self.theta_weight,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

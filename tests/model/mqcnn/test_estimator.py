@@ -240,6 +240,21 @@ def test_covariate_mismatch_names_the_field(declared, entry_extra, message, tmp_
     assert "bad-item" in str(err.value)
 
 
+def test_theta_weight_default(tmp_path):
+    """0.3 with the default plain IQF head, 0 (the network alone) with a head
+    whose quantile functions cannot be mixed into an IQF; the setting reaches
+    the prediction network."""
+    from gluonts_iqf import IQFOutput
+    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_THETA_WEIGHT
+
+    assert estimator(tmp_path).theta_weight == DEFAULT_THETA_WEIGHT == 0.3
+    assert estimator(tmp_path, distr_output=StudentTOutput()).theta_weight == 0.0
+    assert estimator(tmp_path, distr_output=IQFOutput(num_pieces=3)).theta_weight == 0.0
+    assert estimator(tmp_path, theta_weight=0.0).theta_weight == 0.0
+    module = estimator(tmp_path, theta_weight=0.5).create_lightning_module()
+    assert module.model.theta_weight == 0.5
+
+
 def test_other_distribution_output(tmp_path, m4):
     pl.seed_everything(0)
     predictor = estimator(tmp_path, distr_output=StudentTOutput()).train(m4[0][:10])
@@ -300,6 +315,8 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     (dict(spread_exponent=1.2), "spread_exponent"),
     (dict(seasonal_loc_fit_batches=-1), "seasonal_loc_fit_batches"),
     (dict(spread_exponent=-0.5), "spread_exponent"),
+    (dict(theta_weight=-0.1), "theta_weight"),
+    (dict(theta_weight=0.3, distr_output=StudentTOutput()), "theta_weight"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
