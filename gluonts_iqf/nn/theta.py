@@ -135,7 +135,8 @@ def ses_grid(x: Tensor, valid: Tensor, alphas: Sequence[float]) -> Tuple[Tensor,
     level = torch.gather(x, -1, first.unsqueeze(-1)).expand(B, a.numel()).clone()
     sse = torch.zeros_like(level)
     zero = torch.zeros_like(level)
-    for t in range(C):
+    start = int(first.min()) if B else C  # columns before every row's start change nothing
+    for t in range(start + 1, C):
         upd = (valid[:, t] & (first < t)).unsqueeze(-1)  # (B, 1)
         err = x[:, t : t + 1] - level
         sse = sse + torch.where(upd, err * err, zero)
