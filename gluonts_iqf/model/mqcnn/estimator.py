@@ -66,8 +66,8 @@ class MQCNNEstimator(ForkingEstimator):
                                                     time; ``loss_units="mase"`` alone for per-series
                                                     error only)
     weekly data with a yearly season                the default ``season_length`` (1 for weekly)
-    short yearly / quarterly histories (< ~20       ``theta_weight=0.4`` (more weight on the Theta
-    values), where the network has little to learn  forecast)
+    short yearly / quarterly histories, per-series  ``theta_weight=0.4`` (more weight on the Theta
+    error (MASE) first                              forecast)
     few long, regular series (sensors, energy)      ``theta_weight=0`` (the network alone)
     datasets too large for memory                   ``cache_data=False``
     several GPUs or nodes                           ``trainer_kwargs={"strategy": "ddp", ...}``
