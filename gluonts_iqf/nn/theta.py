@@ -6,8 +6,8 @@ seasonally adjusted series (Hyndman & Billah 2003), as R's
 Series arrive as the networks' prediction inputs: left-padded windows
 ``(B, C)`` with an observed mask (padding and missing values 0). Each step
 is a small pure function over the whole batch, so the forecaster runs
-inside a predictor next to the networks (see
-:class:`~gluonts_iqf.model.mqcnn.ensemble.MQCNNEnsemble`).
+inside the prediction network, next to the network's own forecast (see
+:meth:`~gluonts_iqf.model.mqcnn.module.MQCNNModel.mix_theta`).
 
 Steps per series (``n`` observed values from its first observation on,
 missing values inside carried forward from the last observation):
