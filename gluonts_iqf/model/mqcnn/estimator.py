@@ -19,7 +19,8 @@ from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_co
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
-from .module import LOSS_UNITS, check_spread_exponent, check_theta_weight
+from ...nn.statistical import check_statistical_weights
+from .module import LOSS_UNITS, check_spread_exponent
 
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402
@@ -35,9 +36,11 @@ from .._forking.transform import (  # noqa: F401,E402
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
 
-#: Default weight of the Theta forecast in the predicted quantile function
-#: (with a plain IQF head; chosen on the validation windows, RESULTS.md).
+#: Default weights of the Theta and damped-trend forecasts in the predicted
+#: quantile function (with a plain IQF head; chosen on the validation
+#: windows, RESULTS.md).
 DEFAULT_THETA_WEIGHT = 0.3
+DEFAULT_DAMPED_WEIGHT = 0.0
 
 #: Settings an ensemble member may not override: they shape the data
 #: pipeline or the head that all members share.
@@ -202,14 +205,16 @@ class MQCNNEstimator(ForkingEstimator):
     predict_batch_size
         Series per batch at prediction time (default 256; forecasts do not
         depend on it).
-    theta_weight
-        The forecast is the level-wise mix ``(1 - w) Q_net + w Q_theta`` of
-        the network's quantile function and a Theta forecast (simple
-        exponential smoothing with drift on the seasonally adjusted context
-        window, :mod:`gluonts_iqf.nn.theta`), fitted per series at
-        prediction, no training: a statistical anchor for series the
-        network fits poorly (default 0.3 with a plain IQF head, else 0;
-        0 = the network alone).
+    theta_weight, damped_weight
+        The forecast is the level-wise mix ``(1 - w_t - w_d) Q_net + w_t
+        Q_theta + w_d Q_damped`` of the network's quantile function and two
+        statistical forecasts of the context window, fitted per series at
+        prediction with no training (:mod:`gluonts_iqf.nn.statistical`): the
+        Theta method (simple exponential smoothing with drift on the
+        seasonally adjusted series) and damped-trend exponential smoothing.
+        A statistical anchor for series the network fits poorly (defaults
+        ``DEFAULT_THETA_WEIGHT`` and ``DEFAULT_DAMPED_WEIGHT`` with a plain
+        IQF head, else 0; both 0 = the network alone).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -272,6 +277,7 @@ class MQCNNEstimator(ForkingEstimator):
         predict_batch_size: int = 256,
         members: Optional[List[Dict[str, Any]]] = None,
         theta_weight: Optional[float] = None,
+        damped_weight: Optional[float] = None,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -317,7 +323,8 @@ class MQCNNEstimator(ForkingEstimator):
         self.distr_output = distr_output if distr_output is not None else IQFOutput()
         plain = isinstance(self.distr_output, IQFOutput) and self.distr_output.num_pieces == 1
         self.theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
-        check_theta_weight(self.theta_weight, self.distr_output)
+        self.damped_weight = (DEFAULT_DAMPED_WEIGHT if plain else 0.0) if damped_weight is None else damped_weight
+        check_statistical_weights(self.theta_weight, self.damped_weight, self.distr_output)
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -435,6 +442,7 @@ class MQCNNEstimator(ForkingEstimator):
                 smoothing_features=self.smoothing_features,
                 seasonal_spread=self.seasonal_spread,
                 theta_weight=self.theta_weight,
+                damped_weight=self.damped_weight,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -32,7 +32,6 @@ from torch import Tensor, nn
 from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.util import weighted_average
 
-from ...distributions.average import average_quantile_functions
 from ...distributions.iqf import IQFOutput
 from ...levels import median_index
 from ...nn.encoder import CausalConvEncoder
@@ -42,7 +41,7 @@ from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
-from ...nn.theta import gaussian_plain_iqf, theta_forecast
+from ...nn.statistical import check_statistical_weights, mix_statistical
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -83,17 +82,6 @@ def check_spread_exponent(value: float) -> None:
     """ValueError unless ``0 <= value <= 1``."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"spread_exponent must be in [0, 1], got {value}")
-
-
-def check_theta_weight(value: float, distr_output: DistributionOutput) -> None:
-    """ValueError unless ``0 <= value <= 1``, and a plain IQF head (the
-    mix of quantile functions is an IQF only then) when ``value > 0``."""
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"theta_weight must be in [0, 1], got {value}")
-    if value > 0 and not (isinstance(distr_output, IQFOutput) and distr_output.num_pieces == 1):
-        raise ValueError(
-            f"theta_weight > 0 needs a plain IQF head (IQFOutput with num_pieces=1), got {distr_output!r}"
-        )
 
 
 class MQCNNModel(nn.Module):
@@ -195,14 +183,14 @@ class MQCNNModel(nn.Module):
         the last value observed before the creation time instead of 0 (see
         :func:`~gluonts_iqf.nn.lags.gather_seasonal_lags`; default False,
         the behaviour of networks saved before it existed).
-    theta_weight
-        Forecast the level-wise mix ``(1 - w) Q_net + w Q_theta`` of the
-        network's quantile function and a Theta forecast of the same window
-        (:func:`~gluonts_iqf.nn.theta.theta_forecast`, Gaussian quantiles
-        through :func:`~gluonts_iqf.nn.theta.gaussian_plain_iqf`): again a
-        plain IQF. Prediction only; the training loss is the network's
-        own. Needs a plain IQF head (default 0, the behaviour of networks
-        saved before it existed).
+    theta_weight, damped_weight
+        Forecast the level-wise mix ``(1 - w_t - w_d) Q_net + w_t Q_theta +
+        w_d Q_damped`` of the network's quantile function and the Theta and
+        damped-trend forecasts of the same window
+        (:func:`~gluonts_iqf.nn.statistical.mix_statistical`): again a plain
+        IQF. Prediction only; the training loss is the network's own.
+        Needs a plain IQF head (defaults 0, the behaviour of networks saved
+        before they existed).
     """
 
     def __init__(
@@ -239,11 +227,13 @@ class MQCNNModel(nn.Module):
         smoothing_features: bool = False,
         seasonal_spread: bool = False,
         theta_weight: float = 0.0,
+        damped_weight: float = 0.0,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
-        check_theta_weight(theta_weight, distr_output)
+        check_statistical_weights(theta_weight, damped_weight, distr_output)
         self.theta_weight = float(theta_weight)
+        self.damped_weight = float(damped_weight)
         if not local_mlp_dim_seq:
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length
@@ -534,33 +524,12 @@ class MQCNNModel(nn.Module):
         args = tuple(a.squeeze(1) for a in args)
         loc = torch.zeros_like(last_scale) if base is None else base.squeeze(1) * last_scale
         spread = self.distribution_scale(target, past_observed_values, scale)[:, -1:]
-        if self.theta_weight > 0:
-            return self.mix_theta(args, loc, spread, past_target, past_observed_values)
+        if self.theta_weight > 0 or self.damped_weight > 0:
+            return mix_statistical(
+                args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
+                self.season_length, self.theta_weight, self.damped_weight,
+            )
         return args, loc, spread
-
-    def mix_theta(
-        self, args: Tuple[Tensor, ...], loc: Tensor, scale: Tensor, past_target: Tensor, past_observed: Tensor
-    ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor, Tensor]:
-        """The network's plain IQF (``args`` (B, H, K), (B, H), (B, H);
-        ``loc`` (B, H) or (B, 1); ``scale`` (B, 1)) mixed with the Theta
-        forecast of ``past_target`` (B, C) at ``theta_weight``; returns the
-        mix in data units with ``loc`` (B, H) zeros and ``scale`` (B, 1) ones."""
-        kv, beta_l, beta_r = args
-        mean, std = theta_forecast(past_target, past_observed, self.prediction_length, self.season_length)
-        t_kv, t_beta_l, t_beta_r = gaussian_plain_iqf(
-            mean.to(kv.dtype), std.to(kv.dtype), self.distr_output.knot_levels
-        )
-        zeros = torch.zeros_like(beta_l)
-        w = self.theta_weight
-        mixed = average_quantile_functions(
-            torch.stack([kv, t_kv]),
-            torch.stack([beta_l, t_beta_l]),
-            torch.stack([beta_r, t_beta_r]),
-            torch.stack([loc.expand_as(beta_l), zeros]),
-            torch.stack([scale.expand_as(beta_l), torch.ones_like(beta_l)]),
-            weights=(1.0 - w, w),
-        )
-        return mixed, zeros, torch.ones_like(zeros[:, :1])
 
     def forking_outputs(
         self,

@@ -240,19 +240,22 @@ def test_covariate_mismatch_names_the_field(declared, entry_extra, message, tmp_
     assert "bad-item" in str(err.value)
 
 
-def test_theta_weight_default(tmp_path):
-    """0.3 with the default plain IQF head, 0 (the network alone) with a head
-    whose quantile functions cannot be mixed into an IQF; the setting reaches
-    the prediction network."""
+def test_statistical_weight_defaults(tmp_path):
+    """The defaults with the default plain IQF head, 0 (the network alone)
+    with a head whose quantile functions cannot be mixed into an IQF; the
+    settings reach the prediction network."""
     from gluonts_iqf import IQFOutput
-    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_THETA_WEIGHT
+    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_DAMPED_WEIGHT, DEFAULT_THETA_WEIGHT
 
-    assert estimator(tmp_path).theta_weight == DEFAULT_THETA_WEIGHT == 0.3
-    assert estimator(tmp_path, distr_output=StudentTOutput()).theta_weight == 0.0
-    assert estimator(tmp_path, distr_output=IQFOutput(num_pieces=3)).theta_weight == 0.0
+    est = estimator(tmp_path)
+    assert (est.theta_weight, est.damped_weight) == (DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT)
+    assert DEFAULT_THETA_WEIGHT + DEFAULT_DAMPED_WEIGHT > 0
+    for head in (StudentTOutput(), IQFOutput(num_pieces=3)):
+        est = estimator(tmp_path, distr_output=head)
+        assert (est.theta_weight, est.damped_weight) == (0.0, 0.0)
     assert estimator(tmp_path, theta_weight=0.0).theta_weight == 0.0
-    module = estimator(tmp_path, theta_weight=0.5).create_lightning_module()
-    assert module.model.theta_weight == 0.5
+    module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25).create_lightning_module()
+    assert (module.model.theta_weight, module.model.damped_weight) == (0.5, 0.25)
 
 
 def test_other_distribution_output(tmp_path, m4):
@@ -317,6 +320,8 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     (dict(spread_exponent=-0.5), "spread_exponent"),
     (dict(theta_weight=-0.1), "theta_weight"),
     (dict(theta_weight=0.3, distr_output=StudentTOutput()), "theta_weight"),
+    (dict(damped_weight=1.2), "damped_weight"),
+    (dict(theta_weight=0.7, damped_weight=0.7), "damped_weight"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):

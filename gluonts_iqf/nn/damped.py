@@ -1,0 +1,104 @@
+"""Damped-trend exponential smoothing, ETS(A,Ad,N) (Gardner & McKenzie
+1985), for a batch of series in one pass, on the seasonally adjusted
+windows of :mod:`gluonts_iqf.nn.seasonal`.
+
+In error-correction form, with one-step error ``e_t = x_t - (l + phi b)``:
+``l_t = l_{t-1} + phi b_{t-1} + alpha e_t`` and ``b_t = phi b_{t-1} + beta
+e_t``; forecasts ``l_n + (phi + ... + phi^h) b_n``; variances ``s^2 (1 +
+sum_{j<h} c_j^2)`` with ``c_j = alpha + beta phi (1 - phi^j) / (1 - phi)``
+(Hyndman et al. 2008, class 1), ``s^2`` the mean squared one-step error.
+The parameters of least one-step squared error come from a grid
+(``beta = alpha x`` a trend share, so ``0 < beta < alpha``), the level
+starts at the first value and the trend at 0. The damped trend extrapolates
+a recent slope but flattens it, which on short yearly and quarterly
+histories is safer than the Theta method's straight drift.
+"""
+
+import itertools
+from typing import Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from .seasonal import Adjusted, horizon_indices, seasonally_adjusted
+
+#: Grids of the smoothing parameters: level weights, trend shares
+#: (``beta / alpha``) and damping factors.
+DEFAULT_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
+DEFAULT_TREND_SHARES = (0.01, 0.1, 0.3)
+DEFAULT_PHIS = (0.8, 0.9, 0.98)
+
+
+def damped_grid(
+    x: Tensor, valid: Tensor, alpha: Tensor, beta: Tensor, phi: Tensor
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """ETS(A,Ad,N) filtering of every row for every parameter triple.
+
+    x : (B, C), valid : (B, C) bool (a suffix per row), alpha, beta, phi :
+    (P,) -> ``level``, ``trend`` (B, P) after the last value, ``sse`` (B, P)
+    the sum of squared one-step errors, ``count`` (B,) their number.
+    """
+    B, C = x.shape
+    first = torch.argmax(valid.to(torch.int8), dim=-1)  # first valid position (0 if none)
+    level = torch.gather(x, -1, first.unsqueeze(-1)).expand(B, alpha.numel()).clone()
+    trend = torch.zeros_like(level)
+    sse = torch.zeros_like(level)
+    start = int(first.min()) if B else C  # columns before every row's start change nothing
+    for t in range(start + 1, C):
+        upd = (valid[:, t] & (first < t)).unsqueeze(-1)  # (B, 1)
+        pred = level + phi * trend
+        err = x[:, t : t + 1] - pred
+        sse = torch.where(upd, sse + err * err, sse)
+        level = torch.where(upd, pred + alpha * err, level)
+        trend = torch.where(upd, phi * trend + beta * err, trend)
+    count = (valid.sum(-1) - 1).clamp(min=0)
+    return level, trend, sse, count
+
+
+def damped_trend_forecast(
+    y: Tensor,
+    observed: Tensor,
+    prediction_length: int,
+    season: int = 1,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    trend_shares: Sequence[float] = DEFAULT_TREND_SHARES,
+    phis: Sequence[float] = DEFAULT_PHIS,
+) -> Tuple[Tensor, Tensor]:
+    """Damped-trend forecasts: mean and standard deviation per step.
+
+    y, observed : (B, C) (padding and missing values have observed 0) ->
+    ``mean`` (B, H), ``std`` (B, H). A row with one observation forecasts
+    it with zero spread; a row with none forecasts 0.
+    """
+    return damped_adjusted(
+        seasonally_adjusted(y, observed, season), prediction_length, alphas, trend_shares, phis
+    )
+
+
+def damped_adjusted(
+    adjusted: Adjusted,
+    prediction_length: int,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    trend_shares: Sequence[float] = DEFAULT_TREND_SHARES,
+    phis: Sequence[float] = DEFAULT_PHIS,
+) -> Tuple[Tensor, Tensor]:
+    """:func:`damped_trend_forecast` of windows already seasonally adjusted."""
+    x, started, index = adjusted
+    H = prediction_length
+    grid = torch.tensor(list(itertools.product(alphas, trend_shares, phis)), dtype=x.dtype, device=x.device)
+    alpha, beta, phi = grid[:, 0], grid[:, 0] * grid[:, 1], grid[:, 2]
+    level, trend, sse, count = damped_grid(x, started, alpha, beta, phi)
+    best = sse.argmin(-1)  # (B,); the first of equal errors
+    a, b, p = alpha[best], beta[best], phi[best]
+    lev = level.gather(-1, best.unsqueeze(-1))
+    tr = trend.gather(-1, best.unsqueeze(-1))
+    sigma2 = sse.gather(-1, best.unsqueeze(-1)) / count.clamp(min=1).to(x.dtype).unsqueeze(-1)
+    h = torch.arange(1, H + 1, dtype=x.dtype, device=x.device)
+    powers = p.unsqueeze(-1) ** h  # (B, H): phi^1 .. phi^H
+    mean = lev + torch.cumsum(powers, -1) * tr
+    # c_j = alpha + beta phi (1 - phi^j) / (1 - phi), j = 1 .. H - 1 (phi < 1 on the grid)
+    c = a.unsqueeze(-1) + (b * p / (1 - p)).unsqueeze(-1) * (1 - powers[:, :-1])
+    spread = torch.cat([torch.zeros_like(mean[:, :1]), torch.cumsum(c * c, -1)], -1)  # (B, H)
+    std = torch.sqrt(sigma2 * (1 + spread))
+    s = horizon_indices(index, H)
+    return mean * s, std * s
