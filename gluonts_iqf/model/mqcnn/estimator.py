@@ -39,8 +39,23 @@ DEFAULT_NUM_FORKING = 4
 #: Default weights of the Theta and damped-trend forecasts in the predicted
 #: quantile function (with a plain IQF head; chosen on the validation
 #: windows, RESULTS.md).
-DEFAULT_THETA_WEIGHT = 0.3
-DEFAULT_DAMPED_WEIGHT = 0.0
+DEFAULT_THETA_WEIGHT = 0.15
+DEFAULT_DAMPED_WEIGHT = 0.15
+
+#: Season of the statistical members on weekly data: the yearly cycle, as
+#: statsforecast and R's forecast take it (the network's lags keep GluonTS's
+#: season of 1 there, which was better for them: see ``season_length``).
+WEEKS_PER_YEAR = 52
+
+
+def default_statistical_season(freq: str, season_length: int) -> int:
+    """The statistical members' season: 52 for (single-)weekly data, else
+    ``season_length``."""
+    from pandas.tseries.frequencies import to_offset
+    from pandas.tseries.offsets import Week
+
+    offset = to_offset(freq)
+    return WEEKS_PER_YEAR if isinstance(offset, Week) and offset.n == 1 else season_length
 
 #: Settings an ensemble member may not override: they shape the data
 #: pipeline or the head that all members share.
@@ -215,6 +230,12 @@ class MQCNNEstimator(ForkingEstimator):
         A statistical anchor for series the network fits poorly (defaults
         ``DEFAULT_THETA_WEIGHT`` and ``DEFAULT_DAMPED_WEIGHT`` with a plain
         IQF head, else 0; both 0 = the network alone).
+    statistical_season_length
+        Season of the statistical members (default
+        :func:`default_statistical_season`: 52 for weekly data, else
+        ``season_length``). With statistical members the default
+        ``context_length`` also covers three of its seasons, so that a
+        seasonal pattern can be tested and estimated.
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -278,11 +299,23 @@ class MQCNNEstimator(ForkingEstimator):
         members: Optional[List[Dict[str, Any]]] = None,
         theta_weight: Optional[float] = None,
         damped_weight: Optional[float] = None,
+        statistical_season_length: Optional[int] = None,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
         check_seasonal_lags(season, num_seasonal_lags, num_recent_lags)
-        context_length = context_length or default_context_length(prediction_length, season, num_seasonal_lags)
+        head = distr_output if distr_output is not None else IQFOutput()
+        plain = isinstance(head, IQFOutput) and head.num_pieces == 1
+        theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
+        damped_weight = (DEFAULT_DAMPED_WEIGHT if plain else 0.0) if damped_weight is None else damped_weight
+        check_statistical_weights(theta_weight, damped_weight, head)
+        stat_season = (default_statistical_season(freq, season) if statistical_season_length is None
+                       else statistical_season_length)
+        check_at_least("statistical_season_length", stat_season, 1)
+        if not context_length:
+            context_length = default_context_length(prediction_length, season, num_seasonal_lags)
+            if theta_weight + damped_weight > 0:
+                context_length = max(context_length, 3 * stat_season)
         if training_history is not None:
             if not training_history > 0:
                 raise ValueError(f"training_history must be positive, got {training_history}")
@@ -320,11 +353,10 @@ class MQCNNEstimator(ForkingEstimator):
         check_choice("seasonal_loc_init", seasonal_loc_init, SEASONAL_LOC_INITS)
         check_at_least("seasonal_loc_fit_batches", seasonal_loc_fit_batches, 0)
         check_spread_exponent(spread_exponent)
-        self.distr_output = distr_output if distr_output is not None else IQFOutput()
-        plain = isinstance(self.distr_output, IQFOutput) and self.distr_output.num_pieces == 1
-        self.theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
-        self.damped_weight = (DEFAULT_DAMPED_WEIGHT if plain else 0.0) if damped_weight is None else damped_weight
-        check_statistical_weights(self.theta_weight, self.damped_weight, self.distr_output)
+        self.distr_output = head
+        self.theta_weight = theta_weight
+        self.damped_weight = damped_weight
+        self.statistical_season_length = stat_season
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -443,6 +475,7 @@ class MQCNNEstimator(ForkingEstimator):
                 seasonal_spread=self.seasonal_spread,
                 theta_weight=self.theta_weight,
                 damped_weight=self.damped_weight,
+                statistical_season_length=self.statistical_season_length,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -191,6 +191,8 @@ class MQCNNModel(nn.Module):
         IQF. Prediction only; the training loss is the network's own.
         Needs a plain IQF head (defaults 0, the behaviour of networks saved
         before they existed).
+    statistical_season_length
+        Season of the statistical members (default ``season_length``).
     """
 
     def __init__(
@@ -228,12 +230,16 @@ class MQCNNModel(nn.Module):
         seasonal_spread: bool = False,
         theta_weight: float = 0.0,
         damped_weight: float = 0.0,
+        statistical_season_length: Optional[int] = None,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
         check_statistical_weights(theta_weight, damped_weight, distr_output)
         self.theta_weight = float(theta_weight)
         self.damped_weight = float(damped_weight)
+        self.statistical_season_length = season_length if statistical_season_length is None else statistical_season_length
+        if self.statistical_season_length < 1:
+            raise ValueError(f"statistical_season_length must be >= 1, got {statistical_season_length}")
         if not local_mlp_dim_seq:
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length
@@ -527,7 +533,7 @@ class MQCNNModel(nn.Module):
         if self.theta_weight > 0 or self.damped_weight > 0:
             return mix_statistical(
                 args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
-                self.season_length, self.theta_weight, self.damped_weight,
+                self.statistical_season_length, self.theta_weight, self.damped_weight,
             )
         return args, loc, spread
 

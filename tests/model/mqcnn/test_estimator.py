@@ -258,6 +258,25 @@ def test_statistical_weight_defaults(tmp_path):
     assert (module.model.theta_weight, module.model.damped_weight) == (0.5, 0.25)
 
 
+def test_statistical_season_and_context(tmp_path):
+    """Weekly data: the statistical members take the yearly season (52) and
+    the default window covers three of them; without members the window is
+    the network's rule; other frequencies keep their season."""
+    from gluonts_iqf.model.mqcnn.estimator import default_statistical_season
+
+    assert default_statistical_season("W", 1) == default_statistical_season("W-MON", 1) == 52
+    assert default_statistical_season("2W", 1) == 1 and default_statistical_season("h", 24) == 24
+    assert default_statistical_season("D", 7) == 7
+    weekly = estimator(tmp_path, freq="W", prediction_length=13, context_length=None)
+    assert weekly.statistical_season_length == 52 and weekly.context_length == 156
+    alone = estimator(tmp_path, freq="W", prediction_length=13, context_length=None, theta_weight=0, damped_weight=0)
+    assert alone.context_length == 100
+    module = weekly.create_lightning_module()
+    assert module.model.statistical_season_length == 52 and module.model.season_length == 1
+    with pytest.raises(ValueError, match="statistical_season_length"):
+        estimator(tmp_path, statistical_season_length=0)
+
+
 def test_other_distribution_output(tmp_path, m4):
     pl.seed_everything(0)
     predictor = estimator(tmp_path, distr_output=StudentTOutput()).train(m4[0][:10])
