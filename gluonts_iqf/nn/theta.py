@@ -7,7 +7,7 @@ Series arrive as the networks' prediction inputs: left-padded windows
 ``(B, C)`` with an observed mask (padding and missing values 0). Each step
 is a small pure function over the whole batch, so the forecaster runs
 inside the prediction network, next to the network's own forecast (see
-:meth:`~gluonts_iqf.model.mqcnn.module.MQCNNModel.mix_statistical`).
+:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`).
 
 Steps per series (``n`` values from its first observation on):
 

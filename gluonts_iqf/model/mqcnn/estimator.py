@@ -19,7 +19,7 @@ from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_co
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
-from ...nn.statistical import check_statistical_weights
+from .statistical import check_statistical_weights
 from .module import LOSS_UNITS, check_spread_exponent
 
 # Predictors saved before 0.2 name these classes by their path in this module.
@@ -84,9 +84,10 @@ class MQCNNEstimator(ForkingEstimator):
                                                     time; ``loss_units="mase"`` alone for per-series
                                                     error only)
     weekly data with a yearly season                the default ``season_length`` (1 for weekly)
-    short yearly / quarterly histories, per-series  ``theta_weight=0.4`` (more weight on the Theta
-    error (MASE) first                              forecast)
-    few long, regular series (sensors, energy)      ``theta_weight=0`` (the network alone)
+    short yearly / quarterly histories, per-series  ``theta_weight=0.2, damped_weight=0.2`` (more
+    error (MASE) first                              weight on the statistical members)
+    few long, regular series (sensors, energy)      ``theta_weight=0, damped_weight=0`` (the network
+                                                    alone)
     datasets too large for memory                   ``cache_data=False``
     several GPUs or nodes                           ``trainer_kwargs={"strategy": "ddp", ...}``
     ==============================================  ==================================================
@@ -224,7 +225,7 @@ class MQCNNEstimator(ForkingEstimator):
         The forecast is the level-wise mix ``(1 - w_t - w_d) Q_net + w_t
         Q_theta + w_d Q_damped`` of the network's quantile function and two
         statistical forecasts of the context window, fitted per series at
-        prediction with no training (:mod:`gluonts_iqf.nn.statistical`): the
+        prediction with no training (:mod:`gluonts_iqf.model.mqcnn.statistical`): the
         Theta method (simple exponential smoothing with drift on the
         seasonally adjusted series) and damped-trend exponential smoothing.
         A statistical anchor for series the network fits poorly (defaults

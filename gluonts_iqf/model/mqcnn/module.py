@@ -41,7 +41,7 @@ from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
-from ...nn.statistical import check_statistical_weights, mix_statistical
+from .statistical import check_statistical_weights, mix_statistical
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -187,7 +187,7 @@ class MQCNNModel(nn.Module):
         Forecast the level-wise mix ``(1 - w_t - w_d) Q_net + w_t Q_theta +
         w_d Q_damped`` of the network's quantile function and the Theta and
         damped-trend forecasts of the same window
-        (:func:`~gluonts_iqf.nn.statistical.mix_statistical`): again a plain
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`): again a plain
         IQF. Prediction only; the training loss is the network's own.
         Needs a plain IQF head (defaults 0, the behaviour of networks saved
         before they existed).

@@ -2,7 +2,7 @@
 ``(1 - w_t - w_d) Q_net + w_t Q_theta + w_d Q_damped`` of the network's
 plain IQF and the Gaussian-knot IQFs
 (:func:`~gluonts_iqf.distributions.gaussian.gaussian_plain_iqf`) of a Theta
-forecast (:mod:`.theta`) and a damped-trend forecast (:mod:`.damped`) of the
+forecast (:mod:`gluonts_iqf.nn.theta`) and a damped-trend forecast (:mod:`gluonts_iqf.nn.damped`) of the
 same input window, again a plain IQF (monotone, closed-form CRPS). The
 members are fitted per series at prediction, with no training: a
 statistical anchor where the network fits a series poorly, as forecast
@@ -16,12 +16,12 @@ from torch import Tensor
 
 from gluonts.torch.distributions import DistributionOutput
 
-from ..distributions.average import average_quantile_functions
-from ..distributions.gaussian import gaussian_plain_iqf
-from ..distributions.iqf import IQFOutput
-from .damped import damped_adjusted
-from .seasonal import seasonally_adjusted
-from .theta import theta_adjusted
+from ...distributions.average import average_quantile_functions
+from ...distributions.gaussian import gaussian_plain_iqf
+from ...distributions.iqf import IQFOutput
+from ...nn.damped import damped_adjusted
+from ...nn.seasonal import seasonally_adjusted
+from ...nn.theta import theta_adjusted
 
 
 def check_statistical_weights(theta_weight: float, damped_weight: float, distr_output: DistributionOutput) -> None:
