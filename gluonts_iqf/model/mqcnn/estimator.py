@@ -19,7 +19,7 @@ from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_co
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
-from .statistical import check_statistical_weights
+from .statistical import COMBINATIONS, check_statistical_weights
 from .module import LOSS_UNITS, check_spread_exponent
 
 # Predictors saved before 0.2 name these classes by their path in this module.
@@ -237,6 +237,12 @@ class MQCNNEstimator(ForkingEstimator):
         ``season_length``). With statistical members the default
         ``context_length`` also covers three of its seasons, so that a
         seasonal pattern can be tested and estimated.
+    statistical_combination
+        ``"inverse_variance"`` (default): the two weights above (and the
+        network's ``1 - w_t - w_d``) are prior weights, divided per series
+        and step by each member's squared 10-90 % interval width, so the
+        member that is sure of a series leads it (Bates & Granger's
+        combination); ``"fixed"``: the weights as they are.
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -301,6 +307,7 @@ class MQCNNEstimator(ForkingEstimator):
         theta_weight: Optional[float] = None,
         damped_weight: Optional[float] = None,
         statistical_season_length: Optional[int] = None,
+        statistical_combination: str = "inverse_variance",
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -313,6 +320,7 @@ class MQCNNEstimator(ForkingEstimator):
         stat_season = (default_statistical_season(freq, season) if statistical_season_length is None
                        else statistical_season_length)
         check_at_least("statistical_season_length", stat_season, 1)
+        check_choice("statistical_combination", statistical_combination, COMBINATIONS)
         if not context_length:
             context_length = default_context_length(prediction_length, season, num_seasonal_lags)
             if theta_weight + damped_weight > 0:
@@ -358,6 +366,7 @@ class MQCNNEstimator(ForkingEstimator):
         self.theta_weight = theta_weight
         self.damped_weight = damped_weight
         self.statistical_season_length = stat_season
+        self.statistical_combination = statistical_combination
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -477,6 +486,7 @@ class MQCNNEstimator(ForkingEstimator):
                 theta_weight=self.theta_weight,
                 damped_weight=self.damped_weight,
                 statistical_season_length=self.statistical_season_length,
+                statistical_combination=self.statistical_combination,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -41,7 +41,8 @@ from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
-from .statistical import check_statistical_weights, mix_statistical
+from .._forking.checks import check_choice
+from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -193,6 +194,11 @@ class MQCNNModel(nn.Module):
         before they existed).
     statistical_season_length
         Season of the statistical members (default ``season_length``).
+    statistical_combination
+        ``"fixed"`` (default, the behaviour of networks saved before it
+        existed): the weights above; ``"inverse_variance"``: they are prior
+        weights, divided per series and step by each member's squared
+        spread (:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`).
     """
 
     def __init__(
@@ -231,6 +237,7 @@ class MQCNNModel(nn.Module):
         theta_weight: float = 0.0,
         damped_weight: float = 0.0,
         statistical_season_length: Optional[int] = None,
+        statistical_combination: str = "fixed",
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -238,6 +245,8 @@ class MQCNNModel(nn.Module):
         self.theta_weight = float(theta_weight)
         self.damped_weight = float(damped_weight)
         self.statistical_season_length = season_length if statistical_season_length is None else statistical_season_length
+        check_choice("statistical_combination", statistical_combination, COMBINATIONS)
+        self.statistical_combination = statistical_combination
         if self.statistical_season_length < 1:
             raise ValueError(f"statistical_season_length must be >= 1, got {statistical_season_length}")
         if not local_mlp_dim_seq:
@@ -534,6 +543,7 @@ class MQCNNModel(nn.Module):
             return mix_statistical(
                 args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
                 self.statistical_season_length, self.theta_weight, self.damped_weight,
+                self.statistical_combination,
             )
         return args, loc, spread
 

@@ -256,6 +256,8 @@ def test_statistical_weight_defaults(tmp_path):
     assert estimator(tmp_path, theta_weight=0.0).theta_weight == 0.0
     module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25).create_lightning_module()
     assert (module.model.theta_weight, module.model.damped_weight) == (0.5, 0.25)
+    assert module.model.statistical_combination == "inverse_variance"
+    assert estimator(tmp_path, statistical_combination="fixed").create_lightning_module().model.statistical_combination == "fixed"
 
 
 def test_statistical_season_and_context(tmp_path):
@@ -340,6 +342,7 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     (dict(theta_weight=-0.1), "theta_weight"),
     (dict(theta_weight=0.3, distr_output=StudentTOutput()), "theta_weight"),
     (dict(damped_weight=1.2), "damped_weight"),
+    (dict(statistical_combination="median"), "statistical_combination"),
     (dict(theta_weight=0.7, damped_weight=0.7), "damped_weight"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):

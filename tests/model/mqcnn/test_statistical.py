@@ -1,0 +1,110 @@
+"""The mix of statistical members: inverse-variance weights against their
+closed form, spreads against the IQF's own quantiles, and the degenerate
+windows (one value, a constant series) that must not collapse the forecast."""
+
+import pytest
+import torch
+
+from gluonts_iqf import IQF
+from gluonts_iqf.distributions.gaussian import gaussian_plain_iqf
+from gluonts_iqf.model.mqcnn.statistical import (
+    RELATIVE_SPREAD_CEILING,
+    RELATIVE_SPREAD_FLOOR,
+    inverse_variance_weights,
+    member_spreads,
+    mix_statistical,
+)
+from gluonts_iqf.nn.damped import damped_trend_forecast
+from gluonts_iqf.nn.theta import theta_forecast
+
+LEVELS = [0.025, 0.1, 0.3, 0.5, 0.7, 0.9, 0.975]
+Z90 = 1.2815515655446004  # the normal quantile at 0.9
+
+
+def test_inverse_variance_weights_closed_form():
+    """prior / r^2 normalised, r = spread / network's spread, clipped; a
+    member whose variance is not estimable keeps its prior (1e-12)."""
+    prior = (0.7, 0.15, 0.15)
+    spreads = torch.tensor([[[2.0, 2.0]], [[1.0, 0.0]], [[4.0, 1e9]]], dtype=torch.float64)  # (M=3, B=1, H=2)
+    w = inverse_variance_weights(prior, spreads, torch.ones(3, 1, dtype=torch.bool))
+    r = torch.tensor([[1.0, 1.0], [0.5, RELATIVE_SPREAD_FLOOR], [2.0, RELATIVE_SPREAD_CEILING]], dtype=torch.float64)
+    want = torch.tensor(prior, dtype=torch.float64).view(3, 1) / r ** 2
+    torch.testing.assert_close(w[:, 0], want / want.sum(0), rtol=1e-12, atol=1e-12)
+    not_estimable = torch.tensor([[True], [False], [True]])
+    w = inverse_variance_weights(prior, spreads, not_estimable)
+    want[1] = prior[1]
+    torch.testing.assert_close(w[:, 0], want / want.sum(0), rtol=1e-12, atol=1e-12)
+    # a zero network prior: the weights still sum to 1
+    w = inverse_variance_weights((0.0, 0.5, 0.5), spreads, torch.ones(3, 1, dtype=torch.bool))
+    torch.testing.assert_close(w.sum(0), torch.ones(1, 2, dtype=torch.float64))
+
+
+def test_member_spreads_are_the_central_interval():
+    """The 10-90 % width of each member's IQF (its own icdf), which for a
+    Gaussian member is 2 z_0.9 std (1e-10)."""
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(2, 3, 4, generator=g, dtype=torch.float64) * 10
+    std = torch.rand(2, 3, 4, generator=g, dtype=torch.float64) + 0.1
+    kv, bl, br = gaussian_plain_iqf(mean, std, LEVELS)
+    zeros, ones = torch.zeros_like(mean), torch.ones_like(mean)
+    s = member_spreads(kv, bl, br, zeros, ones, LEVELS)
+    torch.testing.assert_close(s, 2 * Z90 * std, rtol=1e-10, atol=1e-10)
+    loc, scale = torch.randn(2, 3, 4, generator=g, dtype=torch.float64), torch.rand(2, 3, 1, generator=g, dtype=torch.float64) + 1
+    d = IQF(torch.tensor(LEVELS, dtype=torch.float64), kv, bl, br, loc=loc, scale=scale)
+    want = d.icdf(torch.full_like(mean, 0.9)) - d.icdf(torch.full_like(mean, 0.1))
+    torch.testing.assert_close(member_spreads(kv, bl, br, loc, scale.expand_as(loc), LEVELS), want)
+
+
+def _network(B, H, g):
+    kv = torch.cumsum(torch.rand(B, H, len(LEVELS), generator=g, dtype=torch.float64) + 0.05, -1)
+    beta = torch.rand(B, H, generator=g, dtype=torch.float64) + 0.5
+    return (kv, beta, beta.clone()), torch.randn(B, H, generator=g, dtype=torch.float64) * 5 + 50, \
+        torch.rand(B, 1, generator=g, dtype=torch.float64) * 3 + 1
+
+
+def test_inverse_variance_mix_is_the_weighted_mean_quantile_function():
+    """float64, 1e-10: at every level, sum_m w_m Q_m(u) with the weights of
+    inverse_variance_weights from the members' spreads."""
+    g = torch.Generator().manual_seed(1)
+    B, C, H = 4, 40, 6
+    y = 50 + torch.cumsum(torch.randn(B, C, generator=g, dtype=torch.float64), -1)
+    obs = torch.ones(B, C, dtype=torch.float64)
+    obs[0, :25] = 0
+    args, loc, scale = _network(B, H, g)
+    (kv, bl, br), _, _ = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "inverse_variance")
+    levels = torch.tensor(LEVELS, dtype=torch.float64)
+    members = [IQF(levels, *args, loc=loc, scale=scale)]
+    for forecast in (theta_forecast, damped_trend_forecast):
+        members.append(IQF(levels, *gaussian_plain_iqf(*forecast(y, obs, H, 1), LEVELS)))
+    u90, u10 = torch.full((B, H), 0.9, dtype=torch.float64), torch.full((B, H), 0.1, dtype=torch.float64)
+    spreads = torch.stack([m.icdf(u90) - m.icdf(u10) for m in members])
+    w = inverse_variance_weights((0.7, 0.15, 0.15), spreads, torch.ones(3, B, dtype=torch.bool))
+    mixed = IQF(levels, kv, bl, br)
+    for level in (0.01, 0.1, 0.42, 0.5, 0.9, 0.995):
+        u = torch.full((B, H), level, dtype=torch.float64)
+        want = sum(w[m] * members[m].icdf(u) for m in range(3))
+        torch.testing.assert_close(mixed.icdf(u), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_degenerate_windows_do_not_collapse_the_forecast(dtype):
+    """A window with one value keeps the prior weights (its members have no
+    variance estimate); a constant window's zero-spread members are floored
+    at a tenth of the network's spread: finite, strictly increasing knots,
+    and the mix keeps a share of the network's spread."""
+    g = torch.Generator().manual_seed(2)
+    B, C, H = 2, 30, 5
+    y = torch.zeros(B, C, dtype=dtype)
+    obs = torch.zeros(B, C, dtype=dtype)
+    y[0, -1], obs[0, -1] = 7.0, 1.0  # one value
+    y[1], obs[1] = 3.0, 1.0  # constant
+    args, loc, scale = (tuple(a.to(dtype) for a in _network(B, H, g)[0]), *(t.to(dtype) for t in _network(B, H, g)[1:]))
+    inv = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "inverse_variance")
+    fixed = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "fixed")
+    kv = inv[0][0]
+    assert torch.isfinite(kv).all() and (kv.diff(dim=-1) > 0).all()
+    torch.testing.assert_close(kv[0], fixed[0][0][0])  # one value: the prior weights
+    net_width = (loc.unsqueeze(-1) + scale.unsqueeze(-1) * args[0])[1, :, 5] - (loc.unsqueeze(-1) + scale.unsqueeze(-1) * args[0])[1, :, 1]
+    width = kv[1, :, 5] - kv[1, :, 1]
+    # the network's weight is at least 0.7 / (0.7 + 0.3 / 0.1^2) of it
+    assert (width >= net_width * 0.7 / (0.7 + 0.3 / RELATIVE_SPREAD_FLOOR ** 2) * (1 - 1e-5)).all()
