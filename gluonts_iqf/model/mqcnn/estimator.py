@@ -78,16 +78,17 @@ class MQCNNEstimator(ForkingEstimator):
     ==============================================  ==================================================
     goal / data                                     settings
     ==============================================  ==================================================
-    volume-weighted accuracy (wQL: large series)    the defaults
-    per-series accuracy (MASE, sMAPE; many small    ``members=[{"loss_units": "volume"},
-    series)                                         {"loss_units": "mase"}]`` (about 2x the training
-                                                    time; ``loss_units="mase"`` alone for per-series
-                                                    error only)
-    weekly data with a yearly season                the default ``season_length`` (1 for weekly)
-    short yearly / quarterly histories, per-series  ``theta_weight=0.2, damped_weight=0.2`` (more
-    error (MASE) first                              weight on the statistical members)
-    few long, regular series (sensors, energy)      ``theta_weight=0, damped_weight=0`` (the network
-                                                    alone)
+    volume-weighted (wQL) and per-series (MASE,     the defaults: the network, a Theta and a
+    sMAPE) accuracy                                 damped-trend forecast, combined per series by
+                                                    their inverse variances
+    the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0``
+    than a plain IQF)
+    the members at fixed weights                    ``statistical_combination="fixed"``
+    weekly data with a yearly season                the defaults (lags of season 1 for the network,
+                                                    season 52 for the statistical members)
+    a second network trained on a per-series loss   ``members=[{"loss_units": "volume"},
+                                                    {"loss_units": "mase"}]`` (about 2x the training
+                                                    time)
     datasets too large for memory                   ``cache_data=False``
     several GPUs or nodes                           ``trainer_kwargs={"strategy": "ddp", ...}``
     ==============================================  ==================================================
