@@ -43,14 +43,18 @@ def damped_grid(
     level = torch.gather(x, -1, first.unsqueeze(-1)).expand(B, alpha.numel()).clone()
     trend = torch.zeros_like(level)
     sse = torch.zeros_like(level)
+    # the steps that update a row: its valid values after the first; before a row
+    # starts its trend is 0, so its one-step forecast is its level and a masked
+    # error leaves both unchanged
+    pos = torch.arange(C, device=x.device)
+    mask = (valid & (pos > first.unsqueeze(-1))).to(x.dtype)
     start = int(first.min()) if B else C  # columns before every row's start change nothing
     for t in range(start + 1, C):
-        upd = (valid[:, t] & (first < t)).unsqueeze(-1)  # (B, 1)
-        pred = level + phi * trend
-        err = x[:, t : t + 1] - pred
-        sse = torch.where(upd, sse + err * err, sse)
-        level = torch.where(upd, pred + alpha * err, level)
-        trend = torch.where(upd, phi * trend + beta * err, trend)
+        pred = torch.addcmul(level, phi, trend)
+        err = (x[:, t : t + 1] - pred).mul_(mask[:, t : t + 1])
+        sse.addcmul_(err, err)
+        level = pred.addcmul_(alpha, err)
+        trend = trend.mul(phi).addcmul_(beta, err)
     count = (valid.sum(-1) - 1).clamp(min=0)
     return level, trend, sse, count
 

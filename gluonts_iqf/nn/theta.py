@@ -48,13 +48,13 @@ def ses_grid(x: Tensor, valid: Tensor, alphas: Sequence[float]) -> Tuple[Tensor,
     first = torch.argmax(valid.to(torch.int8), dim=-1)  # first valid position (0 if none)
     level = torch.gather(x, -1, first.unsqueeze(-1)).expand(B, a.numel()).clone()
     sse = torch.zeros_like(level)
-    zero = torch.zeros_like(level)
+    pos = torch.arange(C, device=x.device)
+    mask = (valid & (pos > first.unsqueeze(-1))).to(x.dtype)  # the steps that update a row
     start = int(first.min()) if B else C  # columns before every row's start change nothing
     for t in range(start + 1, C):
-        upd = (valid[:, t] & (first < t)).unsqueeze(-1)  # (B, 1)
-        err = x[:, t : t + 1] - level
-        sse = sse + torch.where(upd, err * err, zero)
-        level = level + torch.where(upd, a * err, zero)
+        err = (x[:, t : t + 1] - level).mul_(mask[:, t : t + 1])
+        sse.addcmul_(err, err)
+        level = level.addcmul(a, err)
     count = (valid.sum(-1) - 1).clamp(min=0)
     return level, sse, count
 
