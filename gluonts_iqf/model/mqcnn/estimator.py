@@ -19,8 +19,8 @@ from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_co
 from .._forking.windows import RecentInstanceSampler
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
-from .statistical import COMBINATIONS, check_statistical_weights
 from .module import LOSS_UNITS, check_spread_exponent
+from .statistical import COMBINATIONS, check_statistical_weights
 
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402

@@ -41,9 +41,9 @@ from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
+from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 from .._forking.checks import check_choice
 from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
-from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
 #: interval of ~0.16 x the scale at the start of training.
