@@ -1,4 +1,7 @@
-"""Series and windows shared by the statistical members' tests."""
+"""Series, windows and the reference seasonal adjustment shared by the
+statistical members' tests."""
+
+import math
 
 import numpy as np
 import torch
@@ -22,3 +25,22 @@ def padded(rows, C):
     return torch.tensor(y), torch.tensor(obs)
 
 
+
+
+def reference_adjustment(row, H, m):
+    """thetaf's seasonal adjustment of one series from statsmodels' ``acf``
+    and ``seasonal_decompose``: (adjusted values, the index of each of the H
+    forecast steps)."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+    from statsmodels.tsa.stattools import acf
+
+    x = np.asarray(row, dtype=float)
+    n = len(x)
+    index = np.ones(H)
+    if m > 1 and n >= 2 * m and (x > 0).all():
+        r = acf(x, nlags=m, fft=False, adjusted=False)[1:]
+        if abs(r[m - 1]) > 1.645 * math.sqrt((1 + 2 * np.sum(r[: m - 1] ** 2)) / n):
+            seasonal = seasonal_decompose(x, model="multiplicative", period=m).seasonal
+            x = x / seasonal
+            index = seasonal[n - m + (np.arange(H) % m)]  # step h repeats position n - m + (h - 1) % m
+    return x, index

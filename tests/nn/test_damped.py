@@ -17,12 +17,10 @@ from gluonts_iqf.nn.damped import (
     damped_trend_forecast,
 )
 
-from statistical_helpers import padded, seasonal_series
+from statistical_helpers import padded, reference_adjustment, seasonal_series
 
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 sm_ets = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets")
-sm_seasonal = pytest.importorskip("statsmodels.tsa.seasonal")
-sm_stattools = pytest.importorskip("statsmodels.tsa.stattools")
 
 
 def holt(row, alpha, share, phi):
@@ -51,15 +49,8 @@ def test_damped_grid_equals_statsmodels_holt():
 def reference_damped(row, H, m):
     """One series: the grid search with statsmodels, the variance from
     ETSModel's relative forecast variance, seasonal adjustment as thetaf."""
-    x = np.asarray(row, dtype=float)
+    x, index = reference_adjustment(row, H, m)
     n = len(x)
-    index = np.ones(H)
-    if m > 1 and n >= 2 * m and (x > 0).all():
-        r = sm_stattools.acf(x, nlags=m, fft=False, adjusted=False)[1:]
-        if abs(r[m - 1]) > 1.645 * np.sqrt((1 + 2 * np.sum(r[: m - 1] ** 2)) / n):
-            seasonal = sm_seasonal.seasonal_decompose(x, model="multiplicative", period=m).seasonal
-            x = x / seasonal
-            index = seasonal[n - m + (np.arange(H) % m)]
     best = None
     for a, share, phi in itertools.product(DEFAULT_ALPHAS, DEFAULT_TREND_SHARES, DEFAULT_PHIS):
         fit = holt(x, a, share, phi)

@@ -4,7 +4,6 @@ built from statsmodels' ``acf``, ``seasonal_decompose`` and
 ``SimpleExpSmoothing`` (the batch, its left padding and its missing values
 must not change a row's forecast)."""
 
-import math
 
 import numpy as np
 import pytest
@@ -12,10 +11,8 @@ import torch
 
 from gluonts_iqf.nn.theta import DEFAULT_ALPHAS, ses_grid, slope, theta_forecast
 
-from statistical_helpers import padded, seasonal_series
+from statistical_helpers import padded, reference_adjustment, seasonal_series
 
-sm_stattools = pytest.importorskip("statsmodels.tsa.stattools")
-sm_seasonal = pytest.importorskip("statsmodels.tsa.seasonal")
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 
 
@@ -46,15 +43,8 @@ def test_slope_equals_least_squares():
 
 def reference_theta(row, H, m, alphas=DEFAULT_ALPHAS):
     """One series, thetaf's recipe from the oracles above (numpy/statsmodels)."""
-    x = np.asarray(row, dtype=float)
+    x, index = reference_adjustment(row, H, m)
     n = len(x)
-    index = np.ones(H)
-    if m > 1 and n >= 2 * m and (x > 0).all():
-        r = sm_stattools.acf(x, nlags=m, fft=False, adjusted=False)[1:]
-        if abs(r[m - 1]) > 1.645 * math.sqrt((1 + 2 * np.sum(r[: m - 1] ** 2)) / n):
-            seasonal = sm_seasonal.seasonal_decompose(x, model="multiplicative", period=m).seasonal
-            x = x / seasonal
-            index = seasonal[n - m + (np.arange(H) % m)]  # the phase of step h repeats position n - m + (h - 1) % m
     best = None
     for a in alphas:
         fit = sm_holtwinters.SimpleExpSmoothing(x, initialization_method="known", initial_level=x[0]).fit(
