@@ -28,10 +28,18 @@ from .._forking.checks import check_choice
 #: How the members' weights are set (see :func:`mix_statistical`).
 COMBINATIONS = ("fixed", "inverse_variance")
 
-#: The central interval whose width is a member's spread for the
-#: inverse-variance weights (the 10-90 % interval: inside every knot grid
-#: of the default heads, so no tail extrapolation enters).
-SPREAD_LEVELS = (0.1, 0.9)
+#: Levels read off each member: the 10-90 % interval, whose width is its
+#: spread for the inverse-variance weights (inside every knot grid of the
+#: default heads, so no tail extrapolation enters), and the median.
+MEMBER_LEVELS = (0.1, 0.5, 0.9)
+
+#: The standard normal quantile at 0.9: a 10-90 % width is 2 Z_90 standard deviations.
+Z_90 = 1.2815515655446004
+
+#: Largest stretch of :func:`widen_by_disagreement` is about this factor: the
+#: mix's spread is floored at 1/MAX_WIDENING of the members' disagreement, so
+#: members that all claim (almost) no spread but disagree cannot blow it up.
+MAX_WIDENING = 10.0
 
 #: A member's spread relative to the network's is clipped to [0.1, 1000]:
 #: a member never gets more than 100 times its prior share per unit of the
@@ -65,16 +73,49 @@ def check_statistical_weights(theta_weight: float, damped_weight: float, distr_o
         )
 
 
+def member_quantiles(
+    knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor, knot_levels: Sequence[float]
+) -> Tensor:
+    """Each member's quantiles at ``MEMBER_LEVELS`` (0.1, 0.5, 0.9), shape
+    (3, M, B, H), from its plain IQF ((M, B, H, K) knots, (M, B, H) tails,
+    loc, scale)."""
+    levels = torch.tensor(knot_levels, dtype=knot_values.dtype, device=knot_values.device)
+    d = IQF(levels, knot_values, beta_l, beta_r, loc=loc, scale=scale)
+    u = torch.tensor(MEMBER_LEVELS, dtype=knot_values.dtype, device=knot_values.device)
+    return d.icdf(u.view(3, *([1] * beta_l.dim())).expand(3, *beta_l.shape))
+
+
 def member_spreads(
     knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor, knot_levels: Sequence[float]
 ) -> Tensor:
-    """Width of each member's central interval ``SPREAD_LEVELS`` (M, B, H)
-    from its plain IQF ((M, B, H, K) knots, (M, B, H) tails, loc, scale)."""
-    levels = torch.tensor(knot_levels, dtype=knot_values.dtype, device=knot_values.device)
-    d = IQF(levels, knot_values, beta_l, beta_r, loc=loc, scale=scale)
-    u = torch.tensor(SPREAD_LEVELS, dtype=knot_values.dtype, device=knot_values.device)
-    q = d.icdf(u.view(2, *([1] * beta_l.dim())).expand(2, *beta_l.shape))
-    return q[1] - q[0]
+    """Width of each member's central 10-90 % interval (M, B, H)."""
+    q = member_quantiles(knot_values, beta_l, beta_r, loc, scale, knot_levels)
+    return q[2] - q[0]
+
+
+def widen_by_disagreement(
+    mixed: Tuple[Tensor, Tensor, Tensor], weights: Tensor, quantiles: Tensor
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """The mix stretched about its median by ``lambda = sqrt(1 + D / s^2)``:
+    ``D`` the weighted variance of the members' medians, ``s`` the mix's
+    standard deviation read off its 10-90 % width (a Gaussian's). A level-wise
+    mean of quantile functions keeps the members' average spread but drops
+    their disagreement, the between-member term of the law of total variance;
+    this puts it back. Medians are unchanged and the result is again a plain
+    IQF (knots and tail scales times ``lambda`` about the median).
+
+    mixed : ``knot_values`` (B, H, K), ``beta_l``, ``beta_r`` (B, H), in data
+    units; weights : (M, B, H); quantiles : (3, M, B, H) from
+    :func:`member_quantiles`.
+    """
+    kv, beta_l, beta_r = mixed
+    median = (weights * quantiles[1]).sum(0)
+    between = (weights * (quantiles[1] - median) ** 2).sum(0)
+    sd = (weights * (quantiles[2] - quantiles[0])).sum(0) / (2 * Z_90)
+    sd = torch.maximum(sd, between.sqrt() / MAX_WIDENING)  # lambda <= sqrt(1 + MAX_WIDENING^2)
+    lam = torch.sqrt(1 + between / sd.clamp(min=torch.finfo(sd.dtype).tiny) ** 2)
+    m = median.unsqueeze(-1)
+    return m + lam.unsqueeze(-1) * (kv - m), beta_l / lam, beta_r / lam
 
 
 def inverse_variance_weights(prior: Sequence[float], spreads: Tensor, estimable: Tensor) -> Tensor:
@@ -112,7 +153,8 @@ def mix_statistical(
     ``"inverse_variance"`` takes them as prior weights divided by each
     member's squared spread per series and step
     (:func:`inverse_variance_weights`, as Bates & Granger combine
-    forecasts). Returns the mix in data units, ``((knot_values, beta_l,
+    forecasts) and stretches the mix by the members' disagreement
+    (:func:`widen_by_disagreement`). Returns the mix in data units, ``((knot_values, beta_l,
     beta_r), loc (B, H) zeros, scale (B, 1) ones)``.
     """
     check_choice("combination", combination, COMBINATIONS)
@@ -133,9 +175,10 @@ def mix_statistical(
     if combination == "inverse_variance":
         errors = adjusted.started.sum(-1) - 1  # one-step errors behind each member's variance (B,)
         estimable = (errors >= MIN_ERRORS).expand(len(members), -1)
-        mix_weights = inverse_variance_weights(prior, member_spreads(*stacked, knot_levels), estimable)
+        quantiles = member_quantiles(*stacked, knot_levels)
+        mix_weights = inverse_variance_weights(prior, quantiles[2] - quantiles[0], estimable)
+        mixed = widen_by_disagreement(average_quantile_functions(*stacked, weights=mix_weights), mix_weights, quantiles)
     else:
-        mix_weights = prior
-    mixed = average_quantile_functions(*stacked, weights=mix_weights)
+        mixed = average_quantile_functions(*stacked, weights=prior)
     zeros = torch.zeros_like(beta_l)
     return mixed, zeros, torch.ones_like(zeros[:, :1])

@@ -8,11 +8,13 @@ import torch
 from gluonts_iqf import IQF
 from gluonts_iqf.distributions.gaussian import gaussian_plain_iqf
 from gluonts_iqf.model.mqcnn.statistical import (
+    MAX_WIDENING,
     RELATIVE_SPREAD_CEILING,
     RELATIVE_SPREAD_FLOOR,
     inverse_variance_weights,
     member_spreads,
     mix_statistical,
+    widen_by_disagreement,
 )
 from gluonts_iqf.nn.damped import damped_trend_forecast
 from gluonts_iqf.nn.theta import theta_forecast
@@ -62,9 +64,25 @@ def _network(B, H, g):
         torch.rand(B, 1, generator=g, dtype=torch.float64) * 3 + 1
 
 
-def test_inverse_variance_mix_is_the_weighted_mean_quantile_function():
-    """float64, 1e-10: at every level, sum_m w_m Q_m(u) with the weights of
-    inverse_variance_weights from the members' spreads."""
+def _stretched(members, w, u_levels, B, H):
+    """The reference: sum_m w_m Q_m(u), stretched about its median by
+    sqrt(1 + D / s^2), D the weighted variance of the members' medians and s
+    the mix's 10-90 % width over 2 z_0.9, all from the members' own icdf."""
+    def q(level):
+        return torch.stack([m.icdf(torch.full((B, H), level, dtype=torch.float64)) for m in members])
+    med, lo, hi = q(0.5), q(0.1), q(0.9)
+    M = (w * med).sum(0)
+    D = (w * (med - M) ** 2).sum(0)
+    s = (w * (hi - lo)).sum(0) / (2 * Z90)
+    lam = torch.sqrt(1 + D / s ** 2)
+    return {level: M + lam * ((w * q(level)).sum(0) - M) for level in u_levels}, lam
+
+
+def test_inverse_variance_mix_is_the_stretched_weighted_mean_quantile_function():
+    """float64, 1e-10: at every level (tails included), the weighted mean of
+    the members' quantile functions with the weights of
+    inverse_variance_weights, stretched about its median by the members'
+    disagreement."""
     g = torch.Generator().manual_seed(1)
     B, C, H = 4, 40, 6
     y = 50 + torch.cumsum(torch.randn(B, C, generator=g, dtype=torch.float64), -1)
@@ -79,11 +97,40 @@ def test_inverse_variance_mix_is_the_weighted_mean_quantile_function():
     u90, u10 = torch.full((B, H), 0.9, dtype=torch.float64), torch.full((B, H), 0.1, dtype=torch.float64)
     spreads = torch.stack([m.icdf(u90) - m.icdf(u10) for m in members])
     w = inverse_variance_weights((0.7, 0.15, 0.15), spreads, torch.ones(3, B, dtype=torch.bool))
+    u_levels = (0.01, 0.1, 0.42, 0.5, 0.9, 0.995)
+    want, lam = _stretched(members, w, u_levels, B, H)
+    assert (lam > 1).all()  # the members disagree
     mixed = IQF(levels, kv, bl, br)
-    for level in (0.01, 0.1, 0.42, 0.5, 0.9, 0.995):
+    for level in u_levels:
         u = torch.full((B, H), level, dtype=torch.float64)
-        want = sum(w[m] * members[m].icdf(u) for m in range(3))
-        torch.testing.assert_close(mixed.icdf(u), want, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(mixed.icdf(u), want[level], rtol=1e-10, atol=1e-10)
+
+
+def test_widening_by_disagreement():
+    """Members that agree on the median: no stretch; two Gaussians of
+    standard deviation 1 with medians -1 and 1, weights 1/2: D = 1, s = 1,
+    stretch sqrt(2) about the median 0 (1e-12); members with no spread that
+    disagree: the stretch is capped near MAX_WIDENING."""
+    levels = [0.1, 0.5, 0.9]
+    w = torch.full((2, 1, 1), 0.5, dtype=torch.float64)
+    def gaussians(means, std):
+        kv, bl, br = gaussian_plain_iqf(torch.tensor(means, dtype=torch.float64).view(2, 1, 1),
+                                        torch.full((2, 1, 1), std, dtype=torch.float64), levels)
+        q = torch.stack([kv[..., 0], kv[..., 1], kv[..., 2]])  # (3, M, B, H): the knots are the levels
+        mixed = (kv * w.unsqueeze(-1)).sum(0), 1 / (w / bl).sum(0), 1 / (w / br).sum(0)
+        return mixed, q
+    mixed, q = gaussians([3.0, 3.0], 1.0)
+    out = widen_by_disagreement(mixed, w, q)
+    for a, b in zip(out, mixed):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    mixed, q = gaussians([-1.0, 1.0], 1.0)
+    kv, bl, br = widen_by_disagreement(mixed, w, q)
+    torch.testing.assert_close(kv, 2 ** 0.5 * mixed[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(bl, mixed[1] / 2 ** 0.5, rtol=1e-12, atol=1e-12)
+    mixed, q = gaussians([-1.0, 1.0], 0.0)
+    kv, _, _ = widen_by_disagreement(mixed, w, q)
+    width = (kv[..., 2] - kv[..., 0]) / (mixed[0][..., 2] - mixed[0][..., 0])
+    assert torch.isfinite(kv).all() and float(width) <= (1 + MAX_WIDENING ** 2) ** 0.5 * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -103,7 +150,9 @@ def test_degenerate_windows_do_not_collapse_the_forecast(dtype):
     fixed = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "fixed")
     kv = inv[0][0]
     assert torch.isfinite(kv).all() and (kv.diff(dim=-1) > 0).all()
-    torch.testing.assert_close(kv[0], fixed[0][0][0])  # one value: the prior weights
+    # one value: the prior weights (then the stretch by the members' disagreement)
+    assert (kv[0].diff(dim=-1) >= fixed[0][0][0].diff(dim=-1) * (1 - 1e-5)).all()
+    torch.testing.assert_close(kv[0, :, 3], fixed[0][0][0, :, 3])  # the median (knot 0.5) is the prior mix's
     net_width = (loc.unsqueeze(-1) + scale.unsqueeze(-1) * args[0])[1, :, 5] - (loc.unsqueeze(-1) + scale.unsqueeze(-1) * args[0])[1, :, 1]
     width = kv[1, :, 5] - kv[1, :, 1]
     # the network's weight is at least 0.7 / (0.7 + 0.3 / 0.1^2) of it
