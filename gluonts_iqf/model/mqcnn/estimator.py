@@ -243,7 +243,8 @@ class MQCNNEstimator(ForkingEstimator):
         network's ``1 - w_t - w_d``) are prior weights, divided per series
         and step by each member's squared 10-90 % interval width, so the
         member that is sure of a series leads it (Bates & Granger's
-        combination); ``"fixed"``: the weights as they are.
+        combination), and the mix is stretched about its median by the
+        members' disagreement; ``"fixed"``: the weights as they are.
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},

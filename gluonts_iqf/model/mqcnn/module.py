@@ -198,7 +198,8 @@ class MQCNNModel(nn.Module):
         ``"fixed"`` (default, the behaviour of networks saved before it
         existed): the weights above; ``"inverse_variance"``: they are prior
         weights, divided per series and step by each member's squared
-        spread (:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`).
+        spread, the mix stretched by the members' disagreement
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`).
     """
 
     def __init__(
