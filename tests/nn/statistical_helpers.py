@@ -44,3 +44,15 @@ def reference_adjustment(row, H, m):
             x = x / seasonal
             index = seasonal[n - m + (np.arange(H) % m)]  # step h repeats position n - m + (h - 1) % m
     return x, index
+
+
+def with_gaps(row, positions):
+    """``row`` with NaN at ``positions``, and the row the references get:
+    each gap filled with the last value before it (as the members fill it)."""
+    gappy = np.asarray(row, dtype=float).copy()
+    gappy[list(positions)] = np.nan
+    filled = gappy.copy()
+    for t in range(1, len(filled)):
+        if np.isnan(filled[t]):
+            filled[t] = filled[t - 1]
+    return gappy, filled

@@ -17,7 +17,7 @@ from gluonts_iqf.nn.damped import (
     damped_trend_forecast,
 )
 
-from statistical_helpers import padded, reference_adjustment, seasonal_series
+from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
 
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 sm_ets = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets")
@@ -71,14 +71,9 @@ def test_damped_trend_forecast_equals_the_per_series_reference(m):
     H = 8
     rows = [seasonal_series(60, 4, 0, trend=1.0), seasonal_series(9, 4, 1, amplitude=0.0, noise=0.1),
             seasonal_series(30, 4, 2, trend=-0.5)]
-    gappy = seasonal_series(40, 4, 3)
-    gappy_nan = gappy.copy()
-    gappy_nan[[5, 20, 21]] = np.nan
-    y, obs = padded(rows + [gappy_nan], 64)
+    gappy, filled = with_gaps(seasonal_series(40, 4, 3), [5, 20, 21])
+    y, obs = padded(rows + [gappy], 64)
     mean, std = damped_trend_forecast(y, obs, H, m)
-    filled = gappy.copy()
-    filled[5] = filled[4]
-    filled[[20, 21]] = filled[19]
     for i, row in enumerate(rows + [filled]):
         want_mean, want_std = reference_damped(row, H, m)
         np.testing.assert_allclose(mean[i].numpy(), want_mean, rtol=1e-8)

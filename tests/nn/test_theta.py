@@ -11,7 +11,7 @@ import torch
 
 from gluonts_iqf.nn.theta import DEFAULT_ALPHAS, ses_grid, slope, theta_forecast
 
-from statistical_helpers import padded, reference_adjustment, seasonal_series
+from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
 
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 
@@ -66,14 +66,9 @@ def test_theta_forecast_equals_the_per_series_reference(m):
     H = 18
     rows = [seasonal_series(96, 12, 0), seasonal_series(50, 12, 1, amplitude=0.0, noise=0.1),
             seasonal_series(30, 12, 2), seasonal_series(120, 12, 3)[-100:]]
-    gappy = seasonal_series(80, 12, 4)
-    gappy_nan = gappy.copy()
-    gappy_nan[[10, 11, 40]] = np.nan
-    y, obs = padded(rows + [gappy_nan], 100)
+    gappy, filled = with_gaps(seasonal_series(80, 12, 4), [10, 11, 40])
+    y, obs = padded(rows + [gappy], 100)
     mean, std = theta_forecast(y, obs, H, m)
-    filled = gappy.copy()
-    filled[[10, 11]] = filled[9]
-    filled[40] = filled[39]
     for i, row in enumerate(rows + [filled]):
         want_mean, want_std = reference_theta(row, H, m)
         np.testing.assert_allclose(mean[i].numpy(), want_mean, rtol=1e-8)

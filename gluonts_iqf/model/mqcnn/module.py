@@ -42,7 +42,7 @@ from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
-from .._forking.checks import check_choice
+from .._forking.checks import check_at_least, check_choice
 from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -248,8 +248,7 @@ class MQCNNModel(nn.Module):
         self.statistical_season_length = season_length if statistical_season_length is None else statistical_season_length
         check_choice("statistical_combination", statistical_combination, COMBINATIONS)
         self.statistical_combination = statistical_combination
-        if self.statistical_season_length < 1:
-            raise ValueError(f"statistical_season_length must be >= 1, got {statistical_season_length}")
+        check_at_least("statistical_season_length", self.statistical_season_length, 1)
         if not local_mlp_dim_seq:
             raise ValueError("local_mlp_dim_seq needs at least one hidden layer")
         self.season_length = season_length

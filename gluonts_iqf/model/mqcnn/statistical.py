@@ -85,14 +85,6 @@ def member_quantiles(
     return d.icdf(u.view(3, *([1] * beta_l.dim())).expand(3, *beta_l.shape))
 
 
-def member_spreads(
-    knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor, knot_levels: Sequence[float]
-) -> Tensor:
-    """Width of each member's central 10-90 % interval (M, B, H)."""
-    q = member_quantiles(knot_values, beta_l, beta_r, loc, scale, knot_levels)
-    return q[2] - q[0]
-
-
 def widen_by_disagreement(
     mixed: Tuple[Tensor, Tensor, Tensor], weights: Tensor, quantiles: Tensor
 ) -> Tuple[Tensor, Tensor, Tensor]:

@@ -12,7 +12,7 @@ from gluonts_iqf.model.mqcnn.statistical import (
     RELATIVE_SPREAD_CEILING,
     RELATIVE_SPREAD_FLOOR,
     inverse_variance_weights,
-    member_spreads,
+    member_quantiles,
     mix_statistical,
     widen_by_disagreement,
 )
@@ -41,20 +41,21 @@ def test_inverse_variance_weights_closed_form():
     torch.testing.assert_close(w.sum(0), torch.ones(1, 2, dtype=torch.float64))
 
 
-def test_member_spreads_are_the_central_interval():
-    """The 10-90 % width of each member's IQF (its own icdf), which for a
-    Gaussian member is 2 z_0.9 std (1e-10)."""
+def test_member_quantiles_give_the_central_interval():
+    """The 10-90 % width read off each member's IQF (its own icdf), which for
+    a Gaussian member is 2 z_0.9 std (1e-10)."""
     g = torch.Generator().manual_seed(0)
     mean = torch.randn(2, 3, 4, generator=g, dtype=torch.float64) * 10
     std = torch.rand(2, 3, 4, generator=g, dtype=torch.float64) + 0.1
     kv, bl, br = gaussian_plain_iqf(mean, std, LEVELS)
     zeros, ones = torch.zeros_like(mean), torch.ones_like(mean)
-    s = member_spreads(kv, bl, br, zeros, ones, LEVELS)
-    torch.testing.assert_close(s, 2 * Z90 * std, rtol=1e-10, atol=1e-10)
+    q = member_quantiles(kv, bl, br, zeros, ones, LEVELS)
+    torch.testing.assert_close(q[2] - q[0], 2 * Z90 * std, rtol=1e-10, atol=1e-10)
     loc, scale = torch.randn(2, 3, 4, generator=g, dtype=torch.float64), torch.rand(2, 3, 1, generator=g, dtype=torch.float64) + 1
     d = IQF(torch.tensor(LEVELS, dtype=torch.float64), kv, bl, br, loc=loc, scale=scale)
     want = d.icdf(torch.full_like(mean, 0.9)) - d.icdf(torch.full_like(mean, 0.1))
-    torch.testing.assert_close(member_spreads(kv, bl, br, loc, scale.expand_as(loc), LEVELS), want)
+    q = member_quantiles(kv, bl, br, loc, scale.expand_as(loc), LEVELS)
+    torch.testing.assert_close(q[2] - q[0], want)
 
 
 def _network(B, H, g):
