@@ -76,13 +76,16 @@ def is_seasonal(x: Tensor, valid: Tensor, season: int) -> Tensor:
     return (r[:, -1].abs() > limit) & (n >= 2 * season) & positive
 
 
-def seasonal_indices(x: Tensor, valid: Tensor, season: int) -> Tensor:
+def seasonal_indices(x: Tensor, valid: Tensor, season: int, additive: bool = False) -> Tensor:
     """Multiplicative seasonal indices of a classical decomposition, one per
     phase counted back from the last position (phase ``j`` holds positions
-    ``C - 1 - j, C - 1 - j - m, ...``), normalised to mean 1.
+    ``C - 1 - j, C - 1 - j - m, ...``), normalised to mean 1; with
+    ``additive``, statsmodels' additive ``seasonal_decompose`` components
+    (value minus trend, averaged per phase, normalised to mean 0).
 
-    x : (B, C) positive where valid, valid : (B, C) bool -> (B, season).
-    Rows with no full moving-average window get indices 1.
+    x : (B, C) (positive where valid unless ``additive``), valid : (B, C)
+    bool -> (B, season). Rows with no full moving-average window get
+    indices 1 (0 if ``additive``).
     """
     B, C = x.shape
     m = season
@@ -92,23 +95,28 @@ def seasonal_indices(x: Tensor, valid: Tensor, season: int) -> Tensor:
         kernel = x.new_full((m + 1,), 1.0 / m)
         kernel[0] = kernel[-1] = 0.5 / m
     width = kernel.numel()
+    neutral = 0.0 if additive else 1.0
     if C < width:
-        return x.new_ones(B, m)
+        return x.new_full((B, m), neutral)
     v = valid.to(x.dtype)
     trend = F.conv1d((x * v).unsqueeze(1), kernel.view(1, 1, -1)).squeeze(1)  # (B, C - width + 1)
     full = F.conv1d(v.unsqueeze(1), x.new_ones(1, 1, width)).squeeze(1) >= width - 0.5
     half = width // 2
     centre = x[:, half : C - half]
-    ok = full & (trend > 0)
-    ratio = torch.where(ok, centre / torch.where(ok, trend, torch.ones_like(trend)), torch.zeros_like(trend))
+    if additive:
+        ok = full
+        ratio = torch.where(ok, centre - trend, torch.zeros_like(trend))
+    else:
+        ok = full & (trend > 0)
+        ratio = torch.where(ok, centre / torch.where(ok, trend, torch.ones_like(trend)), torch.zeros_like(trend))
     phase = (C - 1 - torch.arange(half, C - half, device=x.device)) % m  # (C - width + 1,)
     onehot = F.one_hot(phase, m).to(x.dtype)  # (P, m)
     sums = (ratio * ok) @ onehot
     counts = ok.to(x.dtype) @ onehot
-    idx = torch.where(counts > 0, sums / counts.clamp(min=1.0), torch.ones_like(sums))
-    idx = idx / idx.mean(-1, keepdim=True)
+    idx = torch.where(counts > 0, sums / counts.clamp(min=1.0), torch.full_like(sums, neutral))
+    idx = idx - idx.mean(-1, keepdim=True) if additive else idx / idx.mean(-1, keepdim=True)
     have = (counts > 0).all(-1, keepdim=True)
-    return torch.where(have, idx, torch.ones_like(idx))
+    return torch.where(have, idx, torch.full_like(idx, neutral))
 
 
 def seasonally_adjusted(y: Tensor, observed: Tensor, season: int) -> Adjusted:

@@ -49,19 +49,20 @@ def test_seasonality_test():
 
 
 @pytest.mark.parametrize("m", [4, 7, 12])
-def test_seasonal_indices_equal_a_classical_decomposition(m):
-    """float64, 1e-10: statsmodels' multiplicative ``seasonal_decompose``
-    (the 2 x m moving average for even m), row by row, padded and batched;
-    phase j holds positions C - 1 - j, C - 1 - j - m, ..."""
+@pytest.mark.parametrize("model", ["multiplicative", "additive"])
+def test_seasonal_indices_equal_a_classical_decomposition(m, model):
+    """float64, 1e-10: statsmodels' ``seasonal_decompose`` (the 2 x m moving
+    average for even m), multiplicative and additive, row by row, padded and
+    batched; phase j holds positions C - 1 - j, C - 1 - j - m, ..."""
     rows = [seasonal_series(5 * m + 3, m, 0), seasonal_series(3 * m, m, 1, amplitude=0.5)]
     C = 6 * m
     y, obs = padded(rows, C)
-    idx = seasonal_indices(y, obs > 0, m).numpy()
+    idx = seasonal_indices(y, obs > 0, m, additive=model == "additive").numpy()
     for i, row in enumerate(rows):
-        want = sm_seasonal.seasonal_decompose(row, model="multiplicative", period=m).seasonal
+        want = sm_seasonal.seasonal_decompose(row, model=model, period=m).seasonal
         n = len(row)
         pos = C - n + np.arange(n)  # positions in the padded window
-        np.testing.assert_allclose(idx[i, (C - 1 - pos) % m], want, rtol=1e-10)
+        np.testing.assert_allclose(idx[i, (C - 1 - pos) % m], want, rtol=1e-10, atol=1e-10 * np.abs(row).max())
 
 
 def test_horizon_indices_repeat_the_last_season():

@@ -36,11 +36,12 @@ from .._forking.transform import (  # noqa: F401,E402
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
 
-#: Default weights of the Theta and damped-trend forecasts in the predicted
-#: quantile function (with a plain IQF head; chosen on the validation
-#: windows, RESULTS.md).
+#: Default weights of the Theta, damped-trend and CES forecasts in the
+#: predicted quantile function (with a plain IQF head; chosen on the
+#: validation windows, RESULTS.md).
 DEFAULT_THETA_WEIGHT = 0.15
 DEFAULT_DAMPED_WEIGHT = 0.15
+DEFAULT_CES_WEIGHT = 0.15
 
 #: Season of the statistical members on weekly data: the yearly cycle, as
 #: statsforecast and R's forecast take it (the network's lags keep GluonTS's
@@ -78,11 +79,11 @@ class MQCNNEstimator(ForkingEstimator):
     ==============================================  ==================================================
     goal / data                                     settings
     ==============================================  ==================================================
-    volume-weighted (wQL) and per-series (MASE,     the defaults: the network, a Theta and a
-    sMAPE) accuracy                                 damped-trend forecast, combined per series by
-                                                    their inverse variances
-    the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0``
-    than a plain IQF)
+    volume-weighted (wQL) and per-series (MASE,     the defaults: the network, a Theta, a
+    sMAPE) accuracy                                 damped-trend and a CES forecast, combined per
+                                                    series by their inverse variances
+    the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0,
+    than a plain IQF)                               ces_weight=0``
     the members at fixed weights                    ``statistical_combination="fixed"``
     weekly data with a yearly season                the defaults (lags of season 1 for the network,
                                                     season 52 for the statistical members)
@@ -231,16 +232,22 @@ class MQCNNEstimator(ForkingEstimator):
         seasonally adjusted series) and damped-trend exponential smoothing.
         A statistical anchor for series the network fits poorly (defaults
         ``DEFAULT_THETA_WEIGHT`` and ``DEFAULT_DAMPED_WEIGHT`` with a plain
-        IQF head, else 0; both 0 = the network alone).
+        IQF head, else 0; all three weights 0 = the network alone).
     statistical_season_length
         Season of the statistical members (default
         :func:`default_statistical_season`: 52 for weekly data, else
         ``season_length``). With statistical members the default
         ``context_length`` also covers three of its seasons, so that a
         seasonal pattern can be tested and estimated.
+    ces_weight
+        Weight of a third statistical member in the same mix: complex
+        exponential smoothing (:mod:`gluonts_iqf.nn.ces`, statsforecast's
+        ``AutoCES`` choice of no, partial or full seasonality per series),
+        which models the season itself (default ``DEFAULT_CES_WEIGHT`` with
+        a plain IQF head, else 0).
     statistical_combination
-        ``"inverse_variance"`` (default): the two weights above (and the
-        network's ``1 - w_t - w_d``) are prior weights, divided per series
+        ``"inverse_variance"`` (default): the weights above (and the
+        network's ``1 - w_t - w_d - w_c``) are prior weights, divided per series
         and step by each member's squared 10-90 % interval width, so the
         member that is sure of a series leads it (Bates & Granger's
         combination), and the mix is stretched about its median by the
@@ -310,6 +317,7 @@ class MQCNNEstimator(ForkingEstimator):
         damped_weight: Optional[float] = None,
         statistical_season_length: Optional[int] = None,
         statistical_combination: str = "inverse_variance",
+        ces_weight: Optional[float] = None,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -318,14 +326,15 @@ class MQCNNEstimator(ForkingEstimator):
         plain = isinstance(head, IQFOutput) and head.num_pieces == 1
         theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
         damped_weight = (DEFAULT_DAMPED_WEIGHT if plain else 0.0) if damped_weight is None else damped_weight
-        check_statistical_weights(theta_weight, damped_weight, head)
+        ces_weight = (DEFAULT_CES_WEIGHT if plain else 0.0) if ces_weight is None else ces_weight
+        check_statistical_weights(theta_weight, damped_weight, head, ces_weight)
         stat_season = (default_statistical_season(freq, season) if statistical_season_length is None
                        else statistical_season_length)
         check_at_least("statistical_season_length", stat_season, 1)
         check_choice("statistical_combination", statistical_combination, COMBINATIONS)
         if not context_length:
             context_length = default_context_length(prediction_length, season, num_seasonal_lags)
-            if theta_weight + damped_weight > 0:
+            if theta_weight + damped_weight + ces_weight > 0:
                 context_length = max(context_length, 3 * stat_season)
         if training_history is not None:
             if not training_history > 0:
@@ -369,6 +378,7 @@ class MQCNNEstimator(ForkingEstimator):
         self.damped_weight = damped_weight
         self.statistical_season_length = stat_season
         self.statistical_combination = statistical_combination
+        self.ces_weight = ces_weight
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -489,6 +499,7 @@ class MQCNNEstimator(ForkingEstimator):
                 damped_weight=self.damped_weight,
                 statistical_season_length=self.statistical_season_length,
                 statistical_combination=self.statistical_combination,
+                ces_weight=self.ces_weight,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -200,6 +200,10 @@ class MQCNNModel(nn.Module):
         weights, divided per series and step by each member's squared
         spread, the mix stretched by the members' disagreement
         (:func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical`).
+    ces_weight
+        Weight of a complex exponential smoothing member
+        (:mod:`gluonts_iqf.nn.ces`) in the same mix (default 0, the
+        behaviour of networks saved before it existed).
     """
 
     def __init__(
@@ -239,12 +243,14 @@ class MQCNNModel(nn.Module):
         damped_weight: float = 0.0,
         statistical_season_length: Optional[int] = None,
         statistical_combination: str = "fixed",
+        ces_weight: float = 0.0,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
-        check_statistical_weights(theta_weight, damped_weight, distr_output)
+        check_statistical_weights(theta_weight, damped_weight, distr_output, ces_weight)
         self.theta_weight = float(theta_weight)
         self.damped_weight = float(damped_weight)
+        self.ces_weight = float(ces_weight)
         self.statistical_season_length = season_length if statistical_season_length is None else statistical_season_length
         check_choice("statistical_combination", statistical_combination, COMBINATIONS)
         self.statistical_combination = statistical_combination
@@ -539,11 +545,11 @@ class MQCNNModel(nn.Module):
         args = tuple(a.squeeze(1) for a in args)
         loc = torch.zeros_like(last_scale) if base is None else base.squeeze(1) * last_scale
         spread = self.distribution_scale(target, past_observed_values, scale)[:, -1:]
-        if self.theta_weight > 0 or self.damped_weight > 0:
+        if self.theta_weight > 0 or self.damped_weight > 0 or self.ces_weight > 0:
             return mix_statistical(
                 args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
                 self.statistical_season_length, self.theta_weight, self.damped_weight,
-                self.statistical_combination,
+                self.statistical_combination, self.ces_weight,
             )
         return args, loc, spread
 

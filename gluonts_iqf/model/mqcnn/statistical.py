@@ -1,10 +1,12 @@
 """Statistical members mixed into a network's forecast: the level-wise mix
-``(1 - w_t - w_d) Q_net + w_t Q_theta + w_d Q_damped`` (or with those as
-prior weights of an inverse-variance combination) of the network's
-plain IQF and the Gaussian-knot IQFs
+``(1 - w_t - w_d - w_c) Q_net + w_t Q_theta + w_d Q_damped + w_c Q_ces``
+(or with those as prior weights of an inverse-variance combination) of the
+network's plain IQF and the Gaussian-knot IQFs
 (:func:`~gluonts_iqf.distributions.gaussian.gaussian_plain_iqf`) of a Theta
-forecast (:mod:`gluonts_iqf.nn.theta`) and a damped-trend forecast (:mod:`gluonts_iqf.nn.damped`) of the
-same input window, again a plain IQF (monotone, closed-form CRPS). The
+forecast (:mod:`gluonts_iqf.nn.theta`), a damped-trend forecast
+(:mod:`gluonts_iqf.nn.damped`) and a complex exponential smoothing forecast
+(:mod:`gluonts_iqf.nn.ces`) of the same input window, again a plain IQF
+(monotone, closed-form CRPS). The
 members are fitted per series at prediction, with no training: a
 statistical anchor where the network fits a series poorly, as forecast
 combinations of statistical and learned models were in the M4 competition.
@@ -20,6 +22,7 @@ from gluonts.torch.distributions import DistributionOutput
 from ...distributions.average import average_quantile_functions
 from ...distributions.gaussian import gaussian_plain_iqf
 from ...distributions.iqf import IQF, IQFOutput
+from ...nn.ces import ces_forecast
 from ...nn.damped import damped_adjusted
 from ...nn.seasonal import seasonally_adjusted
 from ...nn.theta import theta_adjusted
@@ -55,20 +58,27 @@ RELATIVE_SPREAD_CEILING = 1000.0
 MIN_ERRORS = 2
 
 
-def check_statistical_weights(theta_weight: float, damped_weight: float, distr_output: DistributionOutput) -> None:
-    """ValueError unless both weights are in [0, 1] with a sum of at most 1,
-    and the head is a plain IQF (the mix is an IQF only then) when either is
+def check_statistical_weights(
+    theta_weight: float, damped_weight: float, distr_output: DistributionOutput, ces_weight: float = 0.0
+) -> None:
+    """ValueError unless the weights are in [0, 1] with a sum of at most 1,
+    and the head is a plain IQF (the mix is an IQF only then) when any is
     positive."""
-    for name, w in (("theta_weight", theta_weight), ("damped_weight", damped_weight)):
+    weights = (("theta_weight", theta_weight), ("damped_weight", damped_weight), ("ces_weight", ces_weight))
+    for name, w in weights:
         if not 0.0 <= w <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {w}")
-    if theta_weight + damped_weight > 1.0 + 1e-12:
-        raise ValueError(f"theta_weight + damped_weight must be at most 1, got {theta_weight} + {damped_weight}")
-    if theta_weight + damped_weight > 0 and not (
+    total = theta_weight + damped_weight + ces_weight
+    if total > 1.0 + 1e-12:
+        raise ValueError(
+            f"theta_weight + damped_weight + ces_weight must be at most 1, got "
+            f"{theta_weight} + {damped_weight} + {ces_weight}"
+        )
+    if total > 0 and not (
         isinstance(distr_output, IQFOutput) and distr_output.num_pieces == 1
     ):
         raise ValueError(
-            "theta_weight or damped_weight > 0 needs a plain IQF head (IQFOutput with num_pieces=1), "
+            "theta_weight, damped_weight or ces_weight > 0 needs a plain IQF head (IQFOutput with num_pieces=1), "
             f"got {distr_output!r}"
         )
 
@@ -135,13 +145,14 @@ def mix_statistical(
     theta_weight: float,
     damped_weight: float,
     combination: str = "fixed",
+    ces_weight: float = 0.0,
 ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor, Tensor]:
     """The network's plain IQF mixed with the statistical members.
 
     args : ``knot_values`` (B, H, K), ``beta_l``, ``beta_r`` (B, H) of the
     network; loc : (B, H) or (B, 1); scale : (B, 1); past_target,
     past_observed : (B, C), the prediction window. ``combination``:
-    ``"fixed"`` mixes with the weights ``(1 - w_t - w_d, w_t, w_d)``;
+    ``"fixed"`` mixes with the weights ``(1 - w_t - w_d - w_c, w_t, w_d, w_c)``;
     ``"inverse_variance"`` takes them as prior weights divided by each
     member's squared spread per series and step
     (:func:`inverse_variance_weights`, as Bates & Granger combine
@@ -154,10 +165,16 @@ def mix_statistical(
     H = kv.shape[-2]
     adjusted = seasonally_adjusted(past_target, past_observed, season)
     members = [(kv, beta_l, beta_r, loc.expand_as(beta_l), scale.expand_as(beta_l))]
-    weights = [max(1.0 - theta_weight - damped_weight, 0.0)]  # max: rounding of 1 - w_t - w_d
-    for weight, forecast in ((theta_weight, theta_adjusted), (damped_weight, damped_adjusted)):
+    weights = [max(1.0 - theta_weight - damped_weight - ces_weight, 0.0)]  # max: rounding of 1 - sum
+    forecasts = (
+        (theta_weight, lambda: theta_adjusted(adjusted, H)),
+        (damped_weight, lambda: damped_adjusted(adjusted, H)),
+        # CES models the season itself: it takes the window as it is
+        (ces_weight, lambda: ces_forecast(past_target, past_observed, H, season)),
+    )
+    for weight, forecast in forecasts:
         if weight > 0:
-            mean, std = forecast(adjusted, H)
+            mean, std = forecast()
             members.append((*gaussian_plain_iqf(mean.to(kv.dtype), std.to(kv.dtype), knot_levels),
                             torch.zeros_like(beta_l), torch.ones_like(beta_l)))
             weights.append(weight)

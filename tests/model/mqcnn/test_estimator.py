@@ -245,17 +245,18 @@ def test_statistical_weight_defaults(tmp_path):
     with a head whose quantile functions cannot be mixed into an IQF; the
     settings reach the prediction network."""
     from gluonts_iqf import IQFOutput
-    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_DAMPED_WEIGHT, DEFAULT_THETA_WEIGHT
+    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_CES_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_THETA_WEIGHT
 
     est = estimator(tmp_path)
-    assert (est.theta_weight, est.damped_weight) == (DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT)
-    assert DEFAULT_THETA_WEIGHT + DEFAULT_DAMPED_WEIGHT > 0
+    assert (est.theta_weight, est.damped_weight, est.ces_weight) == (
+        DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT)
+    assert min(DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT) > 0
     for head in (StudentTOutput(), IQFOutput(num_pieces=3)):
         est = estimator(tmp_path, distr_output=head)
-        assert (est.theta_weight, est.damped_weight) == (0.0, 0.0)
+        assert (est.theta_weight, est.damped_weight, est.ces_weight) == (0.0, 0.0, 0.0)
     assert estimator(tmp_path, theta_weight=0.0).theta_weight == 0.0
-    module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25).create_lightning_module()
-    assert (module.model.theta_weight, module.model.damped_weight) == (0.5, 0.25)
+    module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25, ces_weight=0.1).create_lightning_module()
+    assert (module.model.theta_weight, module.model.damped_weight, module.model.ces_weight) == (0.5, 0.25, 0.1)
     assert module.model.statistical_combination == "inverse_variance"
     assert estimator(tmp_path, statistical_combination="fixed").create_lightning_module().model.statistical_combination == "fixed"
 
@@ -271,7 +272,8 @@ def test_statistical_season_and_context(tmp_path):
     assert default_statistical_season("D", 7) == 7
     weekly = estimator(tmp_path, freq="W", prediction_length=13, context_length=None)
     assert weekly.statistical_season_length == 52 and weekly.context_length == 156
-    alone = estimator(tmp_path, freq="W", prediction_length=13, context_length=None, theta_weight=0, damped_weight=0)
+    alone = estimator(tmp_path, freq="W", prediction_length=13, context_length=None, theta_weight=0, damped_weight=0,
+                      ces_weight=0)
     assert alone.context_length == 100
     module = weekly.create_lightning_module()
     assert module.model.statistical_season_length == 52 and module.model.season_length == 1
@@ -344,6 +346,8 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     (dict(damped_weight=1.2), "damped_weight"),
     (dict(statistical_combination="median"), "statistical_combination"),
     (dict(theta_weight=0.7, damped_weight=0.7), "damped_weight"),
+    (dict(ces_weight=-0.2), "ces_weight"),
+    (dict(theta_weight=0.3, damped_weight=0.3, ces_weight=0.5), "ces_weight"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
