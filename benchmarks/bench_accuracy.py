@@ -403,6 +403,12 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
     table, ratios, best, geo = summary["table"], summary["ratios"], summary["best"], summary["geomean"]
     models = [m for m in ALL_MODELS if any(m in table.get(d, {}) for d in datasets)]
     any_rec = next((c["runs"][0] for d in table.values() for c in d.values()), {})
+
+    def provenance(ours: bool) -> str:
+        runs = [r for d in table.values() for m, c in d.items() if (m == "mqcnn") == ours for r in c["runs"]]
+        commits = sorted({r.get("commit", "?") for r in runs})
+        dates = sorted(r.get("date", "?") for r in runs)
+        return f"`{', '.join(commits)}` ({dates[0]} to {dates[-1]})" if runs else "-"
     lines = [heading, ""]
     rule = ("Every default and setting of MQ-CNN-IQF is chosen on these windows (the last H values of each "
             "training series, the test values never seen)." if split == "validation" else
@@ -412,7 +418,7 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
               f"Command: `python benchmarks/bench_accuracy.py --split {split} --data-dir DIR "
               f"--datasets {','.join(datasets)} --steps {args.steps} --batch-size {args.batch_size} "
               f"--seeds {','.join(str(s) for s in args.seeds)} --tag {args.tag}`  ",
-              f"Code: `{any_rec.get('commit', '?')}`; {any_rec.get('date', '?')}; versions "
+              f"Code: MQ-CNN-IQF rows {provenance(True)}, baselines {provenance(False)}; versions "
               f"{json.dumps(any_rec.get('versions', {}))}; {any_rec.get('cpu', '?')}  ",
               f"Neural models: {args.steps} steps of batch {args.batch_size}, training seeds "
               f"{', '.join(str(s) for s in args.seeds)} (mean shown, min-max in the JSON); MQ-CNN-IQF "

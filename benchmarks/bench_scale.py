@@ -363,7 +363,7 @@ def markdown(res: Dict[str, Any]) -> str:
                     lines.append(f"| {name} | {size:,} | {_mb(rr['peak_rss_mb_main'])} | "
                                  f"{', '.join(_mb(w) for w in rr['peak_rss_mb_workers']) or '-'} |")
     checks = res.get("checks", {})
-    lines += ["", f"Network alone (forward passes over pre-built batches of {res['network']['series']:,} series, "
+    lines += ["", f"Prediction network alone (the network and its statistical members; forward passes over pre-built batches of {res['network']['series']:,} series, "
                   f"batch {res['network']['batch_size']}): {res['network']['series_per_s']:,.0f} series/s."]
     if "local_vs_old" in checks:
         lines.append(f"Same results: the local table equals the old one: {checks['local_vs_old'].get('identical')}.")
@@ -405,7 +405,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 f"{args.epochs} x {args.batches_per_epoch} steps")
             print(f"predictor trained in {time.perf_counter() - t:.1f}s", flush=True)
         res["network"] = network_rate(predictor, data)
-        print(f"network alone: {res['network']['series_per_s']:,.0f} series/s", flush=True)
+        print(f"prediction network alone: {res['network']['series_per_s']:,.0f} series/s", flush=True)
 
         cli = [sys.executable, "-m", "gluonts_iqf.cli", "forecast", "--predictor", str(predictor),
                "--levels", LEVELS, "--threads", str(args.threads)]
