@@ -229,10 +229,11 @@ def ces_forecast(
     obs = (observed > 0) & started
     B, C = x.shape
     m = max(season, 1)
-    grid = ces_grid(season, x.dtype, x.device) if grid is None else CESGrid(*(v.to(x.device) for v in grid))
-    grid = grid._replace(a0=grid.a0.to(x.dtype), a1=grid.a1.to(x.dtype), b0=grid.b0.to(x.dtype),
-                         b1=grid.b1.to(x.dtype), k=grid.k.to(x.dtype))
+    grid = ces_grid(season) if grid is None else grid
+    grid = CESGrid(*(v.to(x.device, x.dtype) if v.is_floating_point() else v.to(x.device) for v in grid))
     states, sse = ces_filter(x, obs, started, season, grid)
+    # a parameter set whose filter overflowed is not a candidate
+    sse = torch.nan_to_num(sse, nan=float("inf"), posinf=float("inf"))
     n = obs.sum(-1, keepdim=True).to(x.dtype)  # (B, 1)
     k = grid.k.unsqueeze(0)
     free = n - k - 1

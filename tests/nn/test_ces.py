@@ -219,3 +219,21 @@ def test_finite_in_both_dtypes_with_constant_and_large_series(dtype):
     np.testing.assert_allclose(mean[0].double().numpy(), 7.0, rtol=1e-5)
     ref, _ = ces_forecast(y, obs, 12, 12)
     np.testing.assert_allclose(mean[2].double().numpy(), ref[2].numpy(), rtol=1e-3)
+
+
+def test_a_set_whose_filter_overflows_is_never_chosen():
+    """float32, 300 values: an explosive parameter set (a0 = 0.05, a1 = 1.9:
+    the filter's errors grow past float32's range) next to a stable one;
+    the forecast is the stable set's alone (1e-6) and finite."""
+    y = torch.tensor(series(300, 12, 7), dtype=torch.float32)[None]
+    ok = torch.ones_like(y)
+    stable = one_set("N", (1.4, 1.0, None, None), torch.float32)
+    explosive = one_set("N", (0.05, 1.9, None, None), torch.float32)
+    both = CESGrid(*(torch.cat([a, b]) for a, b in zip(explosive, stable)))
+    _, sse = ces_filter(y, ok > 0, ok > 0, 12, explosive)
+    assert not torch.isfinite(sse).all()  # the overflow this test is about
+    mean, std = ces_forecast(y, ok, 6, 12, grid=both)
+    want, want_std = ces_forecast(y, ok, 6, 12, grid=stable)
+    assert torch.isfinite(mean).all() and torch.isfinite(std).all()
+    torch.testing.assert_close(mean, want, rtol=1e-6, atol=0)
+    torch.testing.assert_close(std, want_std, rtol=1e-6, atol=0)
