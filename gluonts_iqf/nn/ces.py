@@ -186,8 +186,7 @@ def ces_filter(
     B, C = x.shape
     m = max(season, 1)
     k = coefficients(grid)
-    l, c, S, S2 = initial_states(x, started, season, grid)
-    S, S2 = S.clone(), S2.clone()  # updated in place, one phase at a time
+    l, c, S, S2 = initial_states(x, started, season, grid)  # fresh tensors: S, S2 are updated in place
     start = int(torch.argmax(started.to(torch.int8), dim=-1).min()) if B else C
     gated = not bool(started[:, start:].all())  # some rows start later: hold their states until then
     forward = range(start, C)
@@ -248,7 +247,7 @@ def ces_forecast(
     chosen = CESGrid(*(v[best] for v in grid))  # each (B,)
     k1 = coefficients(chosen)
     l, c = states.level[rows, best], states.companion[rows, best]
-    S, S2 = states.seasonal[:, rows, best].clone(), states.seasonal2[:, rows, best].clone()  # (m, B)
+    S, S2 = states.seasonal[:, rows, best], states.seasonal2[:, rows, best]  # (m, B) copies (advanced indexing)
     sigma2 = sse[rows, best] / (n.squeeze(-1) - chosen.k - 1).clamp(min=1.0)
     # the response of each later step to a unit error at the first one
     il, ic, iS, iS2 = (torch.zeros_like(l), torch.zeros_like(l), torch.zeros_like(S), torch.zeros_like(S))
