@@ -37,14 +37,13 @@ from torch import Tensor
 
 from .seasonal import fill_forward, seasonal_indices
 
-#: Smoothing parameters searched for the non-seasonal kind ((a0, a1);
-#: statsforecast's fits on the development data lie mostly in a0 1-1.8,
-#: a1 0.9-1.15, from its start at (1.3, 1)).
+#: Smoothing parameters searched for the non-seasonal kind ((a0, a1), around
+#: statsforecast's start at (1.3, 1) and its bounds; the grids were chosen on
+#: the validation windows, RESULTS.md).
 NONSEASONAL_A0 = (1.0, 1.4, 1.8)
 NONSEASONAL_A1 = (0.9, 0.95, 1.0, 1.05, 1.1)
-#: ... and with seasonality, where statsforecast's a1 is 1 on most series
-#: (the seasonal parameters multiply this grid; denser grids were level on
-#: the validation windows at 2.4x to 10x the time, RESULTS.md).
+#: ... and with seasonality, a1 fixed at statsforecast's start (the seasonal
+#: parameters multiply this grid).
 SEASONAL_A0 = (1.2, 1.5, 1.8)
 SEASONAL_A1 = (1.0,)
 #: Seasonal smoothing of the partial kind (``b``).
