@@ -103,8 +103,10 @@ def cmd_forecast(args) -> int:
     levels = parse_levels(args.levels)
     if getattr(args, "engine", "local") == "ray":
         return _forecast_on_ray(args, levels)
-    if getattr(args, "num_workers", None) is not None:
-        raise CLIError("--num-workers needs --engine ray (the local engine runs in this process)")
+    for flag, given in (("--num-workers", getattr(args, "num_workers", None) is not None),
+                        ("--grouped-input", getattr(args, "grouped_input", False))):
+        if given:
+            raise CLIError(f"{flag} needs --engine ray (the local engine runs in this process)")
     out: Optional[Path] = check_output_file(args.output, args.overwrite, (".csv", ".parquet", ".pq"))
     quiet_libraries()
     configure_threads(args.threads)
@@ -177,7 +179,8 @@ def _forecast_on_ray(args, levels: Sequence[float]) -> int:
             summary = forecast_with_ray(
                 args.predictor, args.input, out, levels, item_id=args.item_id, timestamp=args.timestamp,
                 target=args.target, freq=args.freq, num_workers=args.num_workers or 2,
-                threads=args.threads or 1, overwrite=args.overwrite, verbose=verbose,
+                threads=args.threads or 1, grouped=getattr(args, "grouped_input", False),
+                overwrite=args.overwrite, verbose=verbose,
             )
     except PredictorError as exc:
         raise CLIError(str(exc)) from None

@@ -181,6 +181,11 @@ def _add_forecast(sub) -> None:
                         "instance unless one is running)")
     f.add_argument("--num-workers", type=_positive_int("--num-workers"), default=None, metavar="N",
                    help="--engine ray: actors, one predictor and one CPU each (default 2)")
+    f.add_argument("--grouped-input", action="store_true",
+                   help="--engine ray: the rows of each item are consecutive and in one file (files "
+                        "sorted or grouped by item); the actors read and forecast the files piece by "
+                        "piece, without the shuffle that groups rows otherwise. Rows found out of "
+                        "order stop the run")
     _add_runtime_options(f)
 
 

@@ -10,6 +10,9 @@ inference on Ray Data.
 * :mod:`.output`: :func:`write_tables` (a file written in row groups and
   renamed into place) and :func:`staged_folder` (a folder published by one
   rename at the end).
+* :mod:`.parquet`: the files and read pieces of a Parquet source, and
+  :func:`read_grouped_piece` (a piece of input grouped by item, read with
+  the items at its edges completed).
 * :mod:`.ray_engine`: :func:`forecast_with_ray`, the same tables from an
   actor pool on Ray Data (optional extra ``gluonts-iqf[ray]``; Ray is
   imported only when it runs).
@@ -17,6 +20,7 @@ inference on Ray Data.
 
 from .batch import forecast_tables, forecast_timestamps, level_name, table_columns
 from .output import staged_folder, write_tables
+from .parquet import parquet_files, parquet_pieces, read_grouped_piece
 from .predictor import PREDICTOR_INFO, PredictorError, check_frequency, load_predictor
 from .ray_engine import RAY_MISSING, RayForecastSummary, forecast_with_ray, import_ray
 
@@ -27,6 +31,9 @@ __all__ = [
     "table_columns",
     "write_tables",
     "staged_folder",
+    "parquet_files",
+    "parquet_pieces",
+    "read_grouped_piece",
     "PREDICTOR_INFO",
     "PredictorError",
     "check_frequency",

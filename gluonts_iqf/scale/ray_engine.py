@@ -41,6 +41,15 @@ holds the file list, block references and metadata only):
    folder next to the output, renamed onto it only when every block
    succeeded: a failed run leaves no output behind.
 
+Grouped input (``grouped=True``, Parquet files whose items' rows are each
+consecutive and in one file; :mod:`.parquet`): stages 2 and 3 are skipped.
+Each read piece goes straight to an actor, which reads the rows of the
+items it owns (completing the items at its edges from the neighbouring
+row groups), checks that they are grouped, forecasts them and yields the
+tables to the write stage: no shuffle, no barrier, no data through the
+object store on the way in. The default path (a sort) makes no assumption
+on the row order.
+
 Memory: each actor holds one block (about ``rows_per_partition`` input
 rows as fragments, its series and their tables) and the predictor,
 whatever the number of series: more series make more blocks. The driver
@@ -50,13 +59,12 @@ holds no data. The sort's intermediate blocks go through the object store
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -65,6 +73,7 @@ from ..datasets.base import DataError, listing
 from ..datasets.frames import load_long_frame, long_rows
 from ..levels import check_levels
 from .batch import forecast_tables
+from .parquet import parquet_files, parquet_pieces, read_grouped_piece
 from .predictor import check_frequency, load_predictor
 
 logger = logging.getLogger(__name__)
@@ -81,10 +90,6 @@ ROWS_PER_PARTITION = 500_000
 
 #: Column of the fragments that names the file each one came from.
 FILE_COLUMN = "__gluonts_iqf_file"
-
-#: Parquet file suffixes read from a folder.
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
 
 def import_ray():
     """The ``ray`` module with ``ray.data`` loaded; ImportError with
@@ -108,65 +113,6 @@ class RayForecastSummary:
     partitions: int  #: blocks of the grouping by item
 
 
-def parquet_files(source: Union[str, os.PathLike]) -> List[Path]:
-    """The Parquet files of ``source``: a file, a folder (its ``*.parquet``
-    / ``*.pq`` files, recursively) or a glob pattern, sorted; DataError
-    when there are none."""
-    text = os.fspath(source)
-    p = Path(text).expanduser()
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(PARQUET_SUFFIXES)
-                       and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
-        if not files:
-            raise DataError(f"no Parquet files (*.parquet, *.pq) in folder {p}")
-        return files
-    if glob.has_magic(text):
-        files = sorted(Path(f) for f in glob.glob(os.path.expanduser(text), recursive=True) if Path(f).is_file())
-        if not files:
-            raise DataError(f"no files match {text!r}")
-        return files
-    if not p.exists():
-        raise DataError(f"file not found: {p}")
-    return [p]
-
-
-def parquet_pieces(files: Sequence[Path], columns: Sequence[Tuple[str, str]], rows_per_piece: int) -> List[Dict[str, Any]]:
-    """Read tasks over ``files``: consecutive row groups of one file, about
-    ``rows_per_piece`` rows each, as ``{"file", "row_groups", "rows"}``
-    (from the files' metadata; nothing is read). DataError naming the first
-    file that is unreadable or lacks one of ``columns`` ((role, column);
-    the available ones are listed), or when there are no rows at all."""
-    import pyarrow.parquet as pq
-
-    pieces: List[Dict[str, Any]] = []
-    for f in files:
-        try:
-            meta = pq.ParquetFile(f)
-        except Exception as exc:
-            raise DataError(f"file {f}: cannot read it as Parquet ({type(exc).__name__}: {exc})") from None
-        names = meta.schema_arrow.names
-        for role, col in columns:
-            if col not in names:
-                raise DataError(
-                    f"file {f}: missing {role} column {col!r}; available columns: {listing(names)}"
-                )
-        groups: List[int] = []
-        rows = 0
-        for k in range(meta.metadata.num_row_groups):
-            n = meta.metadata.row_group(k).num_rows
-            if groups and rows + n > rows_per_piece:
-                pieces.append({"file": str(f), "row_groups": groups, "rows": rows})
-                groups, rows = [], 0
-            if n:
-                groups.append(k)
-                rows += n
-        if groups:
-            pieces.append({"file": str(f), "row_groups": groups, "rows": rows})
-    if not pieces:
-        raise DataError(f"the input has no data rows ({len(files)} file(s), first {files[0]})")
-    return pieces
-
-
 def forecast_with_ray(
     predictor: Union[str, os.PathLike],
     data: Any,
@@ -183,6 +129,7 @@ def forecast_with_ray(
     rows_per_partition: int = ROWS_PER_PARTITION,
     batch_size: Optional[int] = None,
     threads: int = 1,
+    grouped: bool = False,
     overwrite: bool = False,
     verbose: bool = False,
 ) -> RayForecastSummary:
@@ -224,6 +171,14 @@ def forecast_with_ray(
         Series per network call (default: the predictor's).
     threads
         Torch threads per actor.
+    grouped
+        Parquet input only: the rows of each item are consecutive and all
+        in one file (files sorted or grouped by item). Each piece of
+        ``rows_per_partition`` rows is then forecast by an actor as it is
+        read, without the shuffle (module docstring); a piece whose items'
+        rows are not consecutive stops the run with a DataError naming the
+        file and the item. An item split across files is not detected:
+        it would get one forecast per file.
     verbose
         Keep Ray's progress bars and logs (off: quiet driver).
 
@@ -262,7 +217,11 @@ def forecast_with_ray(
     if isinstance(data, (str, os.PathLike)):
         pieces = parquet_pieces(parquet_files(data), columns, rows_per_partition)
         total = sum(p["rows"] for p in pieces)
-        partitions = num_partitions or max(num_workers, math.ceil(total / rows_per_partition))
+        partitions = len(pieces) if grouped else (
+            num_partitions or max(num_workers, math.ceil(total / rows_per_partition)))
+    elif grouped:
+        raise ValueError("grouped=True applies to Parquet input (its pieces are read by the actors); "
+                         "a Dataset is grouped by the sort: leave grouped off")
     elif isinstance(data, rd.Dataset):
         names = data.schema().names
         for role, col in columns:
@@ -274,23 +233,29 @@ def forecast_with_ray(
 
     settings = dict(item_id=item_id, timestamp=timestamp, target=target, covariates=list(covariates))
     with staged_folder(Path(output), overwrite) as staging, _ray_session(ray, num_workers, verbose) as session:
-        if pieces is not None:  # one read task per piece, in parallel
-            ds = rd.from_items(pieces, override_num_blocks=len(pieces)).map_batches(
-                _read_fragments, batch_size=1, batch_format="pandas", fn_kwargs=settings,
-            )
-        else:
-            ds = data.select_columns(wanted).map_batches(
-                _fragments, batch_size=None, batch_format="pandas", fn_kwargs=settings,
-            )
-        ds = _by_item(ds, item_id, partitions)
-        ds = ds.map_batches(
-            _Forecaster, batch_size=None, batch_format="pyarrow",
+        actors = dict(
             compute=actor_pool(rd, num_workers, session.spare_cpus), num_cpus=1,
             fn_constructor_kwargs=dict(
                 settings, predictor=str(Path(predictor).expanduser().absolute()), levels=levels,
                 freq=freq, trained_freq=info.get("freq"), batch_size=batch_size, threads=threads,
             ),
         )
+        if grouped:  # each piece read, checked and forecast by an actor
+            ds = rd.from_items(pieces, override_num_blocks=len(pieces)).map_batches(
+                _GroupedForecaster, batch_size=1, batch_format="pandas", **actors,
+            )
+        else:
+            if pieces is not None:  # one read task per piece, in parallel
+                ds = rd.from_items(pieces, override_num_blocks=len(pieces)).map_batches(
+                    _read_fragments, batch_size=1, batch_format="pandas", fn_kwargs=settings,
+                )
+            else:
+                ds = data.select_columns(wanted).map_batches(
+                    _fragments, batch_size=None, batch_format="pandas", fn_kwargs=settings,
+                )
+            ds = _by_item(ds, item_id, partitions).map_batches(
+                _Forecaster, batch_size=None, batch_format="pyarrow", **actors,
+            )
         try:
             ds.write_parquet(str(staging))
         except Exception as exc:
@@ -309,7 +274,8 @@ def actor_pool(rd, num_workers: int, spare_cpus: float):
     otherwise a pool that starts with one actor and grows to
     ``num_workers`` as CPUs free up. A fixed pool that takes every CPU would
     wait forever: its actors get work only after the read and sort tasks,
-    which then find no CPU."""
+    and (grouped input too) hand their tables to the write tasks, which
+    then find no CPU."""
     if spare_cpus >= 1:
         return rd.ActorPoolStrategy(size=num_workers)
     logger.warning(
@@ -504,10 +470,7 @@ class _Forecaster:
         self.batch_size = batch_size
 
     def __call__(self, block) -> Iterator[Any]:
-        import pyarrow as pa
         import pyarrow.compute as pc
-
-        from .output import ROW_GROUP_ROWS
 
         if block.num_rows == 0:
             return
@@ -520,6 +483,22 @@ class _Forecaster:
         })
         for c in self.covariates:
             frame[c] = pc.list_flatten(block.column(c)).to_numpy(zero_copy_only=False)
+
+        def where(exc: DataError) -> str:  # the file(s) of the item the error names
+            files = block.column(FILE_COLUMN).to_pandas().astype(str).to_numpy()
+            item = next((n for n in names if f"item {str(n)!r}" in str(exc)), None)
+            return _where(files[codes == list(names).index(item)] if item is not None else files)
+
+        yield from self._tables(frame, where)
+
+    def _tables(self, frame: pd.DataFrame, where) -> Iterator[Any]:
+        """Forecast tables of the long ``frame`` in row groups of about
+        ``output.ROW_GROUP_ROWS`` rows; a DataError of the checks is raised
+        again prefixed by ``where(exc)``, for the driver."""
+        import pyarrow as pa
+
+        from .output import ROW_GROUP_ROWS
+
         try:
             entries = load_long_frame(
                 frame, item_id=self.item_id, timestamp=self.timestamp, target=self.target,
@@ -527,10 +506,7 @@ class _Forecaster:
             )
             check_frequency(entries, self.trained_freq, explicit=self.freq is not None)
         except DataError as exc:
-            files = block.column(FILE_COLUMN).to_pandas().astype(str).to_numpy()
-            item = next((n for n in names if f"item {str(n)!r}" in str(exc)), None)
-            where = _where(files[codes == list(names).index(item)] if item is not None else files)
-            raise _worker_error(f"{where}: {exc}") from None
+            raise _worker_error(f"{where(exc)}: {exc}") from None
         pending, rows = [], 0
         for table in forecast_tables(self.predictor, entries, self.levels, self.batch_size):
             pending.append(table)
@@ -540,3 +516,22 @@ class _Forecaster:
                 pending, rows = [], 0
         if pending:
             yield pa.Table.from_pandas(pd.concat(pending, ignore_index=True), preserve_index=False)
+
+
+class _GroupedForecaster(_Forecaster):
+    """Stage 4 for grouped input: each call gets one piece (a file's row
+    groups), reads the rows of the items it owns and checks that they are
+    grouped (:func:`~.parquet.read_grouped_piece`), and forecasts them."""
+
+    def __call__(self, pieces: pd.DataFrame) -> Iterator[Any]:
+        columns = list(dict.fromkeys([self.item_id, self.timestamp, self.target, *self.covariates]))
+        for name, groups in zip(pieces["file"], pieces["row_groups"]):
+            try:
+                frame = read_grouped_piece(name, list(groups), columns, self.item_id)
+            except DataError as exc:  # not grouped
+                raise _worker_error(str(exc)) from None
+            except Exception as exc:  # a file changed or damaged since it was listed
+                raise _worker_error(f"file {name}: cannot read row groups {list(groups)}: "
+                                    f"{type(exc).__name__}: {exc}") from None
+            if len(frame):  # else the piece lies inside an item that began before it
+                yield from self._tables(frame, lambda exc, name=name: f"file {name}")

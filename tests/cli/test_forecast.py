@@ -163,6 +163,7 @@ def test_forecast_table_equals_the_per_series_table(m4_parquet, tmp_path, capsys
 def test_engine_options_are_checked(m4_parquet, tmp_path, capsys):
     cases = [
         (["--num-workers", "2"], ["--num-workers needs --engine ray"]),
+        (["--grouped-input"], ["--grouped-input needs --engine ray"]),
         (["--engine", "ray"], ["--engine ray writes a folder", "--output DIR"]),
         (["--engine", "ray", "--num-workers", "0", "--output", str(tmp_path / "o")], ["--num-workers must be a positive integer"]),
         (["--engine", "spark"], ["invalid choice: 'spark'"]),
@@ -184,7 +185,8 @@ def test_engine_options_are_checked(m4_parquet, tmp_path, capsys):
 @pytest.mark.slow
 def test_engine_ray_through_the_command(m4_parquet, tmp_path):
     """``--engine ray --num-workers 2`` in a subprocess (its own local Ray
-    instance): the folder of Parquet files holds the local table's rows
+    instance), with and without ``--grouped-input``: the folder of Parquet
+    files holds the local table's rows
     (rtol 1e-6: float32 rounding may differ in the last bit across
     batches); bad input: one line on stderr, exit 2, no output folder."""
     pytest.importorskip("ray.data")
@@ -197,6 +199,19 @@ def test_engine_ray_through_the_command(m4_parquet, tmp_path):
     got = pd.read_parquet(out).sort_values(["item_id", "step"]).reset_index(drop=True)
     expected = _per_series_table(m4_parquet, [0.1, 0.5, 0.9]).sort_values(["item_id", "step"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
+    grouped = tmp_path / "sorted.parquet"  # each item's rows together (the fixture's rows are shuffled)
+    pd.read_parquet(m4_parquet).sort_values(["item_id", "timestamp"]).to_parquet(grouped, index=False)
+    proc = run_cli(["forecast", "--engine", "ray", "--num-workers", "2", "--grouped-input", "--predictor",
+                    str(SAVED), "--input", str(grouped), "--levels", "0.1,0.5,0.9", "--output", str(out),
+                    "--overwrite"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = pd.read_parquet(out).sort_values(["item_id", "step"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
+    proc = run_cli(["forecast", "--engine", "ray", "--grouped-input", "--predictor", str(SAVED),
+                    "--input", str(m4_parquet), "--output", str(tmp_path / "fc3")])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert_one_line_error(proc.stderr, "series.parquet (row groups 0-0)", "not consecutive", "sort the files")
+    no_leftovers(tmp_path, "fc3")
 
     bad = pd.read_parquet(m4_parquet)
     item = bad["item_id"].iloc[10]

@@ -1,5 +1,6 @@
 """Helpers shared by the scale-out tests: the saved predictors' folder, the
-quantile levels and long-format tables from entries."""
+quantile levels, long-format tables from entries and their Parquet
+files."""
 
 from pathlib import Path
 
@@ -20,3 +21,12 @@ def long_frame(series) -> pd.DataFrame:
         parts.append(pd.DataFrame({"item_id": e["item_id"], "timestamp": ts,
                                    "target": np.asarray(e["target"], dtype=np.float64)}))
     return pd.concat(parts, ignore_index=True)
+
+
+def write_files(frame, folder, parts=2, row_group_size=500):
+    """``frame`` cut into ``parts`` Parquet files by row position (a series
+    may straddle two files), small row groups."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        frame.iloc[rows].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=row_group_size)
+    return folder

@@ -18,29 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from gluonts.model import Predictor
-from scale_helpers import LEVELS, SAVED
+from scale_helpers import LEVELS, SAVED, write_files
 
 from gluonts_iqf.cli.forecast import forecast_frame
 from gluonts_iqf.datasets import DataError
 from gluonts_iqf.scale import ray_engine
-from gluonts_iqf.scale.ray_engine import (
-    RAY_MISSING,
-    forecast_with_ray,
-    parquet_files,
-    parquet_pieces,
-)
+from gluonts_iqf.scale.parquet import parquet_files, parquet_pieces
+from gluonts_iqf.scale.ray_engine import RAY_MISSING, forecast_with_ray
 
 PREDICTOR = SAVED / "mqcnn_iqf"
 COLUMNS = [("item id", "item_id"), ("timestamp", "timestamp"), ("target", "target")]
-
-
-def write_files(frame, folder, parts=2, row_group_size=500):
-    """``frame`` cut into ``parts`` Parquet files by row position (a series
-    may straddle two files), small row groups."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
-        frame.iloc[rows].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=row_group_size)
-    return folder
 
 
 def no_output(tmp_path, name="out"):
@@ -88,39 +75,6 @@ def test_missing_ray_names_the_extra(monkeypatch, tmp_path):
     assert "gluonts-iqf[ray]" in RAY_MISSING
 
 
-def test_parquet_files_and_pieces(m4_long, tmp_path):
-    folder = write_files(m4_long, tmp_path / "in", parts=2, row_group_size=1000)
-    files = parquet_files(folder)
-    assert [f.name for f in files] == ["part-0.parquet", "part-1.parquet"]
-    assert parquet_files(str(folder / "part-*.parquet")) == files
-    assert parquet_files(files[0]) == [files[0]]
-    pieces = parquet_pieces(files, COLUMNS, rows_per_piece=2500)
-    assert sum(p["rows"] for p in pieces) == len(m4_long)
-    assert all(p["rows"] <= 2500 for p in pieces)  # row groups of 1000: 2 per piece
-    assert [p["row_groups"] for p in pieces if p["file"] == str(files[0])] == [[0, 1], [2]]  # 2928 rows
-    with pytest.raises(DataError, match="no Parquet files"):
-        parquet_files(_empty(tmp_path))
-    with pytest.raises(DataError, match="no files match"):
-        parquet_files(str(tmp_path / "nothing-*.parquet"))
-    with pytest.raises(DataError, match="file not found"):
-        parquet_files(tmp_path / "none.parquet")
-
-
-def _empty(tmp_path):
-    (tmp_path / "empty").mkdir()
-    return tmp_path / "empty"
-
-
-def test_missing_column_names_the_file(m4_long, tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    m4_long.to_parquet(folder / "a.parquet", index=False)
-    m4_long.rename(columns={"target": "sales"}).to_parquet(folder / "b.parquet", index=False)
-    with pytest.raises(DataError, match=r"file .*b\.parquet: missing target column 'target'; "
-                                        r"available columns: 'item_id', 'timestamp', 'sales'"):
-        parquet_pieces(parquet_files(folder), COLUMNS, 1000)
-
-
 # ---------------------------------------------------------------- on Ray
 @pytest.mark.slow
 def test_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_long, expected, tmp_path):
@@ -159,6 +113,49 @@ def test_dataset_on_ray_equals_the_single_process_forecasts(ray_local, m4_long, 
     summary = forecast_with_ray(PREDICTOR, ds, tmp_path / "out", LEVELS, num_workers=1, num_partitions=2)
     assert summary.series == 40
     assert_same_forecasts(pd.read_parquet(tmp_path / "out"), expected)
+
+
+def write_grouped_files(frame, folder, parts=3, row_group_size=100):
+    """``frame`` (each item's rows consecutive) cut into ``parts`` files of
+    whole items, small row groups (items span row groups)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    items = frame["item_id"].unique()
+    for k, chunk in enumerate(np.array_split(items, parts)):
+        frame[frame["item_id"].isin(chunk)].to_parquet(folder / f"part-{k}.parquet", index=False,
+                                                       row_group_size=row_group_size)
+    return folder
+
+
+@pytest.mark.slow
+def test_grouped_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_long, expected, tmp_path):
+    """Grouped input: pieces of 300 rows over row groups of 100 (items of
+    150 rows span pieces), forecast by the actors as they read them; the
+    same forecasts, one output file per piece that owns items; rows out of
+    order stop the run naming the file and the item, with no output; a
+    Dataset cannot be declared grouped."""
+    import ray.data as rd
+
+    folder = write_grouped_files(m4_long, tmp_path / "in")
+    summary = forecast_with_ray(PREDICTOR, folder, tmp_path / "out", LEVELS, num_workers=1,
+                                rows_per_partition=300, grouped=True)
+    pieces = parquet_pieces(parquet_files(folder), COLUMNS, 300)
+    assert summary.series == 40 and summary.partitions == len(pieces) > 3
+    assert_same_forecasts(pd.read_parquet(tmp_path / "out"), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+    by_time = m4_long.sort_values(["timestamp", "item_id"], kind="stable")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    by_time.to_parquet(bad / "by-time.parquet", index=False)
+    with pytest.raises(DataError) as info:
+        forecast_with_ray(PREDICTOR, bad, tmp_path / "out2", LEVELS, num_workers=1, grouped=True)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert "by-time.parquet (row groups 0-0): the rows of item " in message and "not consecutive" in message
+    no_output(tmp_path, "out2")
+    with pytest.raises(ValueError, match="grouped=True applies to Parquet input"):
+        forecast_with_ray(PREDICTOR, rd.from_pandas(m4_long), tmp_path / "out3", LEVELS, grouped=True)
+    no_output(tmp_path, "out3")
 
 
 @pytest.mark.slow
