@@ -25,6 +25,10 @@ forecast``, series per second and peak memory per process.
    * ``ray-N-grouped``: the same with ``--grouped-input`` (the file holds
      each series' rows together), no shuffle.
 
+   Then ``local`` and the Ray runs of the most workers on a second file
+   of ``--memory-series`` series, and ``local`` and the grouped Ray run
+   on a third of ``--large-series``.
+
    Peak memory: the high-water mark of the resident set (``VmHWM`` of
    ``/proc/PID/status``) of every process of the run, polled every 0.2 s:
    the command's own process (the single-process paths; Ray's driver) and,
@@ -45,6 +49,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scale.py [--series 100000]
         [--length 120] [--horizon 24] [--workers 1,2] [--memory-series 20000]
+        [--large-series 300000]
         [--predictor DIR] [--skip-old] [--output benchmarks/results/scale.json]
         [--markdown benchmarks/RESULTS.md]
 
@@ -88,6 +93,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=24, help="prediction length of the trained predictor")
     p.add_argument("--memory-series", type=int, default=20_000,
                    help="series of the second file (memory vs number of series); 0: skip")
+    p.add_argument("--large-series", type=int, default=300_000,
+                   help="series of a third file, timed with local and the grouped Ray run of the most "
+                        "workers (the steady rate from the two largest files); 0: skip")
     p.add_argument("--workers", default="1,2", help="Ray worker counts")
     p.add_argument("--train-series", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=2)
@@ -328,21 +336,31 @@ def environment(args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+def sizes_of(res: Dict[str, Any], name: str) -> List[Any]:
+    """(series, run) of every file the run ``name`` was timed on, by size."""
+    out = []
+    for data, runs in (("memory_data", "memory_runs"), ("data", "runs"), ("large_data", "large_runs")):
+        if name in res.get(runs, {}):
+            out.append((res[data]["series"], res[runs][name]))
+    return sorted(out, key=lambda x: x[0])
+
+
 def steady_state(res: Dict[str, Any]) -> Dict[str, Any]:
-    """Per run timed on both files: the steady rate (the extra series over
-    the extra seconds of the larger file) and the fixed cost (the smaller
-    run's time beyond its series at that rate: start-up, imports, loads,
-    shutdown)."""
+    """Per run timed on at least two files: the steady rate (the extra
+    series over the extra seconds between the two largest files) and the
+    fixed cost (the smaller one's time beyond its series at that rate:
+    start-up, imports, loads, shutdown, the last pieces' imbalance)."""
     out: Dict[str, Any] = {}
-    if not res.get("memory_runs"):
-        return out
-    n_big, n_small = res["data"]["series"], res["memory_data"]["series"]
-    for name, small in res["memory_runs"].items():
-        big = res["runs"].get(name)
-        if big is None or big["wall_s"] <= small["wall_s"]:
+    for name in res["runs"]:
+        timed_on = sizes_of(res, name)
+        if len(timed_on) < 2:
+            continue
+        (n_small, small), (n_big, big) = timed_on[-2:]
+        if big["wall_s"] <= small["wall_s"]:
             continue
         rate = (n_big - n_small) / (big["wall_s"] - small["wall_s"])
-        out[name] = {"series_per_s": rate, "fixed_s": small["wall_s"] - n_small / rate}
+        out[name] = {"series_per_s": rate, "fixed_s": small["wall_s"] - n_small / rate,
+                     "between": [n_small, n_big]}
     return out
 
 
@@ -373,24 +391,27 @@ def markdown(res: Dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['wall_s']:.1f} | {r['series_per_s']:,.0f} | {vs_old} | {vs_local} | "
                      f"{_mb(r['peak_rss_mb_main'])} | {workers} | "
                      f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} |")
-    mem = res.get("memory_runs", {})
-    if mem:
-        lines += ["", f"Memory against the number of series ({res['memory_data']['series']:,} vs {n:,} series, "
-                      "same settings):", "",
-                  "| run | series | peak MB, main process | peak MB per worker |", "|---|---:|---:|---:|"]
-        for name, r in mem.items():
-            big = runs.get(name)
-            for size, rr in ((res["memory_data"]["series"], r), (n, big)):
-                if rr is not None:
-                    lines.append(f"| {name} | {size:,} | {_mb(rr['peak_rss_mb_main'])} | "
-                                 f"{', '.join(_mb(w) for w in rr['peak_rss_mb_workers']) or '-'} |")
+    several = [name for name in runs if len(sizes_of(res, name)) > 1]
+    if several:
+        lines += ["", "Time and memory against the number of series (the same settings on files of other "
+                      "sizes):", "",
+                  "| run | series | wall s | series/s | vs local | peak MB, main process | peak MB per worker |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name in several:
+            local_at = dict(sizes_of(res, "local"))
+            for size, rr in sizes_of(res, name):
+                base = local_at.get(size)
+                ratio = f"{base['wall_s'] / rr['wall_s']:.2f}x" if base else "-"
+                lines.append(f"| {name} | {size:,} | {rr['wall_s']:.1f} | {size / rr['wall_s']:,.0f} | {ratio} | "
+                             f"{_mb(rr['peak_rss_mb_main'])} | "
+                             f"{', '.join(_mb(w) for w in rr['peak_rss_mb_workers']) or '-'} |")
     steady = res.get("steady", {})
     if steady and "local" in steady:
-        lines += ["", "Steady rate and fixed cost, from the two files (the extra series over the extra seconds; "
-                      "fixed: the rest of the smaller run's time):", "",
-                  "| run | steady series/s | vs local | fixed s |", "|---|---:|---:|---:|"]
+        lines += ["", "Steady rate and fixed cost, from the two largest files each run was timed on (the extra "
+                      "series over the extra seconds; fixed: the rest of the smaller file's time):", "",
+                  "| run | files | steady series/s | vs local | fixed s |", "|---|---|---:|---:|---:|"]
         for name, r in steady.items():
-            lines.append(f"| {name} | {r['series_per_s']:,.0f} | "
+            lines.append(f"| {name} | {r['between'][0]:,} / {r['between'][1]:,} | {r['series_per_s']:,.0f} | "
                          f"{r['series_per_s'] / steady['local']['series_per_s']:.2f}x | {r['fixed_s']:.1f} |")
     checks = res.get("checks", {})
     lines += ["", f"Prediction network alone (the network and its statistical members; forward passes over pre-built batches of {res['network']['series']:,} series, "
@@ -487,6 +508,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                     res["memory_runs"][name] = r
                     print(f"{name:8s} ({args.memory_series:,} series) peak main {r['peak_rss_mb_main']:,.0f} MB "
                           f"workers {r['peak_rss_mb_workers']}", flush=True)
+
+        if args.large_series:
+            large = workdir / "series_large.parquet"
+            res["large_data"] = make_data(large, args.large_series, args.length, args.seed + 2)
+            res["large_runs"] = {}
+            for name, cmd in plan(large, "_large").items():
+                if name == "local" or (workers and name == f"ray-{max(workers)}-grouped"):
+                    r = timed(cmd, args, name)
+                    r["series_per_s"] = args.large_series / r["wall_s"]
+                    res["large_runs"][name] = r
+                    print(f"{name:8s} ({args.large_series:,} series) {r['wall_s']:7.1f}s "
+                          f"{r['series_per_s']:9,.0f} series/s", flush=True)
+            large.unlink()
 
         runs = res["runs"]
         local = runs["local"]["series_per_s"]
