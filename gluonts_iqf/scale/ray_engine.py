@@ -91,6 +91,7 @@ ROWS_PER_PARTITION = 500_000
 #: Column of the fragments that names the file each one came from.
 FILE_COLUMN = "__gluonts_iqf_file"
 
+
 def import_ray():
     """The ``ray`` module with ``ray.data`` loaded; ImportError with
     :data:`RAY_MISSING` when Ray Data is not installed."""
@@ -166,7 +167,9 @@ def forecast_with_ray(
         each); default for files: total rows / ``rows_per_partition`` (at
         least ``num_workers``), for a Dataset: ``4 * num_workers`` (pass
         ``num_partitions`` for a large one). ``rows_per_partition`` bounds
-        the memory of each worker.
+        the memory of each worker. Grouped input: one block per piece of
+        about ``rows_per_partition`` rows (whole row groups), and
+        ``num_partitions`` is not used.
     batch_size
         Series per network call (default: the predictor's).
     threads
