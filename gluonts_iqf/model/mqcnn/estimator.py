@@ -79,17 +79,21 @@ class MQCNNEstimator(ForkingEstimator):
     ==============================================  ==================================================
     goal / data                                     settings
     ==============================================  ==================================================
-    volume-weighted (wQL) and per-series (MASE,     the defaults: the network, a Theta, a
-    sMAPE) accuracy                                 damped-trend and a CES forecast, combined per
-                                                    series by their inverse variances
+    volume-weighted (wQL) and per-series (MASE,     the defaults: the network (trained with every
+    sMAPE) accuracy                                 series alike, in units of its seasonal-naive
+                                                    error), a Theta, a damped-trend and a CES
+                                                    forecast, combined per series by their inverse
+                                                    variances
+    a network that weighs series by volume, as      ``loss_units="volume"``
+    the weighted quantile loss does
     the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0,
     than a plain IQF)                               ces_weight=0``
     the members at fixed weights                    ``statistical_combination="fixed"``
     weekly data with a yearly season                the defaults (lags of season 1 for the network,
                                                     season 52 for the statistical members)
-    a second network trained on a per-series loss   ``members=[{"loss_units": "volume"},
-                                                    {"loss_units": "mase"}]`` (about 2x the training
-                                                    time)
+    a second network trained on a volume-weighted   ``members=[{"loss_units": "mase"},
+    loss                                            {"loss_units": "volume"}]`` (about 2x the
+                                                    training time)
     datasets too large for memory                   ``cache_data=False``
     several GPUs or nodes                           ``trainer_kwargs={"strategy": "ddp", ...}``
     ==============================================  ==================================================
@@ -129,14 +133,14 @@ class MQCNNEstimator(ForkingEstimator):
     scaling
         Causal mean-absolute scaling.
     loss_units
-        ``"volume"`` (default): the loss is divided by the batch's mean
-        scale, so series weigh in proportion to their scale, as in the
-        weighted quantile loss, with an O(1) loss for the optimiser;
-        ``"scaled"``: the loss of each creation time is divided by its scale
-        so every series weighs alike, as a likelihood does; ``"mase"``:
-        divided by the series' mean absolute seasonal change before the
-        creation time (the MASE denominator), every series alike in units of
-        its own seasonal-naive error; ``"data"``: loss in the target's units.
+        ``"mase"`` (default): the loss of each creation time is divided by
+        the series' mean absolute seasonal change before it (the MASE
+        denominator), every series alike in units of its own seasonal-naive
+        error; ``"volume"``: divided by the batch's mean scale, so series
+        weigh in proportion to their scale, as in the weighted quantile
+        loss, with an O(1) loss for the optimiser; ``"scaled"``: divided by
+        its scale so every series weighs alike, as a likelihood does;
+        ``"data"``: loss in the target's units.
     history_window
         Recent target values the decoder sees directly before each creation
         time (default ``context_length``; 0 = only the encoding, as the MXNet
@@ -287,7 +291,7 @@ class MQCNNEstimator(ForkingEstimator):
         use_age_feature: bool = True,
         scaling: bool = True,
         history_window: Optional[int] = None,
-        loss_units: str = "volume",
+        loss_units: str = "mase",
         season_length: Optional[int] = None,
         num_seasonal_lags: int = 12,
         num_recent_lags: int = 2,

@@ -261,6 +261,15 @@ def test_statistical_weight_defaults(tmp_path):
     assert estimator(tmp_path, statistical_combination="fixed").create_lightning_module().model.statistical_combination == "fixed"
 
 
+def test_loss_units_default(tmp_path):
+    """The estimator trains with the MASE loss unit unless told otherwise
+    (the module's own default stays "scaled"), and the setting reaches the
+    network."""
+    assert estimator(tmp_path).loss_units == "mase"
+    assert estimator(tmp_path).create_lightning_module().model.loss_units == "mase"
+    assert estimator(tmp_path, loss_units="volume").create_lightning_module().model.loss_units == "volume"
+
+
 def test_statistical_season_and_context(tmp_path):
     """Weekly data: the statistical members take the yearly season (52) and
     the default window covers three of them; without members the window is
