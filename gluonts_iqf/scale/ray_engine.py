@@ -496,8 +496,11 @@ class _Forecaster:
 
     def _tables(self, frame: pd.DataFrame, where) -> Iterator[Any]:
         """Forecast tables of the long ``frame`` in row groups of about
-        ``output.ROW_GROUP_ROWS`` rows; a DataError of the checks is raised
-        again prefixed by ``where(exc)``, for the driver."""
+        ``output.ROW_GROUP_ROWS`` rows; a DataError of the checks, or a
+        ValueError of the predictor's own input checks (their messages
+        start with ``"item "``, e.g. covariates the predictor was not
+        trained with), is raised again prefixed by ``where(exc)``, for the
+        driver."""
         import pyarrow as pa
 
         from .output import ROW_GROUP_ROWS
@@ -511,7 +514,7 @@ class _Forecaster:
         except DataError as exc:
             raise _worker_error(f"{where(exc)}: {exc}") from None
         pending, rows = [], 0
-        for table in forecast_tables(self.predictor, entries, self.levels, self.batch_size):
+        for table in _input_errors(forecast_tables(self.predictor, entries, self.levels, self.batch_size), where):
             pending.append(table)
             rows += len(table)
             if rows >= ROW_GROUP_ROWS:
@@ -519,6 +522,22 @@ class _Forecaster:
                 pending, rows = [], 0
         if pending:
             yield pa.Table.from_pandas(pd.concat(pending, ignore_index=True), preserve_index=False)
+
+
+def _input_errors(tables: Iterator[Any], where) -> Iterator[Any]:
+    """``tables``, with a ValueError of the predictor's input checks (a
+    message starting with ``"item "``) raised as a marked DataError
+    prefixed by ``where(exc)``; any other error as it is."""
+    while True:
+        try:
+            table = next(tables)
+        except StopIteration:
+            return
+        except ValueError as exc:
+            if not str(exc).startswith("item "):
+                raise
+            raise _worker_error(f"{where(exc)}: {exc}") from None
+        yield table
 
 
 class _GroupedForecaster(_Forecaster):

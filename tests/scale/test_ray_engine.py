@@ -131,8 +131,9 @@ def test_grouped_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_l
     """Grouped input: pieces of 300 rows over row groups of 100 (items of
     150 rows span pieces), forecast by the actors as they read them; the
     same forecasts, one output file per piece that owns items; rows out of
-    order stop the run naming the file and the item, with no output; a
-    Dataset cannot be declared grouped."""
+    order, and a covariate the predictor does not take, stop the run
+    naming the file and the item, with no output; a Dataset cannot be
+    declared grouped."""
     import ray.data as rd
 
     folder = write_grouped_files(m4_long, tmp_path / "in")
@@ -153,6 +154,15 @@ def test_grouped_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_l
     assert "\n" not in message and "Traceback" not in message, message
     assert "by-time.parquet (row groups 0-0): the rows of item " in message and "not consecutive" in message
     no_output(tmp_path, "out2")
+    priced = tmp_path / "priced"  # a covariate the predictor was not trained with: its own check, one line
+    write_grouped_files(m4_long.assign(price=1.0), priced, parts=1)
+    with pytest.raises(DataError) as info:
+        forecast_with_ray(PREDICTOR, priced, tmp_path / "out4", LEVELS, num_workers=1, covariates=["price"],
+                          grouped=True)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert "part-0.parquet: item store-00: field 'feat_dynamic_real' is present but the estimator declares" in message
+    no_output(tmp_path, "out4")
     with pytest.raises(ValueError, match="grouped=True applies to Parquet input"):
         forecast_with_ray(PREDICTOR, rd.from_pandas(m4_long), tmp_path / "out3", LEVELS, grouped=True)
     no_output(tmp_path, "out3")
