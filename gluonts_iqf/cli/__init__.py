@@ -7,7 +7,7 @@ Three sub-commands::
                           [--batches-per-epoch B] [--levels 0.05,0.5,0.95] [--seed 0]
                           [--output DIR] [--device cpu|cuda|auto] [--max-series N] [--quiet]
     gluonts-iqf forecast  --predictor DIR --input FILE [--levels 0.5,0.9,0.95] [--output FILE]
-                          [--engine local|ray] [--num-workers N] [--grouped-input]
+                          [--covariates COL,...] [--engine local|ray] [--num-workers N] [--grouped-input]
     gluonts-iqf tradeoff  --predictor DIR --input FILE --item ID [--levels 0.90:0.99] [--lead-time N]
 
 ``backtest`` trains a model on the training part of a dataset, forecasts the

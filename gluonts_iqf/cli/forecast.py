@@ -83,15 +83,25 @@ def load_predictor(path: str, torch_device: str) -> Tuple[Any, Dict[str, Any]]:
         raise CLIError(str(exc)) from None
 
 
-def load_user_series(args, info: Dict[str, Any]) -> List[Dict[str, Any]]:
+def covariate_columns(args) -> List[str]:
+    """The columns of ``--covariates`` (none when the option is absent)."""
+    text = getattr(args, "covariates", None) or ""
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def load_user_series(args, info: Dict[str, Any], prediction_length: int = 0) -> List[Dict[str, Any]]:
     """Series of ``--input``; DataError when their frequency is not the
-    predictor's (``info["freq"]``)."""
+    predictor's (``info["freq"]``). With ``--covariates``, each series'
+    last ``prediction_length`` rows are its forecast horizon (covariates
+    only)."""
     from ..datasets import load_long_frame
     from ..scale.predictor import check_frequency
 
+    covariates = covariate_columns(args)
     entries = load_long_frame(
         args.input, item_id=args.item_id, timestamp=args.timestamp, target=args.target,
-        freq=args.freq, min_length=1,
+        freq=args.freq, min_length=1, covariates=covariates,
+        future_rows=prediction_length if covariates else 0,
     )
     check_frequency(entries, info.get("freq"), explicit=bool(args.freq))
     return entries
@@ -111,7 +121,7 @@ def cmd_forecast(args) -> int:
     quiet_libraries()
     configure_threads(args.threads)
     predictor, info = load_predictor(args.predictor, "cpu")
-    entries = load_user_series(args, info)
+    entries = load_user_series(args, info, predictor.prediction_length)
     from ..scale.batch import forecast_tables
     from ..scale.output import write_tables
 
@@ -178,7 +188,8 @@ def _forecast_on_ray(args, levels: Sequence[float]) -> int:
         with _quiet_stderr(not verbose):
             summary = forecast_with_ray(
                 args.predictor, args.input, out, levels, item_id=args.item_id, timestamp=args.timestamp,
-                target=args.target, freq=args.freq, num_workers=args.num_workers or 2,
+                target=args.target, covariates=covariate_columns(args), freq=args.freq,
+                num_workers=args.num_workers or 2,
                 threads=args.threads or 1, grouped=getattr(args, "grouped_input", False),
                 overwrite=args.overwrite, verbose=verbose,
             )

@@ -181,6 +181,10 @@ def _add_forecast(sub) -> None:
                         "instance unless one is running)")
     f.add_argument("--num-workers", type=_positive_int("--num-workers"), default=None, metavar="N",
                    help="--engine ray: actors, one predictor and one CPU each (default 2)")
+    f.add_argument("--covariates", default=None, metavar="COL[,COL...]",
+                   help="numeric columns known in advance, for a predictor trained with them "
+                        "(feat_dynamic_real): each series' last prediction_length rows are its "
+                        "forecast horizon, with the covariates and an empty target")
     f.add_argument("--grouped-input", action="store_true",
                    help="--engine ray: the rows of each item are consecutive and in one file (files "
                         "sorted or grouped by item); the actors read and forecast the files piece by "

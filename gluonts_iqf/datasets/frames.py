@@ -189,6 +189,7 @@ def load_long_frame(
     covariates: Optional[Sequence[str]] = None,
     static_covariates: Optional[Sequence[str]] = None,
     min_length: int = 1,
+    future_rows: int = 0,
 ) -> List[Entry]:
     """Series from a long-format table: one row per (item, timestamp).
 
@@ -218,7 +219,14 @@ def load_long_frame(
         ``feat_static_real``, others ``feat_static_cat`` (integer codes over
         the sorted distinct values of the whole table).
     min_length
-        Minimum number of time steps per series.
+        Minimum number of time steps per series (of its target, without
+        the future rows).
+    future_rows
+        For forecasting with covariates known in advance: each series' last
+        ``future_rows`` time steps (the forecast horizon) carry only the
+        covariates, their target empty. The entry's ``target`` stops before
+        them; its ``feat_dynamic_real`` covers them too, ``T +
+        future_rows`` columns, as GluonTS predictors expect.
 
     Returns
     -------
@@ -235,7 +243,8 @@ def load_long_frame(
         Missing file or column (the available columns are listed),
         unparsable or duplicate timestamps, non-numeric targets, irregular or
         unknown frequency, a series shorter than ``min_length``, NaN in
-        covariates, a static covariate that varies within a series.
+        covariates, a static covariate that varies within a series, a
+        target value in a future row.
     """
     covariates = list(covariates or [])
     static_covariates = list(static_covariates or [])
@@ -258,10 +267,29 @@ def load_long_frame(
         strict = False
     pfreq = period_freq(offset_alias)
     codes = static_codes(frame, static_covariates)
-    return SeriesBuilder(
+    if future_rows < 0:
+        raise ValueError(f"future_rows must be >= 0, got {future_rows}")
+    entries = SeriesBuilder(
         frame, order, bounds, names, sorted_stamps, values, covariates, cov_values,
-        static_covariates, codes, pfreq, offset_alias, strict, min_length,
+        static_covariates, codes, pfreq, offset_alias, strict, min_length + future_rows,
     ).entries()
+    return [split_future(e, future_rows) for e in entries] if future_rows else entries
+
+
+def split_future(entry: Entry, future_rows: int) -> Entry:
+    """``entry`` with its last ``future_rows`` time steps taken off the
+    target (they must be empty: DataError naming the item and the first
+    period that holds a value); the covariates keep them."""
+    y = entry["target"]
+    tail = y[-future_rows:]
+    filled = np.flatnonzero(~np.isnan(tail))
+    if len(filled):
+        period = entry["start"] + (len(y) - future_rows + int(filled[0]))
+        raise DataError(
+            f"item {entry['item_id']!r}: the last {future_rows} time steps are the forecast horizon and "
+            f"carry only covariates, but the target has a value at {period} ({tail[filled[0]]:g})"
+        )
+    return dict(entry, target=y[:-future_rows])
 
 
 class LongRows(NamedTuple):

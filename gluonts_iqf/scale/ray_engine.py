@@ -159,7 +159,11 @@ def forecast_with_ray(
         Columns and frequency as in
         :func:`~gluonts_iqf.datasets.load_long_frame` (the frequency is
         inferred per partition when not given; it is checked against the
-        predictor's recorded one when known).
+        predictor's recorded one when known). Covariates are known in
+        advance (the predictor's ``feat_dynamic_real``): each series' last
+        ``prediction_length`` rows are its forecast horizon, with the
+        covariates and an empty target (``future_rows`` of
+        ``load_long_frame``).
     num_workers
         Actors in the pool, one predictor and one CPU each.
     num_partitions, rows_per_partition
@@ -509,6 +513,7 @@ class _Forecaster:
             entries = load_long_frame(
                 frame, item_id=self.item_id, timestamp=self.timestamp, target=self.target,
                 freq=self.freq, covariates=self.covariates, min_length=1,
+                future_rows=self.predictor.prediction_length if self.covariates else 0,
             )
             check_frequency(entries, self.trained_freq, explicit=self.freq is not None)
         except DataError as exc:

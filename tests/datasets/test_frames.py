@@ -76,6 +76,34 @@ def test_covariates_and_static_covariates(tmp_path):
     np.testing.assert_array_equal(b["feat_static_real"], [4.0])
 
 
+def test_future_rows_carry_covariates_only():
+    """future_rows=2: the last two time steps of each series leave the
+    target and stay in the covariates (T + 2 columns); a value in a future
+    row's target, a series with nothing before its horizon, and a negative
+    count are errors."""
+    rows = []
+    for item, n in (("a", 6), ("b", 4)):
+        for t in range(n):
+            rows.append({"item_id": item, "timestamp": pd.Timestamp("2024-01-01") + pd.Timedelta(hours=t),
+                         "target": float(10 * t + 1) if t < n - 2 else np.nan, "price": float(t)})
+    frame = pd.DataFrame(rows)
+    a, b = D.load_long_frame(frame, covariates=["price"], future_rows=2)
+    np.testing.assert_array_equal(a["target"], [1, 11, 21, 31])
+    np.testing.assert_array_equal(a["feat_dynamic_real"], [[0, 1, 2, 3, 4, 5]])
+    assert b["target"].shape == (2,) and b["feat_dynamic_real"].shape == (1, 4)
+    plain = D.load_long_frame(frame, covariates=["price"])  # without: the empty rows are missing values
+    assert plain[0]["target"].shape == (6,) and np.isnan(plain[0]["target"][-2:]).all()
+    filled = frame.copy()
+    filled.loc[4, "target"] = 5.0  # item a, its first future step
+    with pytest.raises(DataError, match=r"item 'a': the last 2 time steps are the forecast horizon .* "
+                                        r"has a value at 2024-01-01 04:00 \(5\)"):
+        D.load_long_frame(filled, covariates=["price"], future_rows=2)
+    with pytest.raises(DataError, match="item 'b'.*fewer than the required minimum of 5"):
+        D.load_long_frame(frame, covariates=["price"], future_rows=2, min_length=3)
+    with pytest.raises(ValueError, match="future_rows must be >= 0"):
+        D.load_long_frame(frame, future_rows=-1)
+
+
 def test_explicit_freq_fills_gaps_with_nan(tmp_path):
     frame = make_frame().drop(index=[2, 3])  # 'a' misses 2021-01-03 and -04
     path = write_csv(tmp_path, frame)

@@ -52,3 +52,44 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def covariate_case(tmp_path_factory):
+    """A small MQ-CNN-IQF trained with one covariate known in advance
+    (``promo``, which lifts the target), saved; 12 hourly series as a long
+    table whose last 24 rows per series are the horizon (promo only, target
+    empty), and the same series as GluonTS entries (target T, covariate T +
+    24). Returns (predictor folder, long frame, entries)."""
+    import torch
+    from gluonts.dataset.common import ListDataset
+
+    from gluonts_iqf.model import MQCNNEstimator
+
+    rng = np.random.default_rng(0)
+    H, T, n = 24, 96, 12
+    t = np.arange(T + H)
+    promo = (rng.random((n, T + H)) < 0.2).astype(np.float64)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 24) + 20 * promo + rng.normal(0, 2, (n, T + H))
+    start = pd.Period("2024-01-01 00:00", freq="h")
+    train = ListDataset([{"start": start, "target": y[k, :T], "feat_dynamic_real": promo[k:k + 1, :T],
+                          "item_id": f"s{k}"} for k in range(n)], freq="h")
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("covariate_model")
+    est = MQCNNEstimator(
+        freq="h", prediction_length=H, context_length=48, num_feat_dynamic_real=1, batch_size=16,
+        num_batches_per_epoch=5, channels_seq=[8, 8], dilation_seq=[1, 2], kernel_size_seq=[3, 3],
+        trainer_kwargs=dict(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                            default_root_dir=str(root)),
+    )
+    predictor = est.train(train)
+    folder = root / "predictor"
+    folder.mkdir()
+    predictor.serialize(folder)
+    stamps = pd.period_range(start, periods=T + H).to_timestamp()
+    frame = pd.concat([pd.DataFrame({"item_id": f"s{k}", "timestamp": stamps,
+                                     "target": np.r_[y[k, :T], np.full(H, np.nan)], "promo": promo[k]})
+                       for k in range(n)], ignore_index=True)
+    entries = [{"start": start, "target": y[k, :T].astype(np.float32),
+                "feat_dynamic_real": promo[k:k + 1].astype(np.float32), "item_id": f"s{k}"} for k in range(n)]
+    return folder, frame, entries

@@ -169,6 +169,38 @@ def test_grouped_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_l
 
 
 @pytest.mark.slow
+def test_covariates_known_in_advance_on_ray_and_in_the_command(ray_local, covariate_case, tmp_path, capsys):
+    """A predictor trained with a covariate: each series' last 24 rows
+    carry it for the horizon (target empty). Ray (sort and grouped) and
+    ``gluonts-iqf forecast --covariates`` give the forecasts of the
+    predictor on the entries built directly (target T, covariate T + 24)."""
+    from gluonts_iqf import cli
+    from gluonts_iqf.scale import forecast_tables, load_predictor
+
+    folder, frame, entries = covariate_case
+    predictor, _ = load_predictor(folder)
+    expected = pd.concat(list(forecast_tables(predictor, entries, LEVELS)), ignore_index=True)
+    assert len(expected) == 12 * 24
+    flipped = [dict(e, feat_dynamic_real=np.concatenate(  # the horizon's covariate reaches the forecasts
+        [e["feat_dynamic_real"][:, :-24], 1 - e["feat_dynamic_real"][:, -24:]], axis=1)) for e in entries]
+    other = pd.concat(list(forecast_tables(predictor, flipped, LEVELS)), ignore_index=True)
+    assert not np.allclose(other["0.5"], expected["0.5"], rtol=1e-4)
+    files = write_grouped_files(frame, tmp_path / "in", parts=2, row_group_size=100)
+    for grouped in (False, True):
+        out = tmp_path / f"out-{grouped}"
+        summary = forecast_with_ray(folder, files, out, LEVELS, num_workers=1, covariates=["promo"],
+                                    rows_per_partition=300, grouped=grouped)
+        assert summary.series == 12
+        assert_same_forecasts(pd.read_parquet(out), expected)
+    path = tmp_path / "series.parquet"
+    frame.to_parquet(path, index=False)
+    code = cli.main(["forecast", "--predictor", str(folder), "--input", str(path), "--covariates", "promo",
+                     "--levels", ",".join(map(str, LEVELS)), "--output", str(tmp_path / "fc.parquet"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert_same_forecasts(pd.read_parquet(tmp_path / "fc.parquet"), expected)
+
+
+@pytest.mark.slow
 def test_bad_partitions_stop_the_run_naming_file_and_item(ray_local, m4_long, tmp_path):
     cases = {}
     text = m4_long.astype({"target": str})
