@@ -154,11 +154,14 @@ def test_grouped_files_on_ray_equal_the_single_process_forecasts(ray_local, m4_l
     assert "\n" not in message and "Traceback" not in message, message
     assert "by-time.parquet (row groups 0-0): the rows of item " in message and "not consecutive" in message
     no_output(tmp_path, "out2")
-    priced = tmp_path / "priced"  # a covariate the predictor was not trained with: its own check, one line
-    write_grouped_files(m4_long.assign(price=1.0), priced, parts=1)
+    # a covariate the predictor was not trained with (the table otherwise right: each series' last 24 rows
+    # its horizon, target empty): the predictor's own check, one line
+    priced = m4_long[m4_long["item_id"] != "store-03"].assign(price=1.0)
+    priced.loc[priced.groupby("item_id").cumcount(ascending=False) < 24, "target"] = np.nan
+    write_grouped_files(priced, tmp_path / "priced", parts=1)
     with pytest.raises(DataError) as info:
-        forecast_with_ray(PREDICTOR, priced, tmp_path / "out4", LEVELS, num_workers=1, covariates=["price"],
-                          grouped=True)
+        forecast_with_ray(PREDICTOR, tmp_path / "priced", tmp_path / "out4", LEVELS, num_workers=1,
+                          covariates=["price"], grouped=True)
     message = str(info.value)
     assert "\n" not in message and "Traceback" not in message, message
     assert "part-0.parquet: item store-00: field 'feat_dynamic_real' is present but the estimator declares" in message
