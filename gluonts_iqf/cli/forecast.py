@@ -89,22 +89,19 @@ def covariate_columns(args) -> List[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def load_user_series(args, info: Dict[str, Any], prediction_length: int = 0) -> List[Dict[str, Any]]:
-    """Series of ``--input``; DataError when their frequency is not the
-    predictor's (``info["freq"]``). With ``--covariates``, each series'
-    last ``prediction_length`` rows are its forecast horizon (covariates
-    only)."""
-    from ..datasets import load_long_frame
-    from ..scale.predictor import check_frequency
+def load_user_series(args, info: Dict[str, Any], prediction_length: int) -> List[Dict[str, Any]]:
+    """Series of ``--input`` for a predictor of horizon
+    ``prediction_length``
+    (:func:`~gluonts_iqf.scale.predictor.series_to_forecast`): DataError
+    when their frequency is not the predictor's (``info["freq"]``); with
+    ``--covariates``, each series' last ``prediction_length`` rows are its
+    forecast horizon (covariates only)."""
+    from ..scale.predictor import series_to_forecast
 
-    covariates = covariate_columns(args)
-    entries = load_long_frame(
-        args.input, item_id=args.item_id, timestamp=args.timestamp, target=args.target,
-        freq=args.freq, min_length=1, covariates=covariates,
-        future_rows=prediction_length if covariates else 0,
+    return series_to_forecast(
+        args.input, prediction_length, info.get("freq"), item_id=args.item_id, timestamp=args.timestamp,
+        target=args.target, covariates=covariate_columns(args), freq=args.freq or None,
     )
-    check_frequency(entries, info.get("freq"), explicit=bool(args.freq))
-    return entries
 
 
 def cmd_forecast(args) -> int:

@@ -28,7 +28,7 @@ def cmd_tradeoff(args) -> int:
     H = predictor.prediction_length
     if args.lead_time is not None and args.lead_time > H:
         raise CLIError(f"--lead-time {args.lead_time} exceeds the predictor's horizon {H}")
-    entries = load_user_series(args, info)
+    entries = load_user_series(args, info, H)
     chosen = [e for e in entries if e["item_id"] == str(args.item)]
     if not chosen:
         raise CLIError(

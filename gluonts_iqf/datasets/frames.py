@@ -246,6 +246,8 @@ def load_long_frame(
         covariates, a static covariate that varies within a series, a
         target value in a future row.
     """
+    if future_rows < 0:
+        raise ValueError(f"future_rows must be >= 0, got {future_rows}")
     covariates = list(covariates or [])
     static_covariates = list(static_covariates or [])
     if isinstance(path, pd.DataFrame):
@@ -267,8 +269,6 @@ def load_long_frame(
         strict = False
     pfreq = period_freq(offset_alias)
     codes = static_codes(frame, static_covariates)
-    if future_rows < 0:
-        raise ValueError(f"future_rows must be >= 0, got {future_rows}")
     entries = SeriesBuilder(
         frame, order, bounds, names, sorted_stamps, values, covariates, cov_values,
         static_covariates, codes, pfreq, offset_alias, strict, min_length + future_rows,

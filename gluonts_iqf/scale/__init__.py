@@ -6,7 +6,8 @@ inference on Ray Data.
   in one distribution call, timestamps built for the whole batch); the
   table layout of ``gluonts-iqf forecast``.
 * :mod:`.predictor`: :func:`load_predictor` (a saved predictor and its run
-  record) and :func:`check_frequency`.
+  record), :func:`check_frequency` and :func:`series_to_forecast` (a long
+  table read for a predictor: covariates over its horizon, its frequency).
 * :mod:`.output`: :func:`write_tables` (a file written in row groups and
   renamed into place) and :func:`staged_folder` (a folder published by one
   rename at the end).
@@ -21,7 +22,7 @@ inference on Ray Data.
 from .batch import forecast_tables, forecast_timestamps, level_name, table_columns
 from .output import staged_folder, write_tables
 from .parquet import parquet_files, parquet_pieces, read_grouped_piece
-from .predictor import PREDICTOR_INFO, PredictorError, check_frequency, load_predictor
+from .predictor import PREDICTOR_INFO, PredictorError, check_frequency, load_predictor, series_to_forecast
 from .ray_engine import RAY_MISSING, RayForecastSummary, forecast_with_ray, import_ray
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PREDICTOR_INFO",
     "PredictorError",
     "check_frequency",
+    "series_to_forecast",
     "load_predictor",
     "RAY_MISSING",
     "RayForecastSummary",

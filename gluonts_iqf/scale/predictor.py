@@ -1,12 +1,13 @@
-"""Loading a saved predictor with its run record, and checking that the
-series to forecast have the frequency it was trained on."""
+"""Loading a saved predictor with its run record, and reading the series
+it is to forecast: with the frequency it was trained on, and with the
+covariates it takes known over its horizon."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..datasets.base import DataError, period_freq
 
@@ -62,3 +63,25 @@ def check_frequency(entries: List[Dict[str, Any]], trained: Optional[str], expli
             f"the input's frequency {got!r} differs from the predictor's {trained!r}"
             + ("" if explicit else f"; pass --freq {trained} to place the timestamps on its grid")
         )
+
+
+def series_to_forecast(
+    source: Any, prediction_length: int, trained_freq: Optional[str], *, item_id: str = "item_id",
+    timestamp: str = "timestamp", target: str = "target", covariates: Sequence[str] = (),
+    freq: Optional[str] = None,
+) -> List[Dict[str, Any]]:
+    """Entries of the long table ``source`` (a file or a DataFrame, as
+    :func:`~gluonts_iqf.datasets.load_long_frame` reads it) for a
+    predictor of horizon ``prediction_length``: covariates are known in
+    advance, so with any, each series' last ``prediction_length`` rows are
+    its horizon (``future_rows``); the frequency is checked against
+    ``trained_freq`` (:func:`check_frequency`). DataError for bad input."""
+    from ..datasets.frames import load_long_frame
+
+    covariates = list(covariates)
+    entries = load_long_frame(
+        source, item_id=item_id, timestamp=timestamp, target=target, freq=freq, covariates=covariates,
+        min_length=1, future_rows=prediction_length if covariates else 0,
+    )
+    check_frequency(entries, trained_freq, explicit=freq is not None)
+    return entries

@@ -70,11 +70,11 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.base import DataError, listing
-from ..datasets.frames import load_long_frame, long_rows
+from ..datasets.frames import long_rows
 from ..levels import check_levels
 from .batch import forecast_tables
 from .parquet import parquet_files, parquet_pieces, read_grouped_piece
-from .predictor import check_frequency, load_predictor
+from .predictor import load_predictor, series_to_forecast
 
 logger = logging.getLogger(__name__)
 
@@ -510,12 +510,10 @@ class _Forecaster:
         from .output import ROW_GROUP_ROWS
 
         try:
-            entries = load_long_frame(
-                frame, item_id=self.item_id, timestamp=self.timestamp, target=self.target,
-                freq=self.freq, covariates=self.covariates, min_length=1,
-                future_rows=self.predictor.prediction_length if self.covariates else 0,
+            entries = series_to_forecast(
+                frame, self.predictor.prediction_length, self.trained_freq, item_id=self.item_id,
+                timestamp=self.timestamp, target=self.target, covariates=self.covariates, freq=self.freq,
             )
-            check_frequency(entries, self.trained_freq, explicit=self.freq is not None)
         except DataError as exc:
             raise _worker_error(f"{where(exc)}: {exc}") from None
         pending, rows = [], 0

@@ -1,8 +1,10 @@
 """Tests of gluonts_iqf.scale.predictor: loading a saved predictor (one-line
-errors naming the folder) and the frequency check of the input series."""
+errors naming the folder), the frequency check of the input series and
+reading them for a predictor (covariates over its horizon)."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from scale_helpers import SAVED
@@ -13,6 +15,7 @@ from gluonts_iqf.scale.predictor import (
     PredictorError,
     check_frequency,
     load_predictor,
+    series_to_forecast,
 )
 
 
@@ -51,3 +54,21 @@ def test_check_frequency():
         check_frequency(entries, "h", explicit=False)
     with pytest.raises(DataError, match=r"differs from the predictor's 'h'$"):
         check_frequency(entries, "h", explicit=True)
+
+
+def test_series_to_forecast():
+    """Without covariates every row is history; with them the last
+    prediction_length rows of each series are its horizon (covariates
+    only); the frequency is checked against the predictor's."""
+    stamps = pd.date_range("2024-01-01", periods=6, freq="h")
+    frame = pd.DataFrame({"item_id": "a", "timestamp": stamps, "target": [1.0, 2, 3, 4, np.nan, np.nan],
+                          "promo": [0.0, 1, 0, 1, 1, 0]})
+    (plain,) = series_to_forecast(frame, 2, "h")
+    assert plain["target"].shape == (6,) and "feat_dynamic_real" not in plain
+    (known,) = series_to_forecast(frame, 2, "h", covariates=["promo"])
+    np.testing.assert_array_equal(known["target"], [1, 2, 3, 4])
+    np.testing.assert_array_equal(known["feat_dynamic_real"], [[0, 1, 0, 1, 1, 0]])
+    with pytest.raises(DataError, match="differs from the predictor's 'D'; pass --freq D"):
+        series_to_forecast(frame, 2, "D", covariates=["promo"])
+    with pytest.raises(DataError, match=r"differs from the predictor's 'D'$"):
+        series_to_forecast(frame, 2, "D", freq="h")
