@@ -28,3 +28,26 @@ def test_gaussian_plain_iqf():
         np.testing.assert_allclose(slope_iqf.numpy(), slope_gauss.numpy(), rtol=1e-5)
     kv0, bl0, br0 = gaussian_plain_iqf(torch.tensor([4.0]), torch.tensor([0.0]), levels)
     assert (kv0.diff(dim=-1) > 0).all() and torch.isfinite(bl0).all() and torch.isfinite(br0).all()
+
+
+def test_standard_plain_iqf():
+    """With the standard normal's quantiles it is gaussian_plain_iqf (1e-12);
+    with shifted and stretched ones (z + 0.5) * 1.5 the knots are
+    mean + std (z + 0.5) 1.5 and the tails' slopes 1.5 times the
+    Gaussian's (1e-12); monotone for a zero spread."""
+    from gluonts_iqf.distributions.gaussian import standard_plain_iqf
+
+    levels = [0.025, 0.1, 0.5, 0.9, 0.975]
+    g = norm.ppf(levels)
+    mean = torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    std = torch.tensor([[2.0, 0.5]], dtype=torch.float64)
+    for a, b in zip(standard_plain_iqf(mean, std, levels, g.tolist()), gaussian_plain_iqf(mean, std, levels)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    kv, beta_l, beta_r = standard_plain_iqf(mean, std, levels, ((g + 0.5) * 1.5).tolist())
+    np.testing.assert_allclose(kv.numpy(), mean.unsqueeze(-1).numpy() + std.unsqueeze(-1).numpy() * (g + 0.5) * 1.5,
+                               rtol=1e-12)
+    _, gl, gr = gaussian_plain_iqf(mean, std, levels)
+    torch.testing.assert_close(beta_l, gl / 1.5, rtol=1e-12, atol=0)
+    torch.testing.assert_close(beta_r, gr / 1.5, rtol=1e-12, atol=0)
+    kv0, bl0, br0 = standard_plain_iqf(torch.tensor([4.0]), torch.tensor([0.0]), levels, g.tolist())
+    assert (kv0.diff(dim=-1) > 0).all() and torch.isfinite(bl0).all() and torch.isfinite(br0).all()

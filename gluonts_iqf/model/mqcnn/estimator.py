@@ -17,6 +17,7 @@ from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
+from .calibration import fit_member_calibration
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
@@ -256,6 +257,12 @@ class MQCNNEstimator(ForkingEstimator):
         member that is sure of a series leads it (Bates & Granger's
         combination), and the mix is stretched about its median by the
         members' disagreement; ``"fixed"``: the weights as they are.
+    calibrate_members
+        Before training, fit each statistical member's standard quantiles
+        (its bias and width) on a backtest of the training series' last
+        windows, in place of the Gaussian's
+        (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default True; False:
+        Gaussian members).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -322,6 +329,7 @@ class MQCNNEstimator(ForkingEstimator):
         statistical_season_length: Optional[int] = None,
         statistical_combination: str = "inverse_variance",
         ces_weight: Optional[float] = None,
+        calibrate_members: bool = True,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -383,6 +391,8 @@ class MQCNNEstimator(ForkingEstimator):
         self.statistical_season_length = stat_season
         self.statistical_combination = statistical_combination
         self.ces_weight = ces_weight
+        self.calibrate_members = calibrate_members
+        self._member_calibration = None  # fitted by train_model on the training series
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -436,7 +446,11 @@ class MQCNNEstimator(ForkingEstimator):
         predictor forecasts the average quantile function); ``from_predictor``
         of an ensemble warm-starts each member from its counterpart."""
         if not self.members:
-            return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
+            self._member_calibration = self.fit_member_calibration(training_data)
+            try:
+                return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
+            finally:
+                self._member_calibration = None
         if kwargs.get("ckpt_path") is not None:
             raise ValueError("ckpt_path (resuming a Lightning run) is not supported for an ensemble")
         starts = [None] * len(self.members)
@@ -460,6 +474,22 @@ class MQCNNEstimator(ForkingEstimator):
             trained_net=network,
             trainer=outputs[-1].trainer,
             predictor=estimators[longest].create_predictor(transformation, network),
+        )
+
+    def fit_member_calibration(self, training_data: Dataset) -> Optional[List[Optional[List[float]]]]:
+        """The statistical members' standard quantiles on a backtest of
+        ``training_data`` (:func:`~gluonts_iqf.model.mqcnn.calibration.fit_member_calibration`);
+        None without members or with ``calibrate_members=False``."""
+        active = [w > 0 for w in (self.theta_weight, self.damped_weight, self.ces_weight)]
+        if not (self.calibrate_members and any(active)):
+            return None
+        try:
+            num_series = len(training_data)
+        except TypeError:  # a stream without a length: the first series are read
+            num_series = None
+        return fit_member_calibration(
+            (entry["target"] for entry in training_data), self.context_length, self.prediction_length,
+            self.statistical_season_length, self.distr_output.knot_levels, active, num_series=num_series,
         )
 
     def forecast_generator(self) -> ForecastGenerator:
@@ -504,6 +534,7 @@ class MQCNNEstimator(ForkingEstimator):
                 statistical_season_length=self.statistical_season_length,
                 statistical_combination=self.statistical_combination,
                 ces_weight=self.ces_weight,
+                member_calibration=self._member_calibration,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

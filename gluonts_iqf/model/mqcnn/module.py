@@ -43,6 +43,7 @@ from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 from .._forking.checks import check_at_least, check_choice
+from .calibration import check_member_calibration
 from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -204,6 +205,12 @@ class MQCNNModel(nn.Module):
         Weight of a complex exponential smoothing member
         (:mod:`gluonts_iqf.nn.ces`) in the same mix (default 0, the
         behaviour of networks saved before it existed).
+    member_calibration
+        Per statistical member (Theta, damped trend, CES), None or its
+        standard quantiles at the knot levels, fitted on a backtest of the
+        training series (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default
+        None: Gaussian members, the behaviour of networks saved before it
+        existed).
     """
 
     def __init__(
@@ -244,10 +251,16 @@ class MQCNNModel(nn.Module):
         statistical_season_length: Optional[int] = None,
         statistical_combination: str = "fixed",
         ces_weight: float = 0.0,
+        member_calibration: Optional[Sequence[Optional[Sequence[float]]]] = None,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
         check_statistical_weights(theta_weight, damped_weight, distr_output, ces_weight)
+        if member_calibration is not None:
+            check_member_calibration(member_calibration, getattr(distr_output, "knot_levels", ()))
+        self.member_calibration = (
+            None if member_calibration is None else [None if z is None else [float(v) for v in z] for z in member_calibration]
+        )
         self.theta_weight = float(theta_weight)
         self.damped_weight = float(damped_weight)
         self.ces_weight = float(ces_weight)
@@ -549,7 +562,7 @@ class MQCNNModel(nn.Module):
             return mix_statistical(
                 args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
                 self.statistical_season_length, self.theta_weight, self.damped_weight,
-                self.statistical_combination, self.ces_weight,
+                self.statistical_combination, self.ces_weight, self.member_calibration,
             )
         return args, loc, spread
 

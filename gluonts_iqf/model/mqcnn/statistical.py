@@ -12,7 +12,7 @@ statistical anchor where the network fits a series poorly, as forecast
 combinations of statistical and learned models were in the M4 competition.
 """
 
-from typing import Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -20,11 +20,11 @@ from torch import Tensor
 from gluonts.torch.distributions import DistributionOutput
 
 from ...distributions.average import average_quantile_functions
-from ...distributions.gaussian import gaussian_plain_iqf
+from ...distributions.gaussian import gaussian_plain_iqf, standard_plain_iqf
 from ...distributions.iqf import IQF, IQFOutput
 from ...nn.ces import ces_forecast
 from ...nn.damped import damped_adjusted
-from ...nn.seasonal import seasonally_adjusted
+from ...nn.seasonal import Adjusted, seasonally_adjusted
 from ...nn.theta import theta_adjusted
 from .._forking.checks import check_choice
 
@@ -56,6 +56,53 @@ RELATIVE_SPREAD_CEILING = 1000.0
 #: One-step errors a statistical member's variance needs; with fewer (a
 #: series of one or two values) the member keeps its prior weight.
 MIN_ERRORS = 2
+
+#: The statistical members, in the order of their weights and calibrations.
+MEMBERS = ("theta", "damped", "ces")
+
+#: Observed values a window needs for its members' calibration (in the
+#: backtest that fits it and in the forecasts it applies to): with fewer,
+#: CES falls back to the naive forecast and Theta and the damped trend rest
+#: on one or two errors, forecasts unlike those the calibration was fitted on.
+MIN_CALIBRATION_VALUES = 5
+
+
+def statistical_forecasts(
+    past_target: Tensor, past_observed: Tensor, H: int, season: int, active: Sequence[bool]
+) -> Tuple[List[Optional[Tuple[Tensor, Tensor]]], Adjusted]:
+    """Each active member's Gaussian forecast ``(mean, std)``, each (B, H)
+    (None for an inactive one), in :data:`MEMBERS` order, and the window
+    seasonally adjusted for Theta and the damped trend.
+
+    past_target, past_observed : (B, C), the window (unobserved values 0).
+    """
+    adjusted = seasonally_adjusted(past_target, past_observed, season)
+    forecasts = (
+        lambda: theta_adjusted(adjusted, H),
+        lambda: damped_adjusted(adjusted, H),
+        # CES models the season itself: it takes the window as it is
+        lambda: ces_forecast(past_target, past_observed, H, season),
+    )
+    return [forecast() if on else None for on, forecast in zip(active, forecasts)], adjusted
+
+
+def member_iqf(
+    mean: Tensor, std: Tensor, knot_levels: Sequence[float], calibration: Optional[Sequence[float]],
+    calibrated: Optional[Tensor],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """A member's plain IQF: Gaussian, or with the standard quantiles of its
+    ``calibration`` (K values at the knot levels) on the ``calibrated``
+    series (B,), bool (:func:`~gluonts_iqf.distributions.gaussian.standard_plain_iqf`).
+
+    mean, std : (B, H) -> ``knot_values`` (B, H, K), ``beta_l``, ``beta_r`` (B, H).
+    """
+    gaussian = gaussian_plain_iqf(mean, std, knot_levels)
+    if calibration is None:
+        return gaussian
+    fitted = standard_plain_iqf(mean, std, knot_levels, calibration)
+    rows = calibrated.view(-1, 1)
+    return (torch.where(rows.unsqueeze(-1), fitted[0], gaussian[0]),
+            torch.where(rows, fitted[1], gaussian[1]), torch.where(rows, fitted[2], gaussian[2]))
 
 
 def check_statistical_weights(
@@ -146,6 +193,7 @@ def mix_statistical(
     damped_weight: float,
     combination: str = "fixed",
     ces_weight: float = 0.0,
+    calibration: Optional[Sequence[Optional[Sequence[float]]]] = None,
 ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor, Tensor]:
     """The network's plain IQF mixed with the statistical members.
 
@@ -157,27 +205,31 @@ def mix_statistical(
     member's squared spread per series and step
     (:func:`inverse_variance_weights`, as Bates & Granger combine
     forecasts) and stretches the mix by the members' disagreement
-    (:func:`widen_by_disagreement`). Returns the mix in data units, ``((knot_values, beta_l,
+    (:func:`widen_by_disagreement`). ``calibration``: per member of
+    :data:`MEMBERS`, None (Gaussian) or its standard quantiles at the knot
+    levels (:mod:`~gluonts_iqf.model.mqcnn.calibration`), used on windows
+    with at least :data:`MIN_CALIBRATION_VALUES` observed values; the
+    inverse-variance weights then use the members' Gaussian spreads.
+    Returns the mix in data units, ``((knot_values, beta_l,
     beta_r), loc (B, H) zeros, scale (B, 1) ones)``.
     """
     check_choice("combination", combination, COMBINATIONS)
     kv, beta_l, beta_r = args
     H = kv.shape[-2]
-    adjusted = seasonally_adjusted(past_target, past_observed, season)
+    member_weights = (theta_weight, damped_weight, ces_weight)
+    calibration = list(calibration) if calibration is not None else [None] * len(MEMBERS)
+    forecasts, adjusted = statistical_forecasts(past_target, past_observed, H, season, [w > 0 for w in member_weights])
+    calibrated = past_observed.sum(-1) >= MIN_CALIBRATION_VALUES  # (B,)
     members = [(kv, beta_l, beta_r, loc.expand_as(beta_l), scale.expand_as(beta_l))]
     weights = [max(1.0 - theta_weight - damped_weight - ces_weight, 0.0)]  # max: rounding of 1 - sum
-    forecasts = (
-        (theta_weight, lambda: theta_adjusted(adjusted, H)),
-        (damped_weight, lambda: damped_adjusted(adjusted, H)),
-        # CES models the season itself: it takes the window as it is
-        (ces_weight, lambda: ces_forecast(past_target, past_observed, H, season)),
-    )
-    for weight, forecast in forecasts:
-        if weight > 0:
-            mean, std = forecast()
-            members.append((*gaussian_plain_iqf(mean.to(kv.dtype), std.to(kv.dtype), knot_levels),
+    stds = []
+    for weight, forecast, cal in zip(member_weights, forecasts, calibration):
+        if forecast is not None:
+            mean, std = (x.to(kv.dtype) for x in forecast)
+            members.append((*member_iqf(mean, std, knot_levels, cal, calibrated),
                             torch.zeros_like(beta_l), torch.ones_like(beta_l)))
             weights.append(weight)
+            stds.append(std)
     total = sum(weights)
     prior = [w / total for w in weights]
     stacked = [torch.stack(parts) for parts in zip(*members)]
@@ -185,7 +237,12 @@ def mix_statistical(
         errors = adjusted.started.sum(-1) - 1  # one-step errors behind each member's variance (B,)
         estimable = (errors >= MIN_ERRORS).expand(len(members), -1)
         quantiles = member_quantiles(*stacked, knot_levels)
-        mix_weights = inverse_variance_weights(prior, quantiles[2] - quantiles[0], estimable)
+        spreads = quantiles[2] - quantiles[0]
+        if any(c is not None for c in calibration):
+            # the weights compare the members' own variances; a calibration
+            # shapes each member's distribution, not its weight
+            spreads = torch.cat([spreads[:1], 2 * Z_90 * torch.stack(stds)])
+        mix_weights = inverse_variance_weights(prior, spreads, estimable)
         mixed = widen_by_disagreement(average_quantile_functions(*stacked, weights=mix_weights), mix_weights, quantiles)
     else:
         mixed = average_quantile_functions(*stacked, weights=prior)

@@ -153,6 +153,9 @@ def test_serialize_deserialize_identical_forecasts(trained, m4, tmp_path):
     learned = predictor.prediction_net.model.spread_exponent
     assert float(learned) != 0.5
     assert torch.equal(loaded.prediction_net.model.spread_exponent, learned)
+    # so is the members' calibration fitted before training
+    assert loaded.prediction_net.model.member_calibration == predictor.prediction_net.model.member_calibration
+    assert predictor.prediction_net.model.member_calibration is not None
     a = list(predictor.predict(m4[0][:6]))
     b = list(loaded.predict(m4[0][:6]))
     levels = [0.01, 0.1, 0.5, 0.9, 0.99]
@@ -268,6 +271,28 @@ def test_loss_units_default(tmp_path):
     assert estimator(tmp_path).loss_units == "mase"
     assert estimator(tmp_path).create_lightning_module().model.loss_units == "mase"
     assert estimator(tmp_path, loss_units="volume").create_lightning_module().model.loss_units == "volume"
+
+
+def test_member_calibration_is_fitted_on_the_training_series(trained, m4, tmp_path):
+    """The trained network carries the members' calibration that
+    fit_member_calibration computes from the training series (exact), one
+    per active member; none with calibrate_members=False or without
+    members; the estimator keeps no fitted state after training."""
+    from gluonts_iqf.model.mqcnn.calibration import fit_member_calibration
+
+    est, predictor, _ = trained
+    table = predictor.prediction_net.model.member_calibration
+    want = fit_member_calibration([e["target"] for e in m4[0]], est.context_length, H, est.statistical_season_length,
+                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]))
+    assert table == want and all(len(z) == len(est.distr_output.knot_levels) for z in table)
+    assert est._member_calibration is None
+    assert estimator(tmp_path, calibrate_members=False).fit_member_calibration(m4[0]) is None
+    assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0]) is None
+    theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0])
+    assert theta_only[0] == want[0] and theta_only[1] is None and theta_only[2] is None
+    ensemble = estimator(tmp_path, members=[{"loss_units": "mase"}, {"loss_units": "volume"}]).train(m4[0][:8])
+    for member in ensemble.prediction_net.members:
+        assert member.model.member_calibration is not None
 
 
 def test_statistical_season_and_context(tmp_path):

@@ -161,3 +161,50 @@ def test_degenerate_windows_do_not_collapse_the_forecast(dtype):
     width = kv[1, :, 5] - kv[1, :, 1]
     # the network's weight is at least 0.6 / (0.6 + 0.4 / 0.1^2) of it
     assert (width >= net_width * 0.6 / (0.6 + 0.4 / RELATIVE_SPREAD_FLOOR ** 2) * (1 - 1e-5)).all()
+
+
+def test_calibrated_members_in_the_inverse_variance_mix():
+    """float64, 1e-10: with a calibration, each member's quantile function
+    is mean + std Z with Z's given quantiles (standard_plain_iqf) on windows
+    of at least MIN_CALIBRATION_VALUES values, Gaussian on shorter ones; the
+    weights still come from the members' Gaussian spreads; the mix is the
+    stretched weighted mean of these quantile functions. The standard
+    normal's own quantiles as the calibration give the uncalibrated mix."""
+    from scipy.stats import norm
+
+    from gluonts_iqf.distributions.gaussian import standard_plain_iqf
+    from gluonts_iqf.model.mqcnn.statistical import MIN_CALIBRATION_VALUES
+
+    g = torch.Generator().manual_seed(3)
+    B, C, H = 4, 40, 6
+    y = 50 + torch.cumsum(torch.randn(B, C, generator=g, dtype=torch.float64), -1)
+    obs = torch.ones(B, C, dtype=torch.float64)
+    obs[0, : C - (MIN_CALIBRATION_VALUES - 1)] = 0  # too short for the calibration
+    args, loc, scale = _network(B, H, g)
+    z = norm.ppf(LEVELS)
+    calibration = [((z + 0.4) * 1.3).tolist(), None, (z * 0.8 - 0.2).tolist()]
+    (kv, bl, br), _, _ = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "inverse_variance", 0.1,
+                                         calibration)
+    levels = torch.tensor(LEVELS, dtype=torch.float64)
+    members, spreads = [IQF(levels, *args, loc=loc, scale=scale)], []
+    for cal, forecast in zip(calibration, (theta_forecast, damped_trend_forecast, ces_forecast)):
+        mean, std = forecast(y, obs, H, 1)
+        gaussian = gaussian_plain_iqf(mean, std, LEVELS)
+        fitted = standard_plain_iqf(mean, std, LEVELS, cal) if cal is not None else gaussian
+        parts = [torch.cat([gp[:1], fp[1:]]) for gp, fp in zip(gaussian, fitted)]  # row 0: Gaussian
+        members.append(IQF(levels, *parts))
+        spreads.append(2 * Z90 * std)
+    u90, u10 = torch.full((B, H), 0.9, dtype=torch.float64), torch.full((B, H), 0.1, dtype=torch.float64)
+    spreads = torch.stack([members[0].icdf(u90) - members[0].icdf(u10)] + spreads)
+    w = inverse_variance_weights((0.6, 0.15, 0.15, 0.1), spreads, torch.ones(4, B, dtype=torch.bool))
+    u_levels = (0.01, 0.1, 0.42, 0.5, 0.9, 0.995)
+    want, _ = _stretched(members, w, u_levels, B, H)
+    mixed = IQF(levels, kv, bl, br)
+    for level in u_levels:
+        u = torch.full((B, H), level, dtype=torch.float64)
+        torch.testing.assert_close(mixed.icdf(u), want[level], rtol=1e-10, atol=1e-10)
+    plain = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "inverse_variance", 0.1)[0]
+    normal = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.15, 0.15, "inverse_variance", 0.1,
+                             [z.tolist()] * 3)[0]
+    for a, b in zip(normal, plain):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -1,0 +1,137 @@
+"""The statistical members' calibration on a backtest of the training
+series: its windows against direct slicing, its standardized errors and
+quantiles against numpy, the whole fit against the members' public
+forecasts recomputed window by window, and the checks of a calibration."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gluonts_iqf.model.mqcnn.calibration import (
+    MIN_CALIBRATION_ERRORS,
+    backtest_windows,
+    check_member_calibration,
+    fit_member_calibration,
+    standard_quantiles,
+    standardized_errors,
+)
+from gluonts_iqf.model.mqcnn.statistical import MIN_CALIBRATION_VALUES
+from gluonts_iqf.nn.ces import ces_forecast
+from gluonts_iqf.nn.damped import damped_trend_forecast
+from gluonts_iqf.nn.theta import theta_forecast
+
+LEVELS = [0.025, 0.1, 0.3, 0.5, 0.7, 0.9, 0.975]
+
+
+def _series(seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in (3, 9, 14, 23, 40):
+        y = 20 + np.cumsum(rng.normal(size=n)) + 0.3 * np.arange(n)
+        out.append(y)
+    out[3][[2, 15, 21]] = np.nan  # missing values, one of them in a future window
+    out[4][32:36] = np.nan  # the whole future window of the cut at 32 (H = 4) missing
+    return out
+
+
+def test_backtest_windows_are_the_slices_before_and_after_each_cut():
+    """Every cut T - j H (j = 1..4) of every series with at least
+    MIN_CALIBRATION_VALUES observed values before it and one after it: the
+    C values before the cut left-padded as unobserved zeros, the H after it
+    (exact)."""
+    C, H = 10, 4
+    series = _series()
+    past, past_obs, fut, fut_obs = backtest_windows(series, C, H)
+    want = []
+    for y in series:
+        for j in range(1, 5):
+            cut = len(y) - j * H
+            if cut < MIN_CALIBRATION_VALUES:
+                break
+            before, after = y[max(0, cut - C):cut], y[cut:cut + H]
+            if (~np.isnan(before)).sum() < MIN_CALIBRATION_VALUES or np.isnan(after).all():
+                continue
+            want.append((np.concatenate([np.full(C - len(before), np.nan), before]), after))
+    assert past.shape == (len(want), C) and fut.shape == (len(want), H) and past.dtype == torch.float64
+    for i, (before, after) in enumerate(want):
+        np.testing.assert_array_equal(past_obs[i].numpy(), ~np.isnan(before))
+        np.testing.assert_array_equal(past[i].numpy(), np.nan_to_num(before))
+        np.testing.assert_array_equal(fut_obs[i].numpy(), ~np.isnan(after))
+        np.testing.assert_array_equal(fut[i].numpy(), np.nan_to_num(after))
+    # the series of 3 values has no window; the all-missing future window is left out
+    assert len(want) == 1 + 2 + 4 + 3
+
+
+def test_backtest_windows_read_evenly_spaced_series():
+    """Of 10 series with max_series 3: every 4th (0, 4, 8) when the number
+    of series is known, else the first 3."""
+    series = [np.full(30, float(k)) + np.arange(30) for k in range(10)]
+    past, *_ = backtest_windows(series, 8, 5, origins=1, max_series=3, num_series=10)
+    assert past[:, -1].tolist() == [k + 24.0 for k in (0, 4, 8)]
+    past, *_ = backtest_windows(iter(series), 8, 5, origins=1, max_series=3)
+    assert past[:, -1].tolist() == [k + 24.0 for k in (0, 1, 2)]
+    past, *_ = backtest_windows([np.arange(3.0)], 8, 5)
+    assert past.shape == (0, 8)
+
+
+def test_standardized_errors_and_their_quantiles():
+    """(y - mean) / std of the observed values, forecasts without spread
+    left out; quantiles as numpy's linear ones (1e-12), ties made strictly
+    increasing, None with too few errors."""
+    mean = torch.tensor([[1.0, 2.0], [5.0, 5.0]], dtype=torch.float64)
+    std = torch.tensor([[2.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[3.0, 1.0], [9.0, 4.0]], dtype=torch.float64)
+    obs = torch.tensor([[1.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    assert standardized_errors(mean, std, y, obs).tolist() == [1.0, -2.0]
+    e = torch.from_numpy(np.random.default_rng(0).standard_t(4, size=5000))
+    np.testing.assert_allclose(standard_quantiles(e, LEVELS), np.quantile(e.numpy(), LEVELS), rtol=1e-12)
+    ties = standard_quantiles(torch.zeros(MIN_CALIBRATION_ERRORS, dtype=torch.float64), LEVELS)
+    assert all(b > a for a, b in zip(ties, ties[1:])) and abs(ties[-1]) < 1e-300
+    assert standard_quantiles(e[: MIN_CALIBRATION_ERRORS - 1], LEVELS) is None
+
+
+def test_fit_is_the_members_own_forecasts_recomputed_window_by_window():
+    """Each member's calibration equals numpy's quantiles of the
+    standardized errors of its public forecast function (theta_forecast,
+    damped_trend_forecast, ces_forecast), called on each backtest window
+    alone (1e-9); an inactive member has none."""
+    rng = np.random.default_rng(1)
+    C, H, season = 16, 3, 4
+    series = [50 + np.cumsum(rng.normal(size=n)) + 3 * np.sin(np.arange(n) * 2 * np.pi / 4)
+              for n in rng.integers(12, 60, size=30)]
+    table = fit_member_calibration(series, C, H, season, LEVELS, [True, True, True])
+    past, past_obs, fut, fut_obs = backtest_windows(series, C, H)
+    for z, forecast in zip(table, (theta_forecast, damped_trend_forecast, ces_forecast)):
+        errors = []
+        for i in range(past.shape[0]):
+            mean, std = forecast(past[i:i + 1], past_obs[i:i + 1], H, season)
+            ok = fut_obs[i] > 0
+            errors.append(((fut[i] - mean[0]) / std[0])[ok].numpy())
+        np.testing.assert_allclose(z, np.quantile(np.concatenate(errors), LEVELS), rtol=1e-9, atol=1e-9)
+    partial = fit_member_calibration(series, C, H, season, LEVELS, [False, True, False])
+    assert partial[0] is None and partial[2] is None and partial[1] == pytest.approx(table[1], rel=1e-12)
+    assert fit_member_calibration(series[:1], C, H, season, LEVELS, [True, True, True]) is None  # too few errors
+
+
+def test_growth_the_members_do_not_extrapolate_moves_their_median_up():
+    """Series growing 4 % a step: Theta (half the fitted drift) and the
+    damped trend forecast too little growth, so the median of their
+    standardized errors on the backtest is positive (here above 0.3)."""
+    rng = np.random.default_rng(2)
+    series = [100 * 1.04 ** np.arange(40) * np.exp(rng.normal(scale=0.02, size=40)) for _ in range(40)]
+    theta, damped, _ = fit_member_calibration(series, 20, 6, 1, [0.1, 0.5, 0.9], [True, True, False])
+    assert theta[1] > 0.3 and damped[1] > 0.3
+
+
+def test_calibration_checks():
+    """One entry per member, each None or len(knot_levels) finite, strictly
+    increasing values; the error names the member."""
+    check_member_calibration(None, LEVELS)
+    check_member_calibration([None, list(range(7)), None], LEVELS)
+    with pytest.raises(ValueError, match="one entry per member"):
+        check_member_calibration([None, None], LEVELS)
+    for bad in ([0, 1, 2], [0, 1, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, math.nan]):
+        with pytest.raises(ValueError, match="'damped'"):
+            check_member_calibration([None, bad, None], LEVELS)
