@@ -83,8 +83,12 @@ class MQCNNEstimator(ForkingEstimator):
     volume-weighted (wQL) and per-series (MASE,     the defaults: the network (trained with every
     sMAPE) accuracy                                 series alike, in units of its seasonal-naive
                                                     error), a Theta, a damped-trend and a CES
-                                                    forecast, combined per series by their inverse
-                                                    variances
+                                                    forecast, each calibrated on a backtest of the
+                                                    training series, combined per series by their
+                                                    inverse variances
+    the statistical members' Gaussian intervals     ``calibrate_members=False``
+    as fitted (series whose recent windows are
+    unlike the next one)
     a network that weighs series by volume, as      ``loss_units="volume"``
     the weighted quantile loss does
     the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0,
