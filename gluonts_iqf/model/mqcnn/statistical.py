@@ -96,10 +96,12 @@ def member_iqf(
 
     mean, std : (B, H) -> ``knot_values`` (B, H, K), ``beta_l``, ``beta_r`` (B, H).
     """
-    gaussian = gaussian_plain_iqf(mean, std, knot_levels)
     if calibration is None:
-        return gaussian
+        return gaussian_plain_iqf(mean, std, knot_levels)
     fitted = standard_plain_iqf(mean, std, knot_levels, calibration)
+    if bool(calibrated.all()):
+        return fitted
+    gaussian = gaussian_plain_iqf(mean, std, knot_levels)
     rows = calibrated.view(-1, 1)
     return (torch.where(rows.unsqueeze(-1), fitted[0], gaussian[0]),
             torch.where(rows, fitted[1], gaussian[1]), torch.where(rows, fitted[2], gaussian[2]))

@@ -208,3 +208,27 @@ def test_calibrated_members_in_the_inverse_variance_mix():
                              [z.tolist()] * 3)[0]
     for a, b in zip(normal, plain):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_member_iqf_rows():
+    """member_iqf: Gaussian without a calibration; with one, the calibrated
+    IQF on the rows marked calibrated and the Gaussian on the others
+    (exact), whether all, some or none are marked."""
+    from scipy.stats import norm
+
+    from gluonts_iqf.distributions.gaussian import standard_plain_iqf
+    from gluonts_iqf.model.mqcnn.statistical import member_iqf
+
+    g = torch.Generator().manual_seed(4)
+    mean = torch.randn(3, 5, generator=g, dtype=torch.float64) * 10
+    std = torch.rand(3, 5, generator=g, dtype=torch.float64) + 0.1
+    z = (norm.ppf(LEVELS) + 0.3).tolist()
+    gaussian = gaussian_plain_iqf(mean, std, LEVELS)
+    fitted = standard_plain_iqf(mean, std, LEVELS, z)
+    for a, b in zip(member_iqf(mean, std, LEVELS, None, None), gaussian):
+        assert torch.equal(a, b)
+    for rows in ([True, True, True], [True, False, True], [False, False, False]):
+        marked = torch.tensor(rows)
+        for a, f, gs in zip(member_iqf(mean, std, LEVELS, z, marked), fitted, gaussian):
+            for i, r in enumerate(rows):
+                assert torch.equal(a[i], f[i] if r else gs[i])
