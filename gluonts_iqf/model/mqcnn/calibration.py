@@ -4,7 +4,7 @@ The members' Gaussian intervals rest on their in-sample one-step errors and
 their model's assumptions; on much business data they extrapolate less
 growth than the series then show, so their medians sit low and their
 intervals are too narrow. Before training, each training series is cut at
-``T - j H`` for ``j = 1 .. CALIBRATION_ORIGINS`` (a rolling-origin
+``T - j H`` for ``j = 1 .. CALIBRATION_ORIGINS`` (8; a rolling-origin
 backtest of the training data only); the members are fitted on the
 ``context_length`` values before each cut, as at prediction, and scored on
 the ``H`` values after it. Each member's standardized errors
@@ -23,10 +23,11 @@ from torch import Tensor
 
 from .statistical import MEMBERS, MIN_CALIBRATION_VALUES, statistical_forecasts
 
-#: Cuts per training series: the last ``CALIBRATION_ORIGINS`` windows of H
-#: values. One cut is one calendar period shared by every series (a common
-#: shock moves all of them); four average over a few periods.
-CALIBRATION_ORIGINS = 4
+#: Cuts per training series (the estimator's default ``calibration_origins``):
+#: the last ``CALIBRATION_ORIGINS`` windows of H values. One cut is one
+#: calendar period shared by every series (a common shock moves all of
+#: them); eight average over several periods.
+CALIBRATION_ORIGINS = 8
 
 #: Series the backtest reads at most (evenly spaced through the training
 #: data): the pooled quantiles of 4 x 2,000 x H errors are stable, and the
@@ -132,13 +133,17 @@ def fit_member_calibration(
     knot_levels: Sequence[float],
     active: Sequence[bool],
     num_series: Optional[int] = None,
+    origins: int = CALIBRATION_ORIGINS,
 ) -> Optional[List[Optional[List[float]]]]:
     """Each active member's standard quantiles at ``knot_levels`` on the
-    backtest windows of ``targets`` (:func:`backtest_windows`), in
+    backtest windows of ``targets`` (:func:`backtest_windows`, ``origins``
+    cuts per series), in
     :data:`~gluonts_iqf.model.mqcnn.statistical.MEMBERS` order (None for an
     inactive member or one with too few errors); None when no member has a
     calibration."""
-    past, past_obs, fut, fut_obs = backtest_windows(targets, context_length, prediction_length, num_series=num_series)
+    past, past_obs, fut, fut_obs = backtest_windows(
+        targets, context_length, prediction_length, origins=origins, num_series=num_series
+    )
     errors: List[List[Tensor]] = [[] for _ in MEMBERS]
     with torch.no_grad():
         for start in range(0, past.shape[0], CALIBRATION_BATCH):

@@ -17,7 +17,7 @@ from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
-from .calibration import fit_member_calibration
+from .calibration import CALIBRATION_ORIGINS, fit_member_calibration
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
@@ -267,6 +267,10 @@ class MQCNNEstimator(ForkingEstimator):
         windows, in place of the Gaussian's
         (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default True; False:
         Gaussian members).
+    calibration_origins
+        Cuts per training series of that backtest: its last
+        ``calibration_origins`` windows of ``prediction_length`` values
+        (default ``CALIBRATION_ORIGINS``, 8).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -334,6 +338,7 @@ class MQCNNEstimator(ForkingEstimator):
         statistical_combination: str = "inverse_variance",
         ces_weight: Optional[float] = None,
         calibrate_members: bool = True,
+        calibration_origins: int = CALIBRATION_ORIGINS,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -395,7 +400,9 @@ class MQCNNEstimator(ForkingEstimator):
         self.statistical_season_length = stat_season
         self.statistical_combination = statistical_combination
         self.ces_weight = ces_weight
+        check_at_least("calibration_origins", calibration_origins, 1)
         self.calibrate_members = calibrate_members
+        self.calibration_origins = calibration_origins
         self._member_calibration = None  # fitted by train_model on the training series
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
@@ -494,6 +501,7 @@ class MQCNNEstimator(ForkingEstimator):
         return fit_member_calibration(
             (entry["target"] for entry in training_data), self.context_length, self.prediction_length,
             self.statistical_season_length, self.distr_output.knot_levels, active, num_series=num_series,
+            origins=self.calibration_origins,
         )
 
     def forecast_generator(self) -> ForecastGenerator:

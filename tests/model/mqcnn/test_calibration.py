@@ -43,7 +43,7 @@ def test_backtest_windows_are_the_slices_before_and_after_each_cut():
     (exact)."""
     C, H = 10, 4
     series = _series()
-    past, past_obs, fut, fut_obs = backtest_windows(series, C, H)
+    past, past_obs, fut, fut_obs = backtest_windows(series, C, H, origins=4)
     want = []
     for y in series:
         for j in range(1, 5):

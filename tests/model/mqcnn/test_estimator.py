@@ -283,13 +283,17 @@ def test_member_calibration_is_fitted_on_the_training_series(trained, m4, tmp_pa
     est, predictor, _ = trained
     table = predictor.prediction_net.model.member_calibration
     want = fit_member_calibration([e["target"] for e in m4[0]], est.context_length, H, est.statistical_season_length,
-                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]))
+                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]), origins=8)
     assert table == want and all(len(z) == len(est.distr_output.knot_levels) for z in table)
     assert est._member_calibration is None
     assert estimator(tmp_path, calibrate_members=False).fit_member_calibration(m4[0]) is None
     assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0]) is None
     theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0])
     assert theta_only[0] == want[0] and theta_only[1] is None and theta_only[2] is None
+    two = estimator(tmp_path, calibration_origins=2).fit_member_calibration(m4[0])
+    assert two == fit_member_calibration([e["target"] for e in m4[0]], est.context_length, H,
+                                         est.statistical_season_length, est.distr_output.knot_levels,
+                                         [True, True, True], num_series=len(m4[0]), origins=2) != want
     ensemble = estimator(tmp_path, members=[{"loss_units": "mase"}, {"loss_units": "volume"}]).train(m4[0][:8])
     for member in ensemble.prediction_net.members:
         assert member.model.member_calibration is not None
@@ -382,6 +386,7 @@ def test_trimmed_history_gives_identical_forecasts(trained, m4):
     (dict(theta_weight=0.7, damped_weight=0.7), "damped_weight"),
     (dict(ces_weight=-0.2), "ces_weight"),
     (dict(theta_weight=0.3, damped_weight=0.3, ces_weight=0.5), "ces_weight"),
+    (dict(calibration_origins=0), "calibration_origins"),
 ])
 def test_bad_settings_fail_at_construction(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
