@@ -40,9 +40,9 @@ DEFAULT_NUM_FORKING = 4
 #: Default weights of the Theta, damped-trend and CES forecasts in the
 #: predicted quantile function (with a plain IQF head; chosen on the
 #: validation windows, RESULTS.md).
-DEFAULT_THETA_WEIGHT = 0.15
-DEFAULT_DAMPED_WEIGHT = 0.15
-DEFAULT_CES_WEIGHT = 0.15
+DEFAULT_THETA_WEIGHT = 0.2
+DEFAULT_DAMPED_WEIGHT = 0.2
+DEFAULT_CES_WEIGHT = 0.2
 
 #: Season of the statistical members on weekly data: the yearly cycle, as
 #: statsforecast and R's forecast take it (the network's lags keep GluonTS's
