@@ -11,6 +11,10 @@ Windows (one per series, the datasets' standard horizon ``H``):
   on what is left; forecast those ``H`` values from it. The test values are
   never seen. Series with fewer than ``H + 1`` training values have no
   validation window (their count is recorded).
+* ``validation2``: the same one window earlier (every training series loses
+  its last ``2 H`` values; forecast the first ``H`` of them): a second
+  validation window on which choices made on ``validation`` are checked,
+  as one window shares one calendar period across every series.
 
 Models: ``mqcnn`` (:class:`gluonts_iqf.MQCNNEstimator`, defaults unless
 ``--mqcnn-kwargs``), GluonTS's ``deepar``, ``tft`` and ``patchtst`` at the
@@ -109,9 +113,10 @@ def windows(name: str, data_dir: Optional[str], split: str, max_series: Optional
         inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in test]
         truth = [np.asarray(e["target"], dtype=float)[-H:] for e in test]
         return ds.metadata, train, inputs, truth, 0
-    keep = [e for e in train if len(e["target"]) > H]
-    inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in keep]
-    truth = [np.asarray(e["target"], dtype=float)[-H:] for e in keep]
+    cut = 2 * H if split == "validation2" else H
+    keep = [e for e in train if len(e["target"]) > cut]
+    inputs = [dict(e, target=np.asarray(e["target"])[:-cut]) for e in keep]
+    truth = [np.asarray(e["target"], dtype=float)[len(e["target"]) - cut:][:H] for e in keep]
     return ds.metadata, inputs, inputs, truth, len(train) - len(keep)
 
 
@@ -410,10 +415,15 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
         dates = sorted(r.get("date", "?") for r in runs)
         return f"`{', '.join(commits)}` ({dates[0]} to {dates[-1]})" if runs else "-"
     lines = [heading, ""]
-    rule = ("Every default and setting of MQ-CNN-IQF is chosen on these windows (the last H values of each "
-            "training series, the test values never seen)." if split == "validation" else
-            "Each reported configuration is scored once on these windows (the datasets' standard test "
-            "windows); nothing is chosen here.")
+    rule = {
+        "validation": "Every default and setting of MQ-CNN-IQF is chosen on these windows (the last H values of "
+                      "each training series, the test values never seen).",
+        "validation2": "A second validation window, one horizon earlier (the H values before the last H of each "
+                       "training series, the models trained on the series without their last 2H values): choices "
+                       "made on the validation windows are checked here; nothing is chosen here.",
+        "test": "Each reported configuration is scored once on these windows (the datasets' standard test "
+                "windows); nothing is chosen here.",
+    }[split]
     lines += [rule, "",
               f"Command: `python benchmarks/bench_accuracy.py --split {split} --data-dir DIR "
               f"--datasets {','.join(datasets)} --steps {args.steps} --batch-size {args.batch_size} "
@@ -506,7 +516,7 @@ def merge_results(path: Path, others: Sequence[str]) -> Dict[str, Any]:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--split", choices=("validation", "test"), required=True)
+    p.add_argument("--split", choices=("validation", "validation2", "test"), required=True)
     p.add_argument("--datasets", default=",".join(DEV_SUITE))
     p.add_argument("--models", default=",".join(ALL_MODELS))
     p.add_argument("--seeds", default="0", help="training seeds of the neural models")
