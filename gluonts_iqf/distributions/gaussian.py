@@ -11,11 +11,6 @@ import torch
 from torch import Tensor
 
 
-def normal_quantiles(levels: Tensor) -> Tensor:
-    """The standard normal quantiles of ``levels`` (same shape and dtype)."""
-    return math.sqrt(2.0) * torch.erfinv(2 * levels - 1)
-
-
 def location_scale_plain_iqf(
     mean: Tensor, std: Tensor, knot_levels: Sequence[float], z: Tensor, slope_l: Tensor, slope_r: Tensor
 ) -> Tuple[Tensor, Tensor, Tensor]:
@@ -50,7 +45,7 @@ def gaussian_plain_iqf(
     mean, std : (*b) -> ``knot_values`` (*b, K), ``beta_l``, ``beta_r`` (*b).
     """
     levels = torch.as_tensor(knot_levels, dtype=mean.dtype, device=mean.device)
-    z = normal_quantiles(levels)  # (K,)
+    z = torch.special.ndtri(levels)  # (K,)
     pdf = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
     return location_scale_plain_iqf(mean, std, knot_levels, z, 1.0 / pdf[0], 1.0 / pdf[-1])
 
@@ -68,7 +63,7 @@ def standard_plain_iqf(
     mean, std : (*b) -> ``knot_values`` (*b, K), ``beta_l``, ``beta_r`` (*b).
     """
     levels = torch.as_tensor(knot_levels, dtype=mean.dtype, device=mean.device)
-    g = normal_quantiles(levels)
+    g = torch.special.ndtri(levels)
     zt = torch.as_tensor(z, dtype=mean.dtype, device=mean.device)
     pdf = torch.exp(-0.5 * g * g) / math.sqrt(2 * math.pi)
     slope_l = (zt[1] - zt[0]) / (g[1] - g[0]) / pdf[0]

@@ -299,6 +299,20 @@ def test_member_calibration_is_fitted_on_the_training_series(trained, m4, tmp_pa
         assert member.model.member_calibration is not None
 
 
+def test_calibration_settings_round_trip(tmp_path):
+    """GluonTS's serde keeps the calibration settings of the estimator, and
+    the fitted table inside the lightning module's model_kwargs."""
+    from gluonts.core import serde
+
+    est = estimator(tmp_path, calibrate_members=False, calibration_origins=3)
+    back = serde.decode(serde.encode(est))
+    assert (back.calibrate_members, back.calibration_origins) == (False, 3)
+    est = estimator(tmp_path)
+    est._member_calibration = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None]
+    module = est.create_lightning_module()
+    assert serde.decode(serde.encode(module)).model.member_calibration == est._member_calibration
+
+
 def test_statistical_season_and_context(tmp_path):
     """Weekly data: the statistical members take the yearly season (52) and
     the default window covers three of them; without members the window is
