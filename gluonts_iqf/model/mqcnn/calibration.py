@@ -13,9 +13,15 @@ empirical quantiles at the knot levels replace the standard normal's in
 that member's forecasts: one correction per dataset of its bias and width,
 which :func:`~gluonts_iqf.model.mqcnn.statistical.mix_statistical` applies.
 The network needs none: its training loss calibrates it.
+
+The same backtest scores each member (:func:`backtest_loss`: its
+volume-weighted quantile loss with those quantiles), and
+:func:`skill_weights` moves the members' prior weights toward the members
+that forecast this dataset's series best.
 """
 
-from typing import Iterable, List, Optional, Sequence, Tuple
+import math
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,6 +44,13 @@ MAX_CALIBRATION_SERIES = 2000
 #: its Gaussian quantiles (the outer knots' empirical quantiles would rest
 #: on a handful of errors).
 MIN_CALIBRATION_ERRORS = 100
+
+#: Exponent ``p`` of :func:`skill_weights` (the estimator's default
+#: ``member_skill_power``): each member's prior weight is multiplied by its
+#: backtest loss to the power ``-p``. The members' losses differ by a few
+#: to some tens of percent, so a large power is needed for the weights to
+#: move; chosen on the validation windows (RESULTS.md).
+MEMBER_SKILL_POWER = 8.0
 
 #: Windows per batch of the members' fits (CES fits every window on its
 #: whole parameter grid at once).
@@ -125,6 +138,77 @@ def standard_quantiles(errors: Tensor, knot_levels: Sequence[float]) -> Optional
     return z
 
 
+def backtest_loss(
+    mean: Tensor, std: Tensor, z: Sequence[float], levels: Sequence[float], future: Tensor, observed: Tensor
+) -> Tuple[float, float]:
+    """The summed quantile (pinball) loss, averaged over ``levels``, of the
+    forecasts ``mean + std z_k`` of the observed future values, and the sum
+    of those values' magnitudes: their ratio is the volume-weighted
+    quantile loss (wQL up to a factor 2). mean, std, future, observed
+    (N, H); z the standard quantiles at ``levels`` (K,). Forecasts that are
+    not finite are left out."""
+    zt = torch.as_tensor(z, dtype=mean.dtype)
+    tau = torch.as_tensor(levels, dtype=mean.dtype)
+    keep = (observed > 0) & torch.isfinite(mean) & torch.isfinite(std)
+    q = mean[keep].unsqueeze(-1) + std[keep].unsqueeze(-1) * zt  # (n, K)
+    e = future[keep].unsqueeze(-1) - q
+    pinball = torch.maximum(tau * e, (tau - 1) * e).mean(-1)
+    return float(pinball.sum()), float(future[keep].abs().sum())
+
+
+class MemberBacktest(NamedTuple):
+    """What :func:`member_backtest` fits, per member in
+    :data:`~gluonts_iqf.model.mqcnn.statistical.MEMBERS` order."""
+
+    #: the standard quantiles at the knot levels, None for an inactive
+    #: member or one with too few errors; None when no member has any
+    calibration: Optional[List[Optional[List[float]]]]
+    #: the volume-weighted quantile loss on the backtest (with the
+    #: calibrated quantiles, else the normal's), None for an inactive member
+    #: or one with no scored value
+    loss: List[Optional[float]]
+
+
+def member_backtest(
+    targets: Iterable[np.ndarray],
+    context_length: int,
+    prediction_length: int,
+    season: int,
+    knot_levels: Sequence[float],
+    active: Sequence[bool],
+    num_series: Optional[int] = None,
+    origins: int = CALIBRATION_ORIGINS,
+) -> MemberBacktest:
+    """Each active member's standard quantiles at ``knot_levels`` and its
+    loss (:func:`backtest_loss`) on the backtest windows of ``targets``
+    (:func:`backtest_windows`, ``origins`` cuts per series)."""
+    past, past_obs, fut, fut_obs = backtest_windows(
+        targets, context_length, prediction_length, origins=origins, num_series=num_series
+    )
+    forecasts: List[List[Tuple[Tensor, Tensor]]] = [[] for _ in MEMBERS]
+    with torch.no_grad():
+        for start in range(0, past.shape[0], CALIBRATION_BATCH):
+            rows = slice(start, start + CALIBRATION_BATCH)
+            batch, _ = statistical_forecasts(past[rows], past_obs[rows], prediction_length, season, active)
+            for m, forecast in enumerate(batch):
+                if forecast is not None:
+                    forecasts[m].append(forecast)
+    normal = torch.special.ndtri(torch.as_tensor(knot_levels, dtype=torch.float64)).tolist()
+    table: List[Optional[List[float]]] = []
+    loss: List[Optional[float]] = []
+    for on, member in zip(active, forecasts):
+        if not (on and member):
+            table.append(None)
+            loss.append(None)
+            continue
+        mean, std = (torch.cat(parts) for parts in zip(*member))
+        z = standard_quantiles(standardized_errors(mean, std, fut, fut_obs), knot_levels)
+        table.append(z)
+        total, volume = backtest_loss(mean, std, normal if z is None else z, knot_levels, fut, fut_obs)
+        loss.append(total / volume if volume > 0 and math.isfinite(total) else None)
+    return MemberBacktest(table if any(t is not None for t in table) else None, loss)
+
+
 def fit_member_calibration(
     targets: Iterable[np.ndarray],
     context_length: int,
@@ -135,28 +219,34 @@ def fit_member_calibration(
     num_series: Optional[int] = None,
     origins: int = CALIBRATION_ORIGINS,
 ) -> Optional[List[Optional[List[float]]]]:
-    """Each active member's standard quantiles at ``knot_levels`` on the
-    backtest windows of ``targets`` (:func:`backtest_windows`, ``origins``
-    cuts per series), in
-    :data:`~gluonts_iqf.model.mqcnn.statistical.MEMBERS` order (None for an
-    inactive member or one with too few errors); None when no member has a
-    calibration."""
-    past, past_obs, fut, fut_obs = backtest_windows(
-        targets, context_length, prediction_length, origins=origins, num_series=num_series
-    )
-    errors: List[List[Tensor]] = [[] for _ in MEMBERS]
-    with torch.no_grad():
-        for start in range(0, past.shape[0], CALIBRATION_BATCH):
-            rows = slice(start, start + CALIBRATION_BATCH)
-            forecasts, _ = statistical_forecasts(past[rows], past_obs[rows], prediction_length, season, active)
-            for m, forecast in enumerate(forecasts):
-                if forecast is not None:
-                    errors[m].append(standardized_errors(*forecast, fut[rows], fut_obs[rows]))
-    table = [
-        standard_quantiles(torch.cat(e), knot_levels) if on and e else None
-        for on, e in zip(active, errors)
-    ]
-    return table if any(t is not None for t in table) else None
+    """The calibration of :func:`member_backtest` alone: each active
+    member's standard quantiles (None for an inactive member or one with too
+    few errors), None when no member has a calibration."""
+    return member_backtest(
+        targets, context_length, prediction_length, season, knot_levels, active, num_series, origins
+    ).calibration
+
+
+def skill_weights(
+    weights: Sequence[float], losses: Sequence[Optional[float]], power: float = MEMBER_SKILL_POWER
+) -> List[float]:
+    """The members' prior ``weights`` moved toward the members with the
+    lower backtest ``losses``: ``w_k loss_k^-power``, rescaled to the priors'
+    total, for the members with a positive weight. The priors unchanged
+    when ``power`` is 0 or some weighted member has no positive, finite
+    loss (computed in logs, so any power is finite)."""
+    on = [k for k, w in enumerate(weights) if w > 0]
+    ok = all(losses[k] is not None and 0 < losses[k] < math.inf for k in on)
+    if power == 0 or not on or not ok:
+        return [float(w) for w in weights]
+    logs = [math.log(weights[k]) - power * math.log(losses[k]) for k in on]
+    top = max(logs)
+    raw = [math.exp(v - top) for v in logs]
+    total = sum(weights[k] for k in on)
+    out = [0.0] * len(weights)
+    for k, r in zip(on, raw):
+        out[k] = total * r / sum(raw)
+    return out
 
 
 def check_member_calibration(calibration, knot_levels: Sequence[float]) -> None:

@@ -1,5 +1,6 @@
 """``MQCNNEstimator``: MQ-CNN as a GluonTS ``PyTorchLightningEstimator``."""
 
+import math
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
@@ -17,7 +18,7 @@ from ...nn.location import SEASONAL_LOC_INITS
 from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
-from .calibration import CALIBRATION_ORIGINS, fit_member_calibration
+from .calibration import CALIBRATION_ORIGINS, MEMBER_SKILL_POWER, MemberBacktest, member_backtest, skill_weights
 from .ensemble import MQCNNEnsemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
@@ -83,9 +84,9 @@ class MQCNNEstimator(ForkingEstimator):
     volume-weighted (wQL) and per-series (MASE,     the defaults: the network (trained with every
     sMAPE) accuracy                                 series alike, in units of its seasonal-naive
                                                     error), a Theta, a damped-trend and a CES
-                                                    forecast, each calibrated on a backtest of the
-                                                    training series, combined per series by their
-                                                    inverse variances
+                                                    forecast, each calibrated and weighted by its
+                                                    loss on a backtest of the training series,
+                                                    combined per series by their inverse variances
     the statistical members' Gaussian intervals     ``calibrate_members=False``
     as fitted (series whose recent windows are
     unlike the next one)
@@ -94,6 +95,8 @@ class MQCNNEstimator(ForkingEstimator):
     the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0,
     than a plain IQF)                               ces_weight=0``
     the members at fixed weights                    ``statistical_combination="fixed"``
+    the members' weights as given, not moved by     ``member_skill_power=0``
+    their backtest losses
     weekly data with a yearly season                the defaults (lags of season 1 for the network,
                                                     season 52 for the statistical members)
     a second network trained on a volume-weighted   ``members=[{"loss_units": "mase"},
@@ -271,6 +274,13 @@ class MQCNNEstimator(ForkingEstimator):
         Cuts per training series of that backtest: its last
         ``calibration_origins`` windows of ``prediction_length`` values
         (default ``CALIBRATION_ORIGINS``, 8).
+    member_skill_power
+        The members' weights above are multiplied by their quantile loss on
+        that backtest to the power ``-member_skill_power`` and rescaled to
+        the same total (:func:`~gluonts_iqf.model.mqcnn.calibration.skill_weights`),
+        so the members that forecast this dataset best weigh more; the
+        network's share is unchanged (default ``MEMBER_SKILL_POWER``, 8; 0:
+        the weights as given).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -339,6 +349,7 @@ class MQCNNEstimator(ForkingEstimator):
         ces_weight: Optional[float] = None,
         calibrate_members: bool = True,
         calibration_origins: int = CALIBRATION_ORIGINS,
+        member_skill_power: float = MEMBER_SKILL_POWER,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -403,7 +414,10 @@ class MQCNNEstimator(ForkingEstimator):
         check_at_least("calibration_origins", calibration_origins, 1)
         self.calibrate_members = calibrate_members
         self.calibration_origins = calibration_origins
-        self._member_calibration = None  # fitted by train_model on the training series
+        if not (math.isfinite(member_skill_power) and member_skill_power >= 0):
+            raise ValueError(f"member_skill_power must be finite and >= 0, got {member_skill_power}")
+        self.member_skill_power = member_skill_power
+        self._member_backtest: Optional[MemberBacktest] = None  # fitted by train_model on the training series
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
         self.kernel_size_seq = list(kernel_size_seq or [7, 3, 3])
@@ -457,11 +471,11 @@ class MQCNNEstimator(ForkingEstimator):
         predictor forecasts the average quantile function); ``from_predictor``
         of an ensemble warm-starts each member from its counterpart."""
         if not self.members:
-            self._member_calibration = self.fit_member_calibration(training_data)
+            self._member_backtest = self.fit_member_backtest(training_data)
             try:
                 return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
             finally:
-                self._member_calibration = None
+                self._member_backtest = None
         if kwargs.get("ckpt_path") is not None:
             raise ValueError("ckpt_path (resuming a Lightning run) is not supported for an ensemble")
         starts = [None] * len(self.members)
@@ -487,27 +501,42 @@ class MQCNNEstimator(ForkingEstimator):
             predictor=estimators[longest].create_predictor(transformation, network),
         )
 
-    def fit_member_calibration(self, training_data: Dataset) -> Optional[List[Optional[List[float]]]]:
-        """The statistical members' standard quantiles on a backtest of
-        ``training_data`` (:func:`~gluonts_iqf.model.mqcnn.calibration.fit_member_calibration`);
-        None without members or with ``calibrate_members=False``."""
+    def fit_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
+        """The statistical members' standard quantiles and losses on a
+        backtest of ``training_data``
+        (:func:`~gluonts_iqf.model.mqcnn.calibration.member_backtest`; no
+        calibration with ``calibrate_members=False``); None without members,
+        or when neither the calibration nor the skill weights are wanted."""
         active = [w > 0 for w in (self.theta_weight, self.damped_weight, self.ces_weight)]
-        if not (self.calibrate_members and any(active)):
+        if not (any(active) and (self.calibrate_members or self.member_skill_power > 0)):
             return None
         try:
             num_series = len(training_data)
         except TypeError:  # a stream without a length: the first series are read
             num_series = None
-        return fit_member_calibration(
+        fit = member_backtest(
             (entry["target"] for entry in training_data), self.context_length, self.prediction_length,
             self.statistical_season_length, self.distr_output.knot_levels, active, num_series=num_series,
             origins=self.calibration_origins,
         )
+        return fit if self.calibrate_members else fit._replace(calibration=None)
+
+    def member_weights(self, backtest: Optional[MemberBacktest]) -> List[float]:
+        """The Theta, damped-trend and CES weights of the network: the
+        estimator's, moved by the members' backtest losses
+        (:func:`~gluonts_iqf.model.mqcnn.calibration.skill_weights`) when
+        there is a backtest."""
+        weights = [self.theta_weight, self.damped_weight, self.ces_weight]
+        if backtest is None:
+            return weights
+        return skill_weights(weights, backtest.loss, self.member_skill_power)
 
     def forecast_generator(self) -> ForecastGenerator:
         return self.distr_output.forecast_generator
 
     def create_lightning_module(self) -> MQCNNLightningModule:
+        backtest = self._member_backtest
+        theta_weight, damped_weight, ces_weight = self.member_weights(backtest)
         return MQCNNLightningModule(
             model_kwargs=dict(
                 prediction_length=self.prediction_length,
@@ -541,12 +570,12 @@ class MQCNNEstimator(ForkingEstimator):
                 impute_lags=self.impute_lags,
                 smoothing_features=self.smoothing_features,
                 seasonal_spread=self.seasonal_spread,
-                theta_weight=self.theta_weight,
-                damped_weight=self.damped_weight,
+                theta_weight=theta_weight,
+                damped_weight=damped_weight,
                 statistical_season_length=self.statistical_season_length,
                 statistical_combination=self.statistical_combination,
-                ces_weight=self.ces_weight,
-                member_calibration=self._member_calibration,
+                ces_weight=ces_weight,
+                member_calibration=None if backtest is None else backtest.calibration,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

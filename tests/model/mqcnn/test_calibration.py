@@ -1,7 +1,8 @@
 """The statistical members' calibration on a backtest of the training
-series: its windows against direct slicing, its standardized errors and
-quantiles against numpy, the whole fit against the members' public
-forecasts recomputed window by window, and the checks of a calibration."""
+series: its windows against direct slicing, its standardized errors,
+quantiles and losses against numpy, the whole fit against the members'
+public forecasts recomputed window by window, the skill weights against
+their formula, and the checks of a calibration."""
 
 import math
 
@@ -11,9 +12,12 @@ import torch
 
 from gluonts_iqf.model.mqcnn.calibration import (
     MIN_CALIBRATION_ERRORS,
+    backtest_loss,
     backtest_windows,
     check_member_calibration,
     fit_member_calibration,
+    member_backtest,
+    skill_weights,
     standard_quantiles,
     standardized_errors,
 )
@@ -110,9 +114,74 @@ def test_fit_is_the_members_own_forecasts_recomputed_window_by_window():
             ok = fut_obs[i] > 0
             errors.append(((fut[i] - mean[0]) / std[0])[ok].numpy())
         np.testing.assert_allclose(z, np.quantile(np.concatenate(errors), LEVELS), rtol=1e-9, atol=1e-9)
+    fit = member_backtest(series, C, H, season, LEVELS, [True, True, True])
+    assert fit.calibration == table
+    for z, loss, forecast in zip(table, fit.loss, (theta_forecast, damped_trend_forecast, ces_forecast)):
+        total = volume = 0.0
+        for i in range(past.shape[0]):
+            mean, std = (a[0].numpy() for a in forecast(past[i:i + 1], past_obs[i:i + 1], H, season))
+            ok = fut_obs[i].numpy() > 0
+            y = fut[i].numpy()[ok]
+            q = mean[ok, None] + std[ok, None] * np.asarray(z)
+            tau = np.asarray(LEVELS)
+            total += np.mean(np.maximum(tau * (y[:, None] - q), (tau - 1) * (y[:, None] - q)), axis=1).sum()
+            volume += np.abs(y).sum()
+        assert loss == pytest.approx(total / volume, rel=1e-9)
     partial = fit_member_calibration(series, C, H, season, LEVELS, [False, True, False])
     assert partial[0] is None and partial[2] is None and partial[1] == pytest.approx(table[1], rel=1e-12)
     assert fit_member_calibration(series[:1], C, H, season, LEVELS, [True, True, True]) is None  # too few errors
+
+
+def test_backtest_loss_is_the_pinball_loss_of_the_observed_values():
+    """The summed pinball loss of mean + std z at each level, averaged over
+    levels, of the observed values, and their summed magnitude (numpy,
+    1e-12); unobserved values and forecasts that are not finite are left
+    out; a member without a calibration is scored with the normal's
+    quantiles."""
+    rng = np.random.default_rng(3)
+    mean = torch.from_numpy(rng.normal(size=(5, 4)))
+    std = torch.from_numpy(rng.uniform(0.5, 2.0, size=(5, 4)))
+    y = torch.from_numpy(rng.normal(size=(5, 4)) * 2)
+    obs = torch.from_numpy((rng.uniform(size=(5, 4)) > 0.2).astype(float))
+    mean[4, 1] = math.nan
+    z = [-1.5, -0.2, 0.1, 1.3, 2.0, 2.2, 3.0]
+    total, volume = backtest_loss(mean, std, z, LEVELS, y, obs)
+    keep = (obs.numpy() > 0) & np.isfinite(mean.numpy())
+    e = y.numpy()[keep][:, None] - (mean.numpy()[keep][:, None] + std.numpy()[keep][:, None] * np.asarray(z))
+    tau = np.asarray(LEVELS)
+    assert total == pytest.approx(np.maximum(tau * e, (tau - 1) * e).mean(1).sum(), rel=1e-12)
+    assert volume == pytest.approx(np.abs(y.numpy()[keep]).sum(), rel=1e-12)
+    # too few errors for a calibration: the loss with the normal's quantiles
+    short = [20 + np.arange(12.0)]
+    fit = member_backtest(short, 8, 3, 1, LEVELS, [True, False, False], origins=1)
+    assert fit.calibration is None and fit.loss[1:] == [None, None]
+    past, past_obs, fut, fut_obs = backtest_windows(short, 8, 3, origins=1)
+    mean, std = theta_forecast(past, past_obs, 3, 1)
+    total, volume = backtest_loss(mean, std, torch.special.ndtri(torch.tensor(LEVELS, dtype=torch.float64)).tolist(),
+                                  LEVELS, fut, fut_obs)
+    assert fit.loss[0] == pytest.approx(total / volume, rel=1e-12)
+
+
+def test_skill_weights():
+    """w_k loss_k^-p rescaled to the priors' total (exact formula, 1e-12):
+    equal losses or power 0 keep the priors; a member with weight 0 stays
+    at 0; a weighted member without a positive, finite loss keeps the
+    priors; a huge power puts the whole weight on the best member with no
+    overflow."""
+    priors = [0.2, 0.1, 0.3]
+    losses = [0.1, 0.2, 0.05]
+    got = skill_weights(priors, losses, 2.0)
+    raw = np.asarray(priors) * np.asarray(losses) ** -2.0
+    np.testing.assert_allclose(got, 0.6 * raw / raw.sum(), rtol=1e-12)
+    assert skill_weights(priors, [0.3, 0.3, 0.3], 8.0) == pytest.approx(priors, rel=1e-12)
+    assert skill_weights(priors, losses, 0.0) == priors
+    # power 1: 0.2 / 0.1 and 0.3 / 0.2, rescaled to 0.5
+    assert skill_weights([0.2, 0.0, 0.3], [0.1, None, 0.2], 1.0) == pytest.approx([0.5 * 2 / 3.5, 0.0, 0.5 * 1.5 / 3.5],
+                                                                               rel=1e-12)
+    for bad in (None, 0.0, math.inf, math.nan):
+        assert skill_weights(priors, [0.1, bad, 0.05], 8.0) == priors
+    assert skill_weights(priors, [1e-3, 1e-2, 2e-3], 1e4) == pytest.approx([0.6, 0.0, 0.0], abs=1e-12)
+    assert skill_weights([0.0, 0.0, 0.0], [None, None, None], 8.0) == [0.0, 0.0, 0.0]
 
 
 def test_growth_the_members_do_not_extrapolate_moves_their_median_up():

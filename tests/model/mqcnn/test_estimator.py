@@ -2,6 +2,7 @@
 the loss, predict / evaluate / serialize round trip, zero crossings, covariate
 handling and bad input."""
 
+import math
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -273,44 +274,81 @@ def test_loss_units_default(tmp_path):
     assert estimator(tmp_path, loss_units="volume").create_lightning_module().model.loss_units == "volume"
 
 
-def test_member_calibration_is_fitted_on_the_training_series(trained, m4, tmp_path):
+def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path):
     """The trained network carries the members' calibration that
-    fit_member_calibration computes from the training series (exact), one
-    per active member; none with calibrate_members=False or without
-    members; the estimator keeps no fitted state after training."""
-    from gluonts_iqf.model.mqcnn.calibration import fit_member_calibration
+    member_backtest computes from the training series (exact), one per
+    active member, and the members' weights moved by their backtest losses
+    (skill_weights of the priors, exact); no calibration with
+    calibrate_members=False (the weights still move), no backtest without
+    members or with neither; the estimator keeps no fitted state after
+    training."""
+    from gluonts_iqf.model.mqcnn.calibration import member_backtest, skill_weights
 
     est, predictor, _ = trained
-    table = predictor.prediction_net.model.member_calibration
-    want = fit_member_calibration([e["target"] for e in m4[0]], est.context_length, H, est.statistical_season_length,
-                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]), origins=8)
-    assert table == want and all(len(z) == len(est.distr_output.knot_levels) for z in table)
-    assert est._member_calibration is None
-    assert estimator(tmp_path, calibrate_members=False).fit_member_calibration(m4[0]) is None
-    assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0]) is None
-    theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0).fit_member_calibration(m4[0])
-    assert theta_only[0] == want[0] and theta_only[1] is None and theta_only[2] is None
-    two = estimator(tmp_path, calibration_origins=2).fit_member_calibration(m4[0])
-    assert two == fit_member_calibration([e["target"] for e in m4[0]], est.context_length, H,
-                                         est.statistical_season_length, est.distr_output.knot_levels,
-                                         [True, True, True], num_series=len(m4[0]), origins=2) != want
+    model = predictor.prediction_net.model
+    targets = [e["target"] for e in m4[0]]
+    want = member_backtest(targets, est.context_length, H, est.statistical_season_length,
+                           est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]), origins=8)
+    assert model.member_calibration == want.calibration
+    assert all(len(z) == len(est.distr_output.knot_levels) for z in want.calibration)
+    priors = [est.theta_weight, est.damped_weight, est.ces_weight]
+    weights = [model.theta_weight, model.damped_weight, model.ces_weight]
+    assert weights == skill_weights(priors, want.loss, 8.0) != priors
+    assert sum(weights) == pytest.approx(sum(priors), rel=1e-12)
+    assert est._member_backtest is None
+    gaussian = estimator(tmp_path, calibrate_members=False).fit_member_backtest(m4[0])
+    assert gaussian.calibration is None and all(v is not None and v > 0 for v in gaussian.loss)
+    assert estimator(tmp_path, calibrate_members=False, member_skill_power=0).fit_member_backtest(m4[0]) is None
+    assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0).fit_member_backtest(m4[0]) is None
+    theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0).fit_member_backtest(m4[0])
+    assert theta_only.calibration == [want.calibration[0], None, None] and theta_only.loss == [want.loss[0], None, None]
+    two = estimator(tmp_path, calibration_origins=2).fit_member_backtest(m4[0])
+    assert two == member_backtest(targets, est.context_length, H, est.statistical_season_length,
+                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]),
+                                  origins=2) != want
     ensemble = estimator(tmp_path, members=[{"loss_units": "mase"}, {"loss_units": "volume"}]).train(m4[0][:8])
     for member in ensemble.prediction_net.members:
         assert member.model.member_calibration is not None
 
 
+def test_member_weights_from_the_backtest(tmp_path):
+    """member_skill_power 0 keeps the priors; otherwise skill_weights of the
+    priors and the backtest's losses reach the network; without a backtest
+    the priors; a negative or infinite power fails at construction."""
+    from gluonts_iqf.model.mqcnn.calibration import MemberBacktest, skill_weights
+
+    backtest = MemberBacktest(None, [0.1, 0.2, 0.05])
+    est = estimator(tmp_path)
+    priors = [est.theta_weight, est.damped_weight, est.ces_weight]
+    assert est.member_weights(None) == priors
+    assert est.member_weights(backtest) == skill_weights(priors, backtest.loss, 8.0)
+    assert estimator(tmp_path, member_skill_power=0).member_weights(backtest) == priors
+    est = estimator(tmp_path, member_skill_power=1)
+    est._member_backtest = backtest
+    model = est.create_lightning_module().model
+    assert [model.theta_weight, model.damped_weight, model.ces_weight] == skill_weights(priors, backtest.loss, 1)
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="member_skill_power"):
+            estimator(tmp_path, member_skill_power=bad)
+
+
 def test_calibration_settings_round_trip(tmp_path):
     """GluonTS's serde keeps the calibration settings of the estimator, and
-    the fitted table inside the lightning module's model_kwargs."""
+    the fitted table and weights inside the lightning module's
+    model_kwargs."""
     from gluonts.core import serde
 
-    est = estimator(tmp_path, calibrate_members=False, calibration_origins=3)
+    from gluonts_iqf.model.mqcnn.calibration import MemberBacktest
+
+    est = estimator(tmp_path, calibrate_members=False, calibration_origins=3, member_skill_power=2.5)
     back = serde.decode(serde.encode(est))
-    assert (back.calibrate_members, back.calibration_origins) == (False, 3)
+    assert (back.calibrate_members, back.calibration_origins, back.member_skill_power) == (False, 3, 2.5)
     est = estimator(tmp_path)
-    est._member_calibration = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None]
-    module = est.create_lightning_module()
-    assert serde.decode(serde.encode(module)).model.member_calibration == est._member_calibration
+    table = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None]
+    est._member_backtest = MemberBacktest(table, [0.3, 0.2, 0.25])
+    model = serde.decode(serde.encode(est.create_lightning_module())).model
+    assert model.member_calibration == table
+    assert [model.theta_weight, model.damped_weight, model.ces_weight] == est.member_weights(est._member_backtest)
 
 
 def test_statistical_season_and_context(tmp_path):
