@@ -1,8 +1,10 @@
 """Neural-network building blocks with no model of their own (no GluonTS
-estimator logic): the PICNN of MQF², the causal convolution encoder, the MLP,
+estimator logic): the PICNN of MQF², the causal convolution encoder, MQ-Transformer's
+decoder-encoder attention, the MLP,
 causal scalers, static-feature embedding, seasonal-lag features and the seasonal location, and the
 forking-window cuts shared by MQ-CNN and MQF²."""
 
+from .attention import HorizonAttention
 from .encoder import CausalConvEncoder
 from .forking import forking_history, forking_targets, forking_windows
 from .lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
@@ -16,6 +18,7 @@ __all__ = [
     "CausalConvEncoder",
     "CausalMeanScaler",
     "CausalNOPScaler",
+    "HorizonAttention",
     "PICNN",
     "StepwiseLinear",
     "causal_mean_abs_change",

@@ -281,6 +281,12 @@ class MQCNNEstimator(ForkingEstimator):
         so the members that forecast this dataset best weigh more; the
         network's share is unchanged (default ``MEMBER_SKILL_POWER``, 8; 0:
         the weights as given).
+    attention_heads, attention_dim
+        With ``attention_heads >= 1``, MQ-Transformer's horizon-specific
+        decoder-encoder attention (:class:`~gluonts_iqf.nn.attention.HorizonAttention`):
+        each horizon step also reads an attention over the encodings of the
+        observed past, its query built from the known covariates of the
+        step's target time (``attention_dim`` per head; default 0: none).
     members
         Train an ensemble: one network per entry, each entry's settings
         overriding this estimator's (e.g. ``[{"loss_units": "volume"},
@@ -350,6 +356,8 @@ class MQCNNEstimator(ForkingEstimator):
         calibrate_members: bool = True,
         calibration_origins: int = CALIBRATION_ORIGINS,
         member_skill_power: float = MEMBER_SKILL_POWER,
+        attention_heads: int = 0,
+        attention_dim: int = 16,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -417,6 +425,10 @@ class MQCNNEstimator(ForkingEstimator):
         if not (math.isfinite(member_skill_power) and member_skill_power >= 0):
             raise ValueError(f"member_skill_power must be finite and >= 0, got {member_skill_power}")
         self.member_skill_power = member_skill_power
+        check_at_least("attention_heads", attention_heads, 0)
+        check_at_least("attention_dim", attention_dim, 1)
+        self.attention_heads = attention_heads
+        self.attention_dim = attention_dim
         self._member_backtest: Optional[MemberBacktest] = None  # fitted by train_model on the training series
         self.channels_seq = list(channels_seq or [30, 30, 30])
         self.dilation_seq = list(dilation_seq or [1, 3, 9])
@@ -576,6 +588,8 @@ class MQCNNEstimator(ForkingEstimator):
                 statistical_combination=self.statistical_combination,
                 ces_weight=ces_weight,
                 member_calibration=None if backtest is None else backtest.calibration,
+                attention_heads=self.attention_heads,
+                attention_dim=self.attention_dim,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

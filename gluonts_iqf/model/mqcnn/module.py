@@ -34,6 +34,7 @@ from gluonts.torch.util import weighted_average
 
 from ...distributions.iqf import IQFOutput
 from ...levels import median_index
+from ...nn.attention import HorizonAttention
 from ...nn.encoder import CausalConvEncoder
 from ...nn.forking import forking_history, forking_targets, forking_windows
 from ...nn.lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
@@ -211,6 +212,14 @@ class MQCNNModel(nn.Module):
         training series (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default
         None: Gaussian members, the behaviour of networks saved before it
         existed).
+    attention_heads, attention_dim
+        With ``attention_heads >= 1``, every horizon step's local MLP also
+        reads MQ-Transformer's horizon-specific decoder-encoder attention
+        over the encodings of the observed past
+        (:class:`~gluonts_iqf.nn.attention.HorizonAttention`, the known
+        covariates as position features; ``attention_dim`` per head). The
+        encoder then runs over every window position. Default 0: none (the
+        behaviour of networks saved before it existed).
     """
 
     def __init__(
@@ -252,6 +261,8 @@ class MQCNNModel(nn.Module):
         statistical_combination: str = "fixed",
         ces_weight: float = 0.0,
         member_calibration: Optional[Sequence[Optional[Sequence[float]]]] = None,
+        attention_heads: int = 0,
+        attention_dim: int = 16,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -328,6 +339,14 @@ class MQCNNModel(nn.Module):
         # covariates, seasonal lags], split so the agnostic part (the same for
         # every step) is computed once per creation time, not H times.
         step_in = local_context_dim + num_feat_dynamic_real + 2 * num_lags
+        check_at_least("attention_heads", attention_heads, 0)
+        check_at_least("attention_dim", attention_dim, 1)
+        self.attention = (
+            HorizonAttention(enc_out, num_feat_dynamic_real, H, attention_heads, attention_dim)
+            if attention_heads else None
+        )
+        if self.attention is not None:
+            step_in += self.attention.output_dim
         self.local_step = nn.Linear(step_in, local_mlp_dim_seq[0])
         self.local_agnostic = nn.Linear(agnostic_context_dim, local_mlp_dim_seq[0], bias=False)
         self.local_mlp = mlp(local_mlp_dim_seq[0], local_mlp_dim_seq[1:])
@@ -488,14 +507,16 @@ class MQCNNModel(nn.Module):
         covariates: Tensor,
         history: Tensor,
         lags: Optional[Tensor] = None,
+        attention: Optional[Tensor] = None,
     ) -> Tuple[Tensor, ...]:
         """Decoder at F creation times.
 
         Shapes: enc (B, F, E); static (B, n_static) or None; log_scale (B, F, 1);
         covariates (B, F, H, n_known) (the known covariates of the F
         horizons); history (B, F, 2 W) from :meth:`history`; lags
-        (B, F, H, 2 J) from :meth:`seasonal_lags` (None when J = 0). Returns
-        the distribution arguments, each (B, F, H, ...).
+        (B, F, H, 2 J) from :meth:`seasonal_lags` (None when J = 0);
+        attention (B, F, H, A) from :meth:`attention_context` (None without
+        attention). Returns the distribution arguments, each (B, F, H, ...).
         """
         B, F_, H, n = covariates.shape
         parts = [enc] + ([] if static is None else [static.unsqueeze(1).expand(-1, F_, -1)])
@@ -504,11 +525,26 @@ class MQCNNModel(nn.Module):
         local = ctx[..., : H * self.local_context_dim].reshape(B, F_, H, self.local_context_dim)
         agnostic = self.local_agnostic(ctx[..., H * self.local_context_dim :])  # (B, F, hidden)
         step = [local, covariates] + ([lags] if lags is not None and lags.shape[-1] else [])
+        if attention is not None:
+            step.append(attention)
         hidden = torch.relu(self.local_step(torch.cat(step, dim=-1)) + agnostic.unsqueeze(2))
         args = self.args_proj(self.local_mlp(hidden))
         if self.lag_loc is None:
             return args, None
         return args, self.lag_loc(lags).squeeze(-1)
+
+    def attention_context(
+        self, enc: Tensor, feat_dynamic_real: Tensor, past_observed_values: Tensor, covariates: Tensor,
+    ) -> Optional[Tensor]:
+        """The decoder-encoder attention of the last F creation times (None
+        without attention). enc (B, C, E), the encodings of every window
+        position; feat_dynamic_real (B, C + H, n_known); past_observed_values
+        (B, C); covariates (B, F, H, n_known), the known covariates of the F
+        horizons -> (B, F, H, A)."""
+        if self.attention is None:
+            return None
+        C = self.context_length
+        return self.attention(enc, feat_dynamic_real[:, :C], past_observed_values, covariates, C - covariates.shape[1])
 
     def _encode_inputs(
         self, feat_static_cat, feat_static_real, past_target, past_observed_values,
@@ -540,19 +576,22 @@ class MQCNNModel(nn.Module):
         ``DistributionForecastGenerator`` expects.
         """
         C, H = self.context_length, self.prediction_length
+        # the attention reads every position's encoding, the decoder the last
         static, enc, scale, _ = self._encode_inputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
-            feat_dynamic_real, past_feat_dynamic_real, first=C - 1,
+            feat_dynamic_real, past_feat_dynamic_real, first=0 if self.attention is not None else C - 1,
         )
         last_scale = scale[:, -1:]  # (B, 1)
         target = past_target * past_observed_values
+        covariates = feat_dynamic_real[:, C : C + H].unsqueeze(1)
         args = self.decode(
-            enc,
+            enc[:, -1:],
             static,
             torch.log(last_scale).unsqueeze(-1),
-            feat_dynamic_real[:, C : C + H].unsqueeze(1),
+            covariates,
             self.history(target, past_observed_values, last_scale.unsqueeze(-1), C - 1),
             self.seasonal_lags(target, past_observed_values, last_scale.unsqueeze(-1), C - 1),
+            self.attention_context(enc, feat_dynamic_real, past_observed_values, covariates),
         )
         args, base = args
         args = tuple(a.squeeze(1) for a in args)
@@ -587,7 +626,7 @@ class MQCNNModel(nn.Module):
         C, H, F_ = self.context_length, self.prediction_length, self.num_forking
         static, enc, scale, informative = self._encode_inputs(
             feat_static_cat, feat_static_real, past_target, past_observed_values,
-            feat_dynamic_real, past_feat_dynamic_real, first=C - F_,
+            feat_dynamic_real, past_feat_dynamic_real, first=0 if self.attention is not None else C - F_,
         )
         # covariates of positions t .. t + H - 1 for t = C - F + 1 .. C
         cov = forking_windows(feat_dynamic_real, C - F_ + 1, F_, H)  # (B, F, H, n)
@@ -595,8 +634,9 @@ class MQCNNModel(nn.Module):
         target = past_target * past_observed_values
         history = self.history(target, past_observed_values, fork_scale, C - F_)
         lags = self.seasonal_lags(target, past_observed_values, fork_scale, C - F_)
+        attention = self.attention_context(enc, feat_dynamic_real, past_observed_values, cov)
         args, base = self.decode(
-            enc, static, torch.log(fork_scale), cov, history, lags
+            enc[:, -F_:], static, torch.log(fork_scale), cov, history, lags, attention
         )
         loc = None if base is None else base * fork_scale
         spread = self.distribution_scale(target, past_observed_values, scale)[:, C - F_ :]

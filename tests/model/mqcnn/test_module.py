@@ -93,15 +93,19 @@ def test_shapes_for_every_input_combination(n_known, n_past, n_static_real, card
     dict(season_length=1, num_seasonal_lags=3, seasonal_loc=True, seasonal_loc_per_step=True, smoothing_features=True),
     dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True, spread_exponent=0.7),
     dict(spread_exponent=0.3, learn_spread_exponent=True),
+    dict(season_length=4, num_seasonal_lags=2, seasonal_loc=True, attention_heads=2, attention_dim=3),
 ])
 def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     """The vectorised forking loss equals an explicit loop that, for each
     creation time t, decodes from the encoding at t - 1 with the
-    covariates, targets and mask of positions t .. t + H - 1."""
+    covariates, targets and mask of positions t .. t + H - 1 (and, with
+    attention, the attention block called for that creation time alone)."""
     torch.manual_seed(0)
     m = make_model(n_known=2, n_past=1, n_static_real=1, cardinality=(3,), num_forking=num_forking, history_window=6, **lags).double()
     if m.lag_loc is not None:  # move off the seasonal-naive start
         torch.nn.init.normal_(m.lag_loc.weight)
+    if m.attention is not None:  # off the zero start of its output
+        torch.nn.init.normal_(m.attention.out.weight)
     batch = make_batch(2, 1, 1, (3,), dtype=torch.float64)
     got = m.loss(**batch)
 
@@ -158,9 +162,13 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
             lag_y = torch.cat([lag_y, feats[:, None, :K].expand(-1, H, -1)], -1)
             lag_o = torch.cat([lag_o, feats[:, None, K:].expand(-1, H, -1)], -1)
         lag_in = torch.cat([lag_y, lag_o], -1).unsqueeze(1) if J else None
+        cov = batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1)
+        context = None
+        if m.attention is not None:  # the attention of the window cut at t: over the encodings of positions <= t - 1
+            context = m.attention(enc[:, :t], batch["feat_dynamic_real"][:, :t], batch["past_observed_values"][:, :t],
+                                  cov, t - 1)
         args, base = m.decode(
-            enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1),
-            batch["feat_dynamic_real"][:, t : t + H].unsqueeze(1), hist, lag_in,
+            enc[:, t - 1 : t], static, torch.log(s).unsqueeze(-1), cov, hist, lag_in, context,
         )
         args = tuple(a.squeeze(1) for a in args)
         loc = None if base is None else base.squeeze(1) * s
@@ -171,15 +179,18 @@ def test_forking_loss_equals_one_creation_time_at_a_time(num_forking, lags):
     torch.testing.assert_close(got, num / den.clamp_min(1.0), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("smoothing", [False, True])
-def test_no_creation_time_sees_its_targets(smoothing):
+@pytest.mark.parametrize("smoothing, attention", [(False, 0), (True, 0), (False, 2)])
+def test_no_creation_time_sees_its_targets(smoothing, attention):
     """d(parameters of creation time t) / d(target at positions >= t) == 0,
     and != 0 for earlier positions (autograd, float64), with and without the
-    smoothing features."""
+    smoothing features and the decoder-encoder attention."""
     torch.manual_seed(0)
     m = make_model(n_known=1, history_window=8, season_length=3, num_seasonal_lags=2, num_recent_lags=2,
-                   seasonal_loc=True, spread_exponent=0.5, smoothing_features=smoothing).double()
+                   seasonal_loc=True, spread_exponent=0.5, smoothing_features=smoothing,
+                   attention_heads=attention).double()
     torch.nn.init.normal_(m.lag_loc.weight)  # the recent lags' weights start at 0
+    if attention:
+        torch.nn.init.normal_(m.attention.out.weight)
     batch = make_batch(1, dtype=torch.float64)
     batch["past_observed_values"] = torch.ones(B, C, dtype=torch.float64)
     past = batch["past_target"].clone().requires_grad_(True)
@@ -192,9 +203,13 @@ def test_no_creation_time_sees_its_targets(smoothing):
         assert (grad[:, :t].abs().sum(-1) > 0).all()
 
 
-def test_last_creation_time_is_the_prediction_path():
+@pytest.mark.parametrize("attention", [0, 2])
+def test_last_creation_time_is_the_prediction_path(attention):
     torch.manual_seed(0)
-    m = make_model(n_known=2, n_past=2, history_window=5, spread_exponent=0.5, learn_spread_exponent=True)
+    m = make_model(n_known=2, n_past=2, history_window=5, spread_exponent=0.5, learn_spread_exponent=True,
+                   attention_heads=attention)
+    if attention:
+        torch.nn.init.normal_(m.attention.out.weight)
     batch = make_batch(2, 2)
     args, loc, scale = m(**prediction_inputs(batch))
     fargs, floc, fscale, _, _ = m.forking_outputs(**prediction_inputs(batch))
@@ -319,6 +334,10 @@ def test_invalid_settings():
         make_model(num_forking=C + 1)
     with pytest.raises(ValueError, match="same length"):
         MQCNNModel(H, C, C, IQFOutput(), channels_seq=(8, 8), dilation_seq=(1,), kernel_size_seq=(3, 3))
+    with pytest.raises(ValueError, match="attention_heads"):
+        make_model(attention_heads=-1)
+    with pytest.raises(ValueError, match="attention_dim"):
+        make_model(attention_heads=1, attention_dim=0)
 
 
 def test_model_lag_offsets_append_the_recent_lags():
