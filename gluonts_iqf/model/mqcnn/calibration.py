@@ -4,7 +4,7 @@ The members' Gaussian intervals rest on their in-sample one-step errors and
 their model's assumptions; on much business data they extrapolate less
 growth than the series then show, so their medians sit low and their
 intervals are too narrow. Before training, each training series is cut at
-``T - j H`` for ``j = 1 .. CALIBRATION_ORIGINS`` (8; a rolling-origin
+``T - j H`` for ``j = 1 .. CALIBRATION_ORIGINS`` (16; a rolling-origin
 backtest of the training data only); the members are fitted on the
 ``context_length`` values before each cut, as at prediction, and scored on
 the ``H`` values after it. Each member's standardized errors
@@ -32,8 +32,9 @@ from .statistical import MEMBERS, MIN_CALIBRATION_VALUES, statistical_forecasts
 #: Cuts per training series (the estimator's default ``calibration_origins``):
 #: the last ``CALIBRATION_ORIGINS`` windows of H values. One cut is one
 #: calendar period shared by every series (a common shock moves all of
-#: them); eight average over several periods.
-CALIBRATION_ORIGINS = 8
+#: them); sixteen average over several periods (chosen on both validation
+#: windows, RESULTS.md; series too short for a cut skip it).
+CALIBRATION_ORIGINS = 16
 
 #: Series the backtest reads at most (evenly spaced through the training
 #: data): the pooled quantiles of 8 x 2,000 x H errors are stable, and the

@@ -276,7 +276,7 @@ class MQCNNEstimator(ForkingEstimator):
     calibration_origins
         Cuts per training series of that backtest: its last
         ``calibration_origins`` windows of ``prediction_length`` values
-        (default ``CALIBRATION_ORIGINS``, 8).
+        (default ``CALIBRATION_ORIGINS``, 16).
     member_skill_power
         The members' weights above are multiplied by their quantile loss on
         that backtest to the power ``-member_skill_power`` and rescaled to

@@ -282,13 +282,14 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
     calibrate_members=False (the weights still move), no backtest without
     members or with neither; the estimator keeps no fitted state after
     training."""
-    from gluonts_iqf.model.mqcnn.calibration import member_backtest, skill_weights
+    from gluonts_iqf.model.mqcnn.calibration import CALIBRATION_ORIGINS, member_backtest, skill_weights
 
     est, predictor, _ = trained
     model = predictor.prediction_net.model
     targets = [e["target"] for e in m4[0]]
     want = member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                           est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]), origins=8)
+                           est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]),
+                           origins=CALIBRATION_ORIGINS)
     assert model.member_calibration == want.calibration
     assert all(len(z) == len(est.distr_output.knot_levels) for z in want.calibration)
     priors = [est.theta_weight, est.damped_weight, est.ces_weight]
