@@ -37,7 +37,7 @@ from .statistical import MEMBERS, MIN_CALIBRATION_VALUES, statistical_forecasts
 CALIBRATION_ORIGINS = 16
 
 #: Series the backtest reads at most (evenly spaced through the training
-#: data): the pooled quantiles of 8 x 2,000 x H errors are stable, and the
+#: data): the pooled quantiles of 16 x 2,000 x H errors are stable, and the
 #: backtest's cost stays a few seconds on any dataset.
 MAX_CALIBRATION_SERIES = 2000
 

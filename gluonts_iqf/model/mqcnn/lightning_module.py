@@ -14,6 +14,7 @@ from .._forking.lightning_module import (  # noqa: F401  (public names of this m
     TARGET_INPUTS,
     ForkingLightningModule,
 )
+from .location_fit import fit_seasonal_location
 from .module import MQCNNModel
 
 
@@ -28,7 +29,7 @@ class MQCNNLightningModule(ForkingLightningModule):
         As :class:`~gluonts_iqf.model._forking.lightning_module.ForkingLightningModule`.
     seasonal_loc_fit_batches
         Before the first step, fit the model's seasonal location on this many
-        training batches (:meth:`MQCNNModel.fit_seasonal_location`); 0 keeps
+        training batches (:func:`~gluonts_iqf.model.mqcnn.location_fit.fit_seasonal_location`); 0 keeps
         its seasonal-naive start. Skipped when resuming from a checkpoint
         and when weights were loaded before training (GluonTS's
         ``train_from``): the fit initialises, it must not overwrite them.
@@ -71,6 +72,6 @@ class MQCNNLightningModule(ForkingLightningModule):
             batches.append(self.transfer_batch_to_device(batch, self.device, 0))
             if len(batches) == n:
                 break
-        self.model.fit_seasonal_location(batches)
+        fit_seasonal_location(self.model, batches)
         if self.model.lag_loc is not None:  # every DDP rank fitted on its own batches: keep rank 0's
             broadcast_module(self.model.lag_loc)

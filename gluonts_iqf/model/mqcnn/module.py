@@ -18,13 +18,15 @@ can lean from that level scale towards the mean absolute change of the
 series over one step or a season (:func:`spread_scale`), which tracks how
 much a series moves rather than how large it is.
 
-The module is a little over 600 lines because the network's two paths, the
-prediction (``forward``) and the forking loss, share every causal feature
-computation; the reusable blocks live in :mod:`gluonts_iqf.nn`.
+The module is one class of about 700 lines, a fifth of them its parameter
+documentation: the network's two paths, the prediction (``forward``) and the
+forking loss, share every causal feature computation. The reusable blocks
+live in :mod:`gluonts_iqf.nn`, the seasonal location's start in
+:mod:`~gluonts_iqf.model.mqcnn.location_fit`.
 """
 
 import math
-from typing import Dict, Iterable, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +40,7 @@ from ...nn.attention import HorizonAttention
 from ...nn.encoder import CausalConvEncoder
 from ...nn.forking import forking_history, forking_targets, forking_windows
 from ...nn.lags import gather_seasonal_lags, recent_lag_offsets, seasonal_lag_offsets
-from ...nn.location import StepwiseLinear, fit_l1_linear, seasonal_naive_linear
+from ...nn.location import StepwiseLinear, seasonal_naive_linear
 from ...nn.mlp import mlp
 from ...nn.smoothing import num_smoothing_features, smoothing_features
 from ...nn.static import static_embedder, static_features
@@ -661,48 +663,6 @@ class MQCNNModel(nn.Module):
         target = forking_targets(past_target, future_target, F_)  # (B, F, H)
         observed = forking_targets(past_observed_values, future_observed_values, F_)
         return target, observed * informative.unsqueeze(-1).to(observed.dtype)
-
-    @torch.no_grad()
-    def fit_seasonal_location(self, batches: Iterable[Dict[str, Tensor]], **fit_kwargs) -> None:
-        """Start the seasonal location at the median regression of the
-        scaled targets on the scaled lag features (:func:`fit_l1_linear`,
-        pulled toward the current weights), over every creation time and
-        horizon step of ``batches`` (training batches: dicts with
-        ``past_target``, ``past_observed_values``, ``future_target`` and
-        ``future_observed_values``). One regression for the shared map, one
-        per horizon step for :class:`StepwiseLinear`. Nothing to do without
-        a seasonal location.
-        """
-        if self.lag_loc is None:
-            return
-        C, F_ = self.context_length, self.num_forking
-        X, Y, W = [], [], []
-        for b in batches:
-            observed = b["past_observed_values"]
-            target = b["past_target"] * observed
-            _, scale, informative = self.scaler(target, observed)
-            fork_scale = scale[:, C - F_ :].unsqueeze(-1)  # (B, F, 1)
-            lags = self.seasonal_lags(target, observed, fork_scale, C - F_)  # (B, F, H, 2J)
-            y, w = self.forking_targets(
-                b["past_target"], observed, b["future_target"], b["future_observed_values"],
-                informative[:, C - F_ :],
-            )
-            X.append(lags.flatten(0, 1))  # (B F, H, 2J)
-            Y.append((y / fork_scale).flatten(0, 1))  # (B F, H)
-            W.append(w.flatten(0, 1))
-        X, Y, W = torch.cat(X), torch.cat(Y), torch.cat(W)
-        weight, bias = self.lag_loc.weight, self.lag_loc.bias
-        if isinstance(self.lag_loc, StepwiseLinear):  # weight (H, 2J), bias (H,)
-            for h in range(X.shape[1]):
-                start = torch.cat([weight[h], bias[h : h + 1]])
-                sol = fit_l1_linear(X[:, h], Y[:, h], W[:, h], start, **fit_kwargs)
-                weight[h].copy_(sol[:-1])
-                bias[h].copy_(sol[-1])
-        else:  # weight (1, 2J), bias (1,)
-            start = torch.cat([weight[0], bias])
-            sol = fit_l1_linear(X.flatten(0, 1), Y.flatten(), W.flatten(), start, **fit_kwargs)
-            weight[0].copy_(sol[:-1])
-            bias.copy_(sol[-1:])
 
     def loss(
         self,
