@@ -235,7 +235,12 @@ def skill_weights(
     lower backtest ``losses``: ``w_k loss_k^-power``, rescaled to the priors'
     total, for the members with a positive weight. The priors unchanged
     when ``power`` is 0 or some weighted member has no positive, finite
-    loss (computed in logs, so any power is finite)."""
+    loss (computed in logs, so any power is finite). ValueError for a
+    negative or infinite power, or one loss per weight missing."""
+    if not (math.isfinite(power) and power >= 0):
+        raise ValueError(f"power must be finite and >= 0, got {power}")
+    if len(losses) != len(weights):
+        raise ValueError(f"one loss per weight: got {len(losses)} losses for {len(weights)} weights")
     on = [k for k, w in enumerate(weights) if w > 0]
     ok = all(losses[k] is not None and 0 < losses[k] < math.inf for k in on)
     if power == 0 or not on or not ok:

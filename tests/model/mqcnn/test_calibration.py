@@ -182,6 +182,11 @@ def test_skill_weights():
         assert skill_weights(priors, [0.1, bad, 0.05], 8.0) == priors
     assert skill_weights(priors, [1e-3, 1e-2, 2e-3], 1e4) == pytest.approx([0.6, 0.0, 0.0], abs=1e-12)
     assert skill_weights([0.0, 0.0, 0.0], [None, None, None], 8.0) == [0.0, 0.0, 0.0]
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="power"):
+            skill_weights(priors, losses, bad)
+    with pytest.raises(ValueError, match="one loss per weight"):
+        skill_weights(priors, losses[:2], 8.0)
 
 
 def test_growth_the_members_do_not_extrapolate_moves_their_median_up():
