@@ -210,24 +210,6 @@ def member_backtest(
     return MemberBacktest(table if any(t is not None for t in table) else None, loss)
 
 
-def fit_member_calibration(
-    targets: Iterable[np.ndarray],
-    context_length: int,
-    prediction_length: int,
-    season: int,
-    knot_levels: Sequence[float],
-    active: Sequence[bool],
-    num_series: Optional[int] = None,
-    origins: int = CALIBRATION_ORIGINS,
-) -> Optional[List[Optional[List[float]]]]:
-    """The calibration of :func:`member_backtest` alone: each active
-    member's standard quantiles (None for an inactive member or one with too
-    few errors), None when no member has a calibration."""
-    return member_backtest(
-        targets, context_length, prediction_length, season, knot_levels, active, num_series, origins
-    ).calibration
-
-
 def skill_weights(
     weights: Sequence[float], losses: Sequence[Optional[float]], power: float = MEMBER_SKILL_POWER
 ) -> List[float]:

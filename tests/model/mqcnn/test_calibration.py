@@ -15,7 +15,6 @@ from gluonts_iqf.model.mqcnn.calibration import (
     backtest_loss,
     backtest_windows,
     check_member_calibration,
-    fit_member_calibration,
     member_backtest,
     skill_weights,
     standard_quantiles,
@@ -100,12 +99,14 @@ def test_fit_is_the_members_own_forecasts_recomputed_window_by_window():
     """Each member's calibration equals numpy's quantiles of the
     standardized errors of its public forecast function (theta_forecast,
     damped_trend_forecast, ces_forecast), called on each backtest window
-    alone (1e-9); an inactive member has none."""
+    alone, and its loss numpy's pinball loss of those forecasts with the
+    calibrated quantiles (1e-9); an inactive member has none."""
     rng = np.random.default_rng(1)
     C, H, season = 16, 3, 4
     series = [50 + np.cumsum(rng.normal(size=n)) + 3 * np.sin(np.arange(n) * 2 * np.pi / 4)
               for n in rng.integers(12, 60, size=30)]
-    table = fit_member_calibration(series, C, H, season, LEVELS, [True, True, True])
+    fit = member_backtest(series, C, H, season, LEVELS, [True, True, True])
+    table = fit.calibration
     past, past_obs, fut, fut_obs = backtest_windows(series, C, H)
     for z, forecast in zip(table, (theta_forecast, damped_trend_forecast, ces_forecast)):
         errors = []
@@ -114,8 +115,6 @@ def test_fit_is_the_members_own_forecasts_recomputed_window_by_window():
             ok = fut_obs[i] > 0
             errors.append(((fut[i] - mean[0]) / std[0])[ok].numpy())
         np.testing.assert_allclose(z, np.quantile(np.concatenate(errors), LEVELS), rtol=1e-9, atol=1e-9)
-    fit = member_backtest(series, C, H, season, LEVELS, [True, True, True])
-    assert fit.calibration == table
     for z, loss, forecast in zip(table, fit.loss, (theta_forecast, damped_trend_forecast, ces_forecast)):
         total = volume = 0.0
         for i in range(past.shape[0]):
@@ -127,9 +126,9 @@ def test_fit_is_the_members_own_forecasts_recomputed_window_by_window():
             total += np.mean(np.maximum(tau * (y[:, None] - q), (tau - 1) * (y[:, None] - q)), axis=1).sum()
             volume += np.abs(y).sum()
         assert loss == pytest.approx(total / volume, rel=1e-9)
-    partial = fit_member_calibration(series, C, H, season, LEVELS, [False, True, False])
+    partial = member_backtest(series, C, H, season, LEVELS, [False, True, False]).calibration
     assert partial[0] is None and partial[2] is None and partial[1] == pytest.approx(table[1], rel=1e-12)
-    assert fit_member_calibration(series[:1], C, H, season, LEVELS, [True, True, True]) is None  # too few errors
+    assert member_backtest(series[:1], C, H, season, LEVELS, [True, True, True]).calibration is None  # too few errors
 
 
 def test_backtest_loss_is_the_pinball_loss_of_the_observed_values():
@@ -195,7 +194,7 @@ def test_growth_the_members_do_not_extrapolate_moves_their_median_up():
     standardized errors on the backtest is positive (here above 0.3)."""
     rng = np.random.default_rng(2)
     series = [100 * 1.04 ** np.arange(40) * np.exp(rng.normal(scale=0.02, size=40)) for _ in range(40)]
-    theta, damped, _ = fit_member_calibration(series, 20, 6, 1, [0.1, 0.5, 0.9], [True, True, False])
+    theta, damped, _ = member_backtest(series, 20, 6, 1, [0.1, 0.5, 0.9], [True, True, False]).calibration
     assert theta[1] > 0.3 and damped[1] > 0.3
 
 
