@@ -1,0 +1,220 @@
+#!/usr/bin/env python
+"""How far the accuracy benchmark's windows can be trusted: two checks on
+the records of ``bench_accuracy.py`` (no model is run).
+
+* **Each model against the best of the others.** The targets compare
+  MQ-CNN-IQF with the best of eight baselines per dataset and metric, a
+  minimum that favours the baselines by selection. Here every model (the
+  baselines and the MQ-CNN-IQF configuration ``--tag``) is divided by the
+  best of the *other* baselines: how often any model clears that bar shows
+  how attainable "no worse than the best baseline on every dataset" is.
+* **Validation against test.** For every pair of MQ-CNN-IQF configurations
+  scored on both windows, the change of the geometric mean ratio (log) on
+  the validation windows and on the test windows; per band of the size of
+  the validation change, the share of pairs whose sign the test windows
+  agree with, and the correlation. A change of a size whose sign agrees
+  about half the time is not evidence, whatever it is on validation.
+* **Seeds.** With ``--neutral TAG_A,TAG_B``, two runs of one configuration
+  with different training seeds: the change between them is the spread of a
+  change that does nothing.
+
+Usage::
+
+    python benchmarks/accuracy_trust.py [--results benchmarks/results/accuracy.json] \\
+        [--markdown benchmarks/RESULTS.md] [--tag default] [--neutral default,seeds345]
+"""
+
+import argparse
+import itertools
+import math
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_section  # noqa: E402
+from bench_accuracy import (  # noqa: E402
+    BASELINES,
+    DEV_SUITE,
+    LABEL,
+    RATIO_METRICS,
+    load_results,
+    summarise,
+)
+
+#: Bands of |log change| of a geometric mean on the validation windows.
+BANDS = (0.0, 0.005, 0.01, 0.02, 0.05, math.inf)
+METRIC_LABEL = {"mean_wQuantileLoss": "wQL", "MASE": "MASE", "sMAPE": "sMAPE", "coverage_error": "coverage error"}
+HEADING = "## Accuracy: how far the windows can be trusted"
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def against_rest(table: Dict[str, Dict[str, Any]], datasets: Sequence[str], metric: str
+                 ) -> Dict[str, Tuple[float, int, int]]:
+    """Per model of ``table`` (``summarise``'s table: dataset -> model ->
+    cell with the seed ``mean``): the geometric mean over ``datasets`` of
+    its metric divided by the best of the other baselines (MQ-CNN-IQF is
+    never among the others), the number of datasets where that ratio is at
+    most 1, and the number of datasets compared."""
+    out: Dict[str, Tuple[float, int, int]] = {}
+    models = sorted({m for d in datasets for m in table.get(d, {})})
+    for model in models:
+        ratios = []
+        for d in datasets:
+            row = table.get(d, {})
+            if model not in row:
+                continue
+            others = [c["mean"][metric] for m, c in row.items()
+                      if m != model and m in BASELINES and math.isfinite(c["mean"][metric])]
+            if others and min(others) > 0:
+                ratios.append(row[model]["mean"][metric] / min(others))
+        if ratios:
+            out[model] = (geometric_mean(ratios), sum(r <= 1 for r in ratios), len(ratios))
+    return out
+
+
+def tag_geomeans(results: Dict[str, Any], split: str, datasets: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Geometric mean ratio to the best baseline per metric, for every
+    MQ-CNN-IQF tag scored on all ``datasets`` of ``split``."""
+    tags = sorted({r["tag"] for r in results["records"].values() if r["split"] == split and r["model"] == "mqcnn"})
+    out = {}
+    for tag in tags:
+        summ = summarise(results, split, datasets, tag)
+        if all(len(summ["ratios"][k]) == len(datasets) for k in RATIO_METRICS):
+            out[tag] = summ["geomean"]
+    return out
+
+
+def agreement(first: Dict[str, Dict[str, float]], second: Dict[str, Dict[str, float]], metric: str,
+              exclude: Sequence[str] = ()) -> Tuple[List[Tuple[float, float, int, float]], float, int]:
+    """Sign agreement of configuration changes between two windows.
+
+    first, second : tag -> metric -> geometric mean ratio. For every pair of
+    tags in both (but the ``exclude`` tags, e.g. a re-run of another tag
+    with other seeds), ``log(b / a)`` on each window.
+    Returns the rows ``(low, high, pairs, share whose signs agree)`` per band
+    of :data:`BANDS` of ``|change on first|`` (bands without pairs left
+    out), the correlation of the changes and the number of pairs.
+    """
+    tags = sorted((set(first) & set(second)) - set(exclude))
+    changes = np.array([[math.log(w[b][metric] / w[a][metric]) for w in (first, second)]
+                        for a, b in itertools.combinations(tags, 2)])
+    if len(changes) == 0:
+        return [], float("nan"), 0
+    rows = []
+    size = np.abs(changes[:, 0])
+    for low, high in zip(BANDS[:-1], BANDS[1:]):
+        sel = (size >= low) & (size < high)
+        if sel.any():
+            same = np.sign(changes[sel, 0]) == np.sign(changes[sel, 1])
+            rows.append((low, high, int(sel.sum()), float(same.mean())))
+    corr = float(np.corrcoef(changes[:, 0], changes[:, 1])[0, 1]) if len(changes) > 2 else float("nan")
+    return rows, corr, len(changes)
+
+
+def _band(low: float, high: float) -> str:
+    return f"{100 * low:g} % or more" if math.isinf(high) else f"{100 * low:g} to {100 * high:g} %"
+
+
+def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
+           neutral: Optional[Tuple[str, str]]) -> str:
+    lines = [HEADING, "",
+             "From the records of the sections above, no model run: `python benchmarks/accuracy_trust.py "
+             f"--tag {tag}" + (f" --neutral {','.join(neutral)}" if neutral else "") + "`.", ""]
+    lines += ["### Each model against the best of the other baselines", "",
+              "Geometric mean over the datasets of each model's score divided by the best of the *other* "
+              "baselines (MQ-CNN-IQF never among them), and on how many datasets that ratio is at most 1; "
+              f"MQ-CNN-IQF is the configuration `{tag}`. The targets ask MQ-CNN-IQF for at most 1 on every "
+              "dataset against the best of all eight.", ""]
+    for split in ("validation", "validation2", "test"):
+        summ = summarise(results, split, datasets, tag)
+        if not summ["table"]:
+            continue
+        per = {k: against_rest(summ["table"], datasets, k) for k in RATIO_METRICS}
+        models = [m for m in ("mqcnn",) + BASELINES if m in per[RATIO_METRICS[0]]]
+        lines += [f"**{split} windows**", "",
+                  "| model | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+                  "|---|" + "---:|" * len(RATIO_METRICS)]
+        for m in models:
+            cells = []
+            for k in RATIO_METRICS:
+                g, n_ok, n = per[k].get(m, (float("nan"), 0, 0))
+                cells.append(f"{g:.3f} ({n_ok}/{n})")
+            lines.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    exclude = [neutral[1]] if neutral else []  # the re-run with other seeds would count every pair twice
+    lines += ["### Do changes on the validation windows carry to other windows?", "",
+              "Every pair of the MQ-CNN-IQF configurations scored on both windows (the pairs share "
+              "configurations, so they are not independent): the change of each metric's geometric mean "
+              "ratio between the two configurations on the validation windows and on the other window. Per "
+              "band of the size of the validation change: the share of pairs whose change has the same sign "
+              "on the other window, of how many pairs.", ""]
+    val = tag_geomeans(results, "validation", datasets)
+    for other in ("test", "validation2"):
+        second = tag_geomeans(results, other, datasets)
+        common = sorted((set(val) & set(second)) - set(exclude))
+        if len(common) < 3:
+            continue
+        lines += [f"**validation against {other}** ({len(common)} configurations: {', '.join(common)})", "",
+                  "| metric | " + " | ".join(_band(lo, hi) for lo, hi in zip(BANDS[:-1], BANDS[1:]))
+                  + " | correlation |",
+                  "|---|" + "---:|" * len(BANDS)]
+        for k in RATIO_METRICS:
+            rows, corr, _ = agreement(val, second, k, exclude)
+            by_band = {(lo, hi): (n, s) for lo, hi, n, s in rows}
+            cells = [f"{by_band[b][1]:.2f} of {by_band[b][0]}" if b in by_band else "-"
+                     for b in zip(BANDS[:-1], BANDS[1:])]
+            lines.append(f"| {METRIC_LABEL[k]} | " + " | ".join(cells) + f" | {corr:.2f} |")
+        lines.append("")
+    if neutral:
+        a, b = neutral
+        lines += [f"### A change that does nothing: `{a}` against `{b}`", "",
+                  "The same configuration trained with other seeds: the change of each geometric mean "
+                  "(percent of the ratio) is the spread that seeds alone give.", "",
+                  "| window | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+                  "|---|" + "---:|" * len(RATIO_METRICS)]
+        for split in ("validation", "validation2", "test"):
+            g = tag_geomeans(results, split, datasets)
+            if a in g and b in g:
+                lines.append(f"| {split} | " + " | ".join(f"{100 * (g[b][k] / g[a][k] - 1):+.2f} %"
+                                                         for k in RATIO_METRICS) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", default="benchmarks/results/accuracy.json")
+    p.add_argument("--markdown", default="", help="file whose section is rewritten")
+    p.add_argument("--datasets", default=",".join(DEV_SUITE))
+    p.add_argument("--tag", default="default", help="the MQ-CNN-IQF configuration of the first table")
+    p.add_argument("--neutral", default="", help="TAG_A,TAG_B: one configuration run with two seed sets")
+    args = p.parse_args(argv)
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    if args.neutral:
+        pair = tuple(t for t in args.neutral.split(",") if t)
+        if len(pair) != 2:
+            p.error(f"--neutral takes two tags, got {args.neutral!r}")
+        args.neutral = pair
+    else:
+        args.neutral = None
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    results = load_results(Path(args.results))
+    text = report(results, args.datasets, args.tag, args.neutral)
+    print(text)
+    if args.markdown:
+        write_section(Path(args.markdown), HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

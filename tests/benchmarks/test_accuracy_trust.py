@@ -1,0 +1,86 @@
+"""benchmarks/accuracy_trust.py: the checks of how far the accuracy windows
+can be trusted, on hand-made records whose answers are worked out here."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import accuracy_trust as T  # noqa: E402
+
+METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
+
+
+def _record(split, dataset, model, value, tag="default", seed=0):
+    return {"split": split, "dataset": dataset, "model": model, "tag": tag if model == "mqcnn" else "",
+            "seed": seed, "metrics": {k: value for k in METRICS}, "train_s": 1.0, "predict_s": 0.0}
+
+
+def _results(records):
+    return {"records": {str(i): r for i, r in enumerate(records)}}
+
+
+def test_against_rest_divides_by_the_best_other_baseline():
+    recs = []
+    for d, (ets, theta, ours) in {"a": (1.0, 2.0, 0.5), "b": (4.0, 2.0, 3.0)}.items():
+        recs += [_record("test", d, "auto_ets", ets), _record("test", d, "auto_theta", theta),
+                 _record("test", d, "mqcnn", ours, seed=0), _record("test", d, "mqcnn", 2 * ours - 0.5, seed=1)]
+    table = T.summarise(_results(recs), "test", ["a", "b"], "default")["table"]
+    out = T.against_rest(table, ["a", "b"], "MASE")
+    # ours: seed means 0.5 on a (0.5, 0.5) and 4.25 on b (3.0, 5.5), against min(ets, theta)
+    assert out["mqcnn"][0] == pytest.approx(math.sqrt(0.5 / 1.0 * 4.25 / 2.0))
+    assert out["mqcnn"][1:] == (1, 2)
+    # a baseline is compared with the other baselines only, never with ours
+    assert out["auto_ets"][0] == pytest.approx(math.sqrt(1.0 / 2.0 * 4.0 / 2.0))
+    assert out["auto_ets"][1:] == (1, 2)
+    assert out["auto_theta"][0] == pytest.approx(math.sqrt(2.0 / 1.0 * 2.0 / 4.0))
+    assert out["auto_theta"][1:] == (1, 2)
+
+
+def test_agreement_bands_and_signs():
+    # geometric means of three configurations on two windows (one metric)
+    first = {"x": {"MASE": 1.0}, "y": {"MASE": 1.003}, "z": {"MASE": 1.1}}
+    second = {"x": {"MASE": 1.0}, "y": {"MASE": 0.99}, "z": {"MASE": 1.2}}
+    rows, corr, n = T.agreement(first, second, "MASE")
+    assert n == 3
+    # x->y: +0.3 % then -1 % (disagree); x->z: +9.5 % then +18 % (agree); y->z: +9.2 % then +19 % (agree)
+    assert rows == [(0.0, 0.005, 1, 0.0), (0.05, math.inf, 2, 1.0)]
+    changes = [[math.log(b / a) for a, b in ((1.0, 1.003), (1.0, 1.1), (1.003, 1.1))],
+               [math.log(b / a) for a, b in ((1.0, 0.99), (1.0, 1.2), (0.99, 1.2))]]
+    assert corr == pytest.approx(float(np.corrcoef(changes[0], changes[1])[0, 1]))
+    rows, _, n = T.agreement(first, second, "MASE", exclude=["y"])
+    assert n == 1 and rows == [(0.05, math.inf, 1, 1.0)]
+
+
+def test_agreement_without_common_configurations():
+    rows, corr, n = T.agreement({"x": {"MASE": 1.0}}, {"y": {"MASE": 1.0}}, "MASE")
+    assert rows == [] and n == 0 and math.isnan(corr)
+
+
+def test_report_and_cli(tmp_path):
+    recs = []
+    for split in ("validation", "test"):
+        for d in ("a", "b"):
+            recs += [_record(split, d, "auto_ets", 1.0), _record(split, d, "auto_theta", 1.5)]
+            for tag, v in (("default", 0.9), ("other", 1.1), ("seeds2", 0.91)):
+                recs.append(_record(split, d, "mqcnn", v, tag=tag))
+    path = tmp_path / "acc.json"
+    path.write_text(json.dumps(_results(recs)))
+    md = tmp_path / "R.md"
+    md.write_text("# Benchmarks\n\n## Other\n\nkept\n")
+    assert T.main(["--results", str(path), "--markdown", str(md), "--datasets", "a,b",
+                   "--neutral", "default,seeds2"]) == 0
+    text = md.read_text()
+    assert "## Other\n\nkept" in text and T.HEADING in text
+    assert "| MQ-CNN-IQF | 0.900 (2/2) |" in text  # 0.9 / min(1.0, 1.5)
+    assert "| AutoETS | 0.667 (2/2) |" in text  # 1.0 / 1.5
+    # the neutral re-run is left out of the agreement table: only default-other remains
+    assert "**validation against test** (2 configurations: default, other)" not in text  # fewer than 3
+    assert "validation against validation2" not in text
+    assert "| validation | +1.11 % |" in text and "| test | +1.11 % |" in text
+    with pytest.raises(SystemExit):
+        T.parse_args(["--neutral", "default"])
