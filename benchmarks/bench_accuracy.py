@@ -35,7 +35,9 @@ Results are kept per (split, dataset, model, tag, seed) in ``--output``
 (JSON): a re-run computes only the missing records (``--force`` recomputes),
 so baselines are fitted once while model variants (``--tag`` with
 ``--mqcnn-kwargs``) are compared on the validation split. ``--markdown``
-rewrites the RESULTS.md section of the split.
+rewrites the RESULTS.md section of the split. ``--early-stopping`` trains
+the neural models on the series without their last ``H`` values and keeps
+the epoch of least loss on those.
 
 Usage::
 
@@ -154,6 +156,15 @@ def neural_estimator(model: str, freq: str, H: int, cfg: Dict[str, Any], root: s
     raise ValueError(model)
 
 
+def early_stopping_split(train, H: int):
+    """(training series, validation series) for early stopping on the
+    training series' last ``H`` values: the series without them (those with
+    at most ``H + 2`` values kept whole) and the series themselves, whose last
+    window GluonTS's validation loss scores."""
+    short = [dict(e, target=np.asarray(e["target"])[:-H]) if len(e["target"]) > H + 2 else e for e in train]
+    return short, train
+
+
 def run_neural(model, metadata, train, inputs, cfg, seed):
     import lightning
 
@@ -162,7 +173,12 @@ def run_neural(model, metadata, train, inputs, cfg, seed):
         est = neural_estimator(model, freq, H, cfg, root)
         lightning.seed_everything(seed, verbose=False)
         t0 = time.perf_counter()
-        predictor = est.train(train)
+        if cfg.get("early_stopping"):
+            # the epoch of least held-out loss is restored (GluonTS's checkpoint on val_loss)
+            short, validation = early_stopping_split(train, H)
+            predictor = est.train(short, validation_data=validation)
+        else:
+            predictor = est.train(train)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         forecasts = list(predictor.predict(inputs))
@@ -321,7 +337,8 @@ def run(args) -> Dict[str, Any]:
         torch.set_num_threads(args.threads)
     path = Path(args.output)
     results = load_results(path)
-    cfg = {"steps": args.steps, "batch_size": args.batch_size, "mqcnn_kwargs": args.mqcnn_kwargs}
+    cfg = {"steps": args.steps, "batch_size": args.batch_size, "mqcnn_kwargs": args.mqcnn_kwargs,
+           "early_stopping": args.early_stopping}
     for dataset in args.datasets:
         metadata, train, inputs, truth, dropped = windows(dataset, args.raw_data_dir, args.split, args.max_series)
         print(f"[{args.split}] {dataset}: {len(inputs)} windows, H={metadata.prediction_length}, "
@@ -356,7 +373,8 @@ def run(args) -> Dict[str, Any]:
                        "metrics": metrics, "train_s": train_s, "predict_s": predict_s,
                        "windows": len(inputs), "dropped": dropped, "season_1_refits": refits, "steps": args.steps if model in NEURAL else None,
                        "batch_size": args.batch_size if model in NEURAL else None,
-                       "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None, **environment()}
+                       "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None,
+                       "early_stopping": bool(args.early_stopping) if model in NEURAL else None, **environment()}
                 results["records"][key] = rec
                 save_results(path, results)
                 print(f"  {model:>14} {tag:>12} seed={seed}: wQL {metrics['mean_wQuantileLoss']:.4f} "
@@ -497,6 +515,8 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
             v = summ["geomean"][k]
             geo.append(f"**{v:.3f}**" if v == best[k] else f"{v:.3f}")
         setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults"
+        if runs[0].get("early_stopping"):
+            setting += ", early stopping on the training series' last H values"
         lines.append(f"| {tag} | {setting} | {','.join(str(x) for x in seeds)} | " + " | ".join(cells)
                      + f" | {geo[0]} | {geo[1]} |")
     lines.append("")
@@ -529,6 +549,9 @@ def parse_args(argv=None):
     p.add_argument("--summary-only", action="store_true", help="only rebuild the tables from --output")
     p.add_argument("--merge", default="", help="comma-separated result files whose records are added to --output")
     p.add_argument("--compare", default="", help="comma-separated tags: also render the lever table of these")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="neural models train on the series without their last H values and keep the epoch "
+                        "of least loss on those (GluonTS's validation_data); use with a --tag of its own")
     p.add_argument("--force", action="store_true", help="recompute records that exist")
     p.add_argument("--max-series", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
