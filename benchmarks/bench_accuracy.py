@@ -501,11 +501,11 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
             continue
         seeds = sorted({r["seed"] for r in runs})
         kwargs = runs[0].get("mqcnn_kwargs") or {}
-        rows.append((tag, summ, seeds, kwargs))
+        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping"))))
     best = {k: min(r[1]["geomean"][k] for r in rows) for k in ("mean_wQuantileLoss", "MASE")} if rows else {}
     lines += ["| tag | settings | seeds | " + " | ".join(datasets) + " | geo wQL | geo MASE |",
               "|---|---|---|" + "---:|" * (len(datasets) + 2)]
-    for tag, summ, seeds, kwargs in rows:
+    for tag, summ, seeds, kwargs, early in rows:
         cells = []
         for d in datasets:
             w, m = summ["ratios"]["mean_wQuantileLoss"].get(d), summ["ratios"]["MASE"].get(d)
@@ -515,7 +515,7 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
             v = summ["geomean"][k]
             geo.append(f"**{v:.3f}**" if v == best[k] else f"{v:.3f}")
         setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults"
-        if runs[0].get("early_stopping"):
+        if early:
             setting += ", early stopping on the training series' last H values"
         lines.append(f"| {tag} | {setting} | {','.join(str(x) for x in seeds)} | " + " | ".join(cells)
                      + f" | {geo[0]} | {geo[1]} |")

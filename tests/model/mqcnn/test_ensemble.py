@@ -94,3 +94,37 @@ def test_bad_ensembles_are_rejected(tmp_path, data):
     with pytest.raises(ValueError, match="ensemble of 2"):
         single = estimator(tmp_path / "one", members=None).train(data[:4])
         estimator(tmp_path).train_from(single, data)
+
+
+def test_members_share_one_backtest(tmp_path, data, monkeypatch):
+    """Members whose backtest settings agree (the loss units do not enter
+    them) fit the statistical members' backtest once, and each trained
+    member carries what it would have fitted alone (calibration and
+    weights, exact); a member with other cuts fits its own; nothing shared
+    is kept after training."""
+    from gluonts_iqf.model.mqcnn.calibration import skill_weights
+
+    calls = []
+    fit = MQCNNEstimator.fit_member_backtest
+
+    def counting(self, training_data):
+        calls.append(self.backtest_settings())
+        return fit(self, training_data)
+
+    monkeypatch.setattr(MQCNNEstimator, "fit_member_backtest", counting)
+    pl.seed_everything(0)
+    est = estimator(tmp_path, members=[{"loss_units": "volume"}, {"loss_units": "mase"}])
+    net = est.train(data[:6]).prediction_net
+    assert len(calls) == 1 and est._backtests is None
+    for member_est, member in zip(est._member_estimators(), net.members):
+        alone = fit(member_est, data[:6])
+        model = member.model
+        assert model.member_calibration == alone.calibration is not None
+        priors = [member_est.theta_weight, member_est.damped_weight, member_est.ces_weight]
+        assert [model.theta_weight, model.damped_weight, model.ces_weight] == skill_weights(
+            priors, alone.loss, member_est.member_skill_power)
+    calls.clear()
+    est = estimator(tmp_path / "two", members=[{"loss_units": "volume"}, {"calibration_origins": 2}])
+    net = est.train(data[:6]).prediction_net
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert net.members[0].model.member_calibration != net.members[1].model.member_calibration
