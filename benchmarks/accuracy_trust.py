@@ -131,7 +131,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
               "baselines (MQ-CNN-IQF never among them), and on how many datasets that ratio is at most 1; "
               f"MQ-CNN-IQF is the configuration `{tag}`. The targets ask MQ-CNN-IQF for at most 1 on every "
               "dataset against the best of all eight.", ""]
-    for split in ("validation", "validation2", "test"):
+    for split in ("validation", "validation2", "validation3", "test"):
         summ = summarise(results, split, datasets, tag)
         if not summ["table"]:
             continue
@@ -155,7 +155,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
               "band of the size of the validation change: the share of pairs whose change has the same sign "
               "on the other window, of how many pairs.", ""]
     val = tag_geomeans(results, "validation", datasets)
-    for other in ("test", "validation2"):
+    for other in ("test", "validation2", "validation3"):
         second = tag_geomeans(results, other, datasets)
         common = sorted((set(val) & set(second)) - set(exclude))
         if len(common) < 3:
@@ -178,7 +178,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
                   "(percent of the ratio) is the spread that seeds alone give.", "",
                   "| window | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
                   "|---|" + "---:|" * len(RATIO_METRICS)]
-        for split in ("validation", "validation2", "test"):
+        for split in ("validation", "validation2", "validation3", "test"):
             g = tag_geomeans(results, split, datasets)
             if a in g and b in g:
                 lines.append(f"| {split} | " + " | ".join(f"{100 * (g[b][k] / g[a][k] - 1):+.2f} %"

@@ -39,3 +39,19 @@ def test_lever_table_names_early_stopping():
     rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| default") or line.startswith("| early")}
     assert "| defaults | 0 | 0.900 \\| 0.900 | **0.900** | **0.900** |" in rows["| default"]
     assert "defaults, early stopping on the training series' last H values | 0 | 0.950 \\| 0.950 |" in rows["| early"]
+
+
+def test_validation_windows_cut_one_horizon_each():
+    """validation / validation2 / validation3 forecast the H values that end
+    1, 2 and 3 horizons before the end of each training series (embedded
+    m4_hourly, H = 48), from the values before them; test forecasts the
+    test series' last H."""
+    for split, k in (("validation", 1), ("validation2", 2), ("validation3", 3)):
+        md, train, inputs, truth, dropped = B.windows("m4_hourly", None, split, 3)
+        H = md.prediction_length
+        full = B.windows("m4_hourly", None, "test", 3)[1]
+        assert H == 48 and dropped == 0 and train is inputs
+        for e, x, y in zip(full, inputs, truth):
+            t = np.asarray(e["target"], dtype=float)
+            np.testing.assert_array_equal(x["target"], t[: len(t) - k * H])
+            np.testing.assert_array_equal(y, t[len(t) - k * H: len(t) - (k - 1) * H])
