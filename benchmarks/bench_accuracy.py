@@ -27,8 +27,8 @@ as median) and ``stat_ensemble``, the level-wise average of the quantiles
 of ETS, Theta and CES.
 
 Metrics: GluonTS's ``Evaluator`` (mean weighted quantile loss over levels
-0.1..0.9, MASE with the frequency's season, sMAPE, coverage at 0.1 / 0.5 /
-0.9), the mean absolute coverage error over levels 0.05..0.95 and the
+0.1..0.9, MASE with the frequency's season (averaged over the series where
+it is defined), sMAPE, coverage at 0.1 / 0.5 / 0.9), the mean absolute coverage error over levels 0.05..0.95 and the
 quantile-crossing rate (:mod:`gluonts_iqf.metrics`); training and prediction
 wall time. For each metric and dataset, ours divided by the best baseline's,
 and the geometric mean of that ratio over datasets.
@@ -264,6 +264,16 @@ def quantile_forecasts(q: np.ndarray, inputs) -> list:
 # scoring
 
 
+def mean_defined_mase(per_series: np.ndarray) -> Tuple[float, int]:
+    """Mean MASE over the series where it is defined, and how many it is not
+    defined for: a history without any change over a season has a zero
+    seasonal error, and GluonTS's per-series MASE is infinite (or NaN) there,
+    which would make its mean infinite for every model alike (short yearly
+    series on the third validation window)."""
+    ok = np.isfinite(per_series)
+    return (float(per_series[ok].mean()) if ok.any() else float("nan")), int((~ok).sum())
+
+
 def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
     import pandas as pd
     from gluonts.env import env
@@ -278,12 +288,14 @@ def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
         tss.append(pd.DataFrame(full, index=idx))
     with env._let(use_tqdm=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        agg, _ = Evaluator(quantiles=list(EVAL_LEVELS), num_workers=0)(
+        agg, items = Evaluator(quantiles=list(EVAL_LEVELS), num_workers=0)(
             iter(tss), iter(forecasts), num_series=len(forecasts))
     curve = coverage_curve(forecasts, truth, list(GRID))
+    mase = mean_defined_mase(items["MASE"].to_numpy(dtype=float))
     return {
         "mean_wQuantileLoss": float(agg["mean_wQuantileLoss"]),
-        "MASE": float(agg["MASE"]),
+        "MASE": mase[0],
+        "MASE_undefined": mase[1],
         "sMAPE": float(agg["sMAPE"]),
         "ND": float(agg["ND"]),
         "Coverage[0.1]": float(agg["Coverage[0.1]"]),

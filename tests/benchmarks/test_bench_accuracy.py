@@ -55,3 +55,24 @@ def test_validation_windows_cut_one_horizon_each():
             t = np.asarray(e["target"], dtype=float)
             np.testing.assert_array_equal(x["target"], t[: len(t) - k * H])
             np.testing.assert_array_equal(y, t[len(t) - k * H: len(t) - (k - 1) * H])
+
+
+def test_mase_is_averaged_over_the_series_where_it_is_defined():
+    """A series whose history never changes has an infinite MASE in GluonTS;
+    the benchmark's MASE is the mean over the others (worked out by hand:
+    a history 1, 3, 2, 4 has mean absolute change 5/3, a median 4 against
+    truths 5, 2 errs by 1.5 on average, MASE 0.9) and counts it."""
+    import pandas as pd
+    from gluonts.model.forecast import QuantileForecast
+
+    assert B.mean_defined_mase(np.array([1.0, np.inf, 3.0, np.nan])) == (2.0, 2)
+    assert np.isnan(B.mean_defined_mase(np.array([np.inf]))[0])
+    start = pd.Period("2000", freq="Y")
+    inputs = [{"target": np.array([1.0, 3.0, 2.0, 4.0]), "start": start},
+              {"target": np.array([7.0, 7.0, 7.0, 7.0]), "start": start}]
+    truth = [np.array([5.0, 2.0]), np.array([7.0, 8.0])]
+    forecasts = [QuantileForecast(np.full((len(B.GRID), 2), m), start_date=start + 4,
+                                  forecast_keys=[str(q) for q in B.GRID]) for m in (4.0, 7.0)]
+    out = B.score(forecasts, inputs, truth, "Y")
+    assert out["MASE_undefined"] == 1
+    assert out["MASE"] == np.float64(1.5 / (5.0 / 3.0))
