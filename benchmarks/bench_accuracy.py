@@ -417,9 +417,11 @@ def summarise(results: Dict[str, Any], split: str, datasets: Sequence[str], tag:
     for d, models in table.items():
         for m, cell in models.items():
             runs = cell["runs"]
-            cell["mean"] = {k: float(np.mean([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
-            cell["min"] = {k: float(np.min([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
-            cell["max"] = {k: float(np.max([r["metrics"][k] for r in runs])) for k in runs[0]["metrics"]}
+            # metrics every run has (records older than a metric lack it)
+            keys = [k for k in runs[0]["metrics"] if all(k in r["metrics"] for r in runs)]
+            cell["mean"] = {k: float(np.mean([r["metrics"][k] for r in runs])) for k in keys}
+            cell["min"] = {k: float(np.min([r["metrics"][k] for r in runs])) for k in keys}
+            cell["max"] = {k: float(np.max([r["metrics"][k] for r in runs])) for k in keys}
             cell["time"] = float(np.mean([r["train_s"] + r["predict_s"] for r in runs]))
             cell["seeds"] = [r["seed"] for r in runs]
     ratios: Dict[str, Dict[str, float]] = {k: {} for k in RATIO_METRICS}

@@ -76,3 +76,17 @@ def test_mase_is_averaged_over_the_series_where_it_is_defined():
     out = B.score(forecasts, inputs, truth, "Y")
     assert out["MASE_undefined"] == 1
     assert out["MASE"] == np.float64(1.5 / (5.0 / 3.0))
+
+
+def test_summary_of_runs_recorded_before_and_after_a_new_metric():
+    """A cell whose seeds were scored by different versions keeps the
+    metrics that every run has."""
+    base = {"split": "test", "dataset": "d", "train_s": 1.0, "predict_s": 0.0}
+    metrics = {k: 1.0 for k in B.RATIO_METRICS}
+    recs = [dict(base, model="auto_ets", tag="default", seed=None, metrics=dict(metrics)),
+            dict(base, model="mqcnn", tag="default", seed=0, metrics=dict(metrics, MASE_undefined=0)),
+            dict(base, model="mqcnn", tag="default", seed=1, metrics={k: 0.5 for k in B.RATIO_METRICS})]
+    summ = B.summarise({"records": {str(i): r for i, r in enumerate(recs)}}, "test", ["d"], "default")
+    cell = summ["table"]["d"]["mqcnn"]
+    assert set(cell["mean"]) == set(B.RATIO_METRICS) and cell["mean"]["MASE"] == 0.75
+    assert summ["ratios"]["MASE"]["d"] == 0.75
