@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How far the accuracy benchmark's windows can be trusted: two checks on
+"""How far the accuracy benchmark's windows can be trusted: three checks on
 the records of ``bench_accuracy.py`` (no model is run).
 
 * **Each model against the best of the others.** The targets compare
@@ -8,11 +8,11 @@ the records of ``bench_accuracy.py`` (no model is run).
   baselines and the MQ-CNN-IQF configuration ``--tag``) is divided by the
   best of the *other* baselines: how often any model clears that bar shows
   how attainable "no worse than the best baseline on every dataset" is.
-* **Validation against test.** For every pair of MQ-CNN-IQF configurations
-  scored on both windows, the change of the geometric mean ratio (log) on
-  the validation windows and on the test windows; per band of the size of
-  the validation change, the share of pairs whose sign the test windows
-  agree with, and the correlation. A change of a size whose sign agrees
+* **Validation against the other windows.** For every pair of MQ-CNN-IQF
+  configurations scored on both, the change of the geometric mean ratio
+  (log) on the validation windows and on the test (or a later validation)
+  windows; per band of the size of the validation change, the share of
+  pairs whose sign the other window agrees with, and the correlation. A change of a size whose sign agrees
   about half the time is not evidence, whatever it is on validation.
 * **Seeds.** With ``--neutral TAG_A,TAG_B``, two runs of one configuration
   with different training seeds: the change between them is the spread of a
@@ -40,6 +40,7 @@ from bench_accuracy import (  # noqa: E402
     DEV_SUITE,
     LABEL,
     RATIO_METRICS,
+    SPLITS,
     load_results,
     summarise,
 )
@@ -131,7 +132,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
               "baselines (MQ-CNN-IQF never among them), and on how many datasets that ratio is at most 1; "
               f"MQ-CNN-IQF is the configuration `{tag}`. The targets ask MQ-CNN-IQF for at most 1 on every "
               "dataset against the best of all eight.", ""]
-    for split in ("validation", "validation2", "validation3", "test"):
+    for split in SPLITS:
         summ = summarise(results, split, datasets, tag)
         if not summ["table"]:
             continue
@@ -155,7 +156,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
               "band of the size of the validation change: the share of pairs whose change has the same sign "
               "on the other window, of how many pairs.", ""]
     val = tag_geomeans(results, "validation", datasets)
-    for other in ("test", "validation2", "validation3"):
+    for other in ("test",) + tuple(s for s in SPLITS if s not in ("validation", "test")):
         second = tag_geomeans(results, other, datasets)
         common = sorted((set(val) & set(second)) - set(exclude))
         if len(common) < 3:
@@ -178,7 +179,7 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
                   "(percent of the ratio) is the spread that seeds alone give.", "",
                   "| window | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
                   "|---|" + "---:|" * len(RATIO_METRICS)]
-        for split in ("validation", "validation2", "validation3", "test"):
+        for split in SPLITS:
             g = tag_geomeans(results, split, datasets)
             if a in g and b in g:
                 lines.append(f"| {split} | " + " | ".join(f"{100 * (g[b][k] / g[a][k] - 1):+.2f} %"

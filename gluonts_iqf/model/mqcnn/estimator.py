@@ -557,7 +557,7 @@ class MQCNNEstimator(ForkingEstimator):
     def _shared_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
         """:meth:`fit_member_backtest`, looked up first among the backtests
         that an ensemble's members have fitted on the same data."""
-        shared = getattr(self, "_backtests", None)
+        shared = self._backtests
         if shared is None:
             return self.fit_member_backtest(training_data)
         key = self.backtest_settings()
