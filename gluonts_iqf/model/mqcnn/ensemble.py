@@ -1,16 +1,21 @@
-"""The prediction network of an MQ-CNN ensemble: several trained MQ-CNN
-networks whose IQF quantile functions are averaged level by level (as
-N-BEATS combined its members), served as one IQF per series and step."""
+"""An MQ-CNN ensemble: several trained MQ-CNN networks whose IQF quantile
+functions are averaged level by level (as N-BEATS combined its members),
+served as one IQF per series and step; and its training, one member
+estimator after another."""
 
-from typing import List, Optional, Tuple
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from gluonts.core.component import validated
+from gluonts.dataset.common import Dataset
+from gluonts.torch.model.estimator import TrainOutput
 
 from ...distributions.average import average_quantile_functions
 from ...distributions.iqf import IQFOutput
+from .calibration import MemberBacktest
 from .lightning_module import MQCNNLightningModule
 
 
@@ -93,3 +98,49 @@ class MQCNNEnsemble(nn.Module):
         )
         loc = torch.zeros_like(args[1])
         return args, loc, torch.ones_like(loc[:, :1])
+
+
+def train_ensemble(
+    estimators: Sequence[Any],
+    training_data: Dataset,
+    validation_data: Optional[Dataset] = None,
+    from_predictor=None,
+    **kwargs,
+) -> TrainOutput:
+    """GluonTS's training of each member estimator (``MQCNNEstimator``
+    objects, one per member) on the same data, as one :class:`MQCNNEnsemble`
+    served by the predictor of the member with the longest context.
+
+    Members whose statistical backtest settings agree
+    (``backtest_settings``) share one backtest. ``from_predictor`` of an
+    ensemble of as many members warm-starts each member from its
+    counterpart; ``ckpt_path`` (resuming a Lightning run) is not supported.
+    """
+    if kwargs.get("ckpt_path") is not None:
+        raise ValueError("ckpt_path (resuming a Lightning run) is not supported for an ensemble")
+    starts = [None] * len(estimators)
+    if from_predictor is not None:
+        previous = from_predictor.network
+        if not isinstance(previous, MQCNNEnsemble) or len(previous.members) != len(estimators):
+            raise ValueError(f"train_from needs a predictor of an ensemble of {len(estimators)} members")
+        starts = [SimpleNamespace(network=m) for m in previous.members]
+    shared: Dict[Tuple, Optional[MemberBacktest]] = {}  # one backtest per distinct setting
+    for est in estimators:
+        est._backtests = shared
+    try:
+        outputs = [
+            est.train_model(training_data, validation_data, from_predictor=start, **kwargs)
+            for est, start in zip(estimators, starts)
+        ]
+    finally:
+        for est in estimators:
+            est._backtests = None
+    longest = max(range(len(outputs)), key=lambda i: estimators[i].context_length)
+    network = MQCNNEnsemble(members=[o.trained_net for o in outputs])
+    transformation = outputs[longest].transformation
+    return TrainOutput(
+        transformation=transformation,
+        trained_net=network,
+        trainer=outputs[-1].trainer,
+        predictor=estimators[longest].create_predictor(transformation, network),
+    )

@@ -1,7 +1,6 @@
 """``MQCNNEstimator``: MQ-CNN as a GluonTS ``PyTorchLightningEstimator``."""
 
 import math
-from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 from gluonts.core.component import validated
@@ -19,7 +18,7 @@ from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
 from .calibration import CALIBRATION_ORIGINS, MEMBER_SKILL_POWER, MemberBacktest, member_backtest, skill_weights
-from .ensemble import MQCNNEnsemble
+from .ensemble import train_ensemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
 from .statistical import COMBINATIONS, check_statistical_weights
@@ -494,37 +493,7 @@ class MQCNNEstimator(ForkingEstimator):
                 return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
             finally:
                 self._member_backtest = None
-        if kwargs.get("ckpt_path") is not None:
-            raise ValueError("ckpt_path (resuming a Lightning run) is not supported for an ensemble")
-        starts = [None] * len(self.members)
-        if from_predictor is not None:
-            previous = from_predictor.network
-            if not isinstance(previous, MQCNNEnsemble) or len(previous.members) != len(self.members):
-                raise ValueError(
-                    f"train_from needs a predictor of an ensemble of {len(self.members)} members"
-                )
-            starts = [SimpleNamespace(network=m) for m in previous.members]
-        estimators = self._member_estimators()
-        shared: Dict[Tuple, Optional[MemberBacktest]] = {}  # one backtest per distinct setting
-        for est in estimators:
-            est._backtests = shared
-        try:
-            outputs = [
-                est.train_model(training_data, validation_data, from_predictor=start, **kwargs)
-                for est, start in zip(estimators, starts)
-            ]
-        finally:
-            for est in estimators:
-                est._backtests = None
-        longest = max(range(len(outputs)), key=lambda i: estimators[i].context_length)
-        network = MQCNNEnsemble(members=[o.trained_net for o in outputs])
-        transformation = outputs[longest].transformation
-        return TrainOutput(
-            transformation=transformation,
-            trained_net=network,
-            trainer=outputs[-1].trainer,
-            predictor=estimators[longest].create_predictor(transformation, network),
-        )
+        return train_ensemble(self._member_estimators(), training_data, validation_data, from_predictor, **kwargs)
 
     def fit_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
         """The statistical members' standard quantiles and losses on a
