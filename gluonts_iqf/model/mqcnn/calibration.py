@@ -238,12 +238,16 @@ def skill_weights(
 
 
 def check_member_calibration(calibration, knot_levels: Sequence[float]) -> None:
-    """A calibration is None or one entry per member of ``MEMBERS``, each
-    None or len(knot_levels) finite, strictly increasing values."""
+    """A calibration is None or one entry per member of ``MEMBERS`` (or per
+    its first members), each None or len(knot_levels) finite, strictly
+    increasing values."""
     if calibration is None:
         return
-    if len(calibration) != len(MEMBERS):
-        raise ValueError(f"member_calibration needs one entry per member {MEMBERS}, got {len(calibration)}")
+    if not 1 <= len(calibration) <= len(MEMBERS):
+        raise ValueError(
+            f"member_calibration needs one entry per member {MEMBERS} (or per the first ones, as saved before "
+            f"the later were added), got {len(calibration)}"
+        )
     for name, z in zip(MEMBERS, calibration):
         if z is None:
             continue

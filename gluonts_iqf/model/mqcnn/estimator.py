@@ -18,6 +18,7 @@ from .._forking.checks import check_at_least, check_choice
 from .._forking.estimator import PREDICTION_INPUTS, ForkingEstimator, default_context_length  # noqa: F401
 from .._forking.windows import RecentInstanceSampler
 from .calibration import CALIBRATION_ORIGINS, MEMBER_SKILL_POWER, MemberBacktest, member_backtest, skill_weights
+from .recent import RECENT_CUTS, RECENT_POWER
 from .ensemble import train_ensemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
@@ -37,12 +38,14 @@ from .._forking.transform import (  # noqa: F401,E402
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
 
-#: Default weights of the Theta, damped-trend and CES forecasts in the
-#: predicted quantile function (with a plain IQF head; chosen on the
-#: validation windows, RESULTS.md).
-DEFAULT_THETA_WEIGHT = 0.2
-DEFAULT_DAMPED_WEIGHT = 0.2
-DEFAULT_CES_WEIGHT = 0.2
+#: Default weights of the Theta, damped-trend, CES and seasonal naive
+#: forecasts in the predicted quantile function (with a plain IQF head; the
+#: members share 0.6, the network keeps 0.4; chosen on the validation
+#: windows, RESULTS.md).
+DEFAULT_THETA_WEIGHT = 0.15
+DEFAULT_DAMPED_WEIGHT = 0.15
+DEFAULT_CES_WEIGHT = 0.15
+DEFAULT_NAIVE_WEIGHT = 0.15
 
 #: Season of the statistical members on weekly data: the yearly cycle, as
 #: statsforecast and R's forecast take it (the network's lags keep GluonTS's
@@ -82,20 +85,24 @@ class MQCNNEstimator(ForkingEstimator):
     ==============================================  ==================================================
     volume-weighted (wQL) and per-series (MASE,     the defaults: the network (trained with every
     sMAPE) accuracy                                 series alike, in units of its seasonal-naive
-                                                    error), a Theta, a damped-trend and a CES
-                                                    forecast, each calibrated and weighted by its
-                                                    loss on a backtest of the training series,
-                                                    combined per series by their inverse variances
+                                                    error), a Theta, a damped-trend, a CES and a
+                                                    seasonal naive forecast, each calibrated and
+                                                    weighted by its loss on a backtest of the
+                                                    training series and per series by its errors
+                                                    on the series' last horizons, combined per
+                                                    series by their inverse variances
     the statistical members' Gaussian intervals     ``calibrate_members=False``
     as fitted (series whose recent windows are
     unlike the next one)
     a network that weighs series by volume, as      ``loss_units="volume"``
     the weighted quantile loss does
     the network's forecast alone (or a head other   ``theta_weight=0, damped_weight=0,
-    than a plain IQF)                               ces_weight=0``
+    than a plain IQF)                               ces_weight=0, naive_weight=0``
     the members at fixed weights                    ``statistical_combination="fixed"``
-    the members' weights as given, not moved by     ``member_skill_power=0``
-    their backtest losses
+    the members' weights as given, not moved by     ``member_skill_power=0,
+    their backtest losses                           member_recent_cuts=0``
+    faster prediction (the members' recent errors   ``member_recent_cuts=0``
+    cost one fit of the members per cut)
     known covariates (events, holidays) that fixed  ``attention_heads=2`` (MQ-Transformer's
     seasonal lags cannot align                      decoder-encoder attention; ~3x the training
                                                     time; no gain on the nine datasets)
@@ -247,7 +254,7 @@ class MQCNNEstimator(ForkingEstimator):
         seasonally adjusted series) and damped-trend exponential smoothing.
         A statistical anchor for series the network fits poorly (defaults
         ``DEFAULT_THETA_WEIGHT`` and ``DEFAULT_DAMPED_WEIGHT`` with a plain
-        IQF head, else 0; all three weights 0 = the network alone).
+        IQF head, else 0; all four member weights 0 = the network alone).
     statistical_season_length
         Season of the statistical members (default
         :func:`default_statistical_season`: 52 for weekly data, else
@@ -260,6 +267,10 @@ class MQCNNEstimator(ForkingEstimator):
         ``AutoCES`` choice of no, partial or full seasonality per series),
         which models the season itself (default ``DEFAULT_CES_WEIGHT`` with
         a plain IQF head, else 0).
+    naive_weight
+        Weight of a fourth: the seasonal naive forecast
+        (:mod:`gluonts_iqf.nn.naive`; default ``DEFAULT_NAIVE_WEIGHT`` with a
+        plain IQF head, else 0).
     statistical_combination
         ``"inverse_variance"`` (default): the weights above (and the
         network's ``1 - w_t - w_d - w_c``) are prior weights, divided per series
@@ -284,6 +295,13 @@ class MQCNNEstimator(ForkingEstimator):
         so the members that forecast this dataset best weigh more; the
         network's share is unchanged (default ``MEMBER_SKILL_POWER``, 8; 0:
         the weights as given).
+    member_recent_cuts, member_recent_power
+        At prediction, each series' members forecast the last
+        ``member_recent_cuts`` horizons of its window from the values before
+        them, and their weights are multiplied per series by their mean
+        absolute errors there to the power ``-member_recent_power``
+        (:mod:`~gluonts_iqf.model.mqcnn.recent`; defaults ``RECENT_CUTS``, 4,
+        and ``RECENT_POWER``, 4; 0 cuts: the same weights for every series).
     attention_heads, attention_dim
         With ``attention_heads >= 1``, MQ-Transformer's horizon-specific
         decoder-encoder attention (:class:`~gluonts_iqf.nn.attention.HorizonAttention`):
@@ -361,6 +379,9 @@ class MQCNNEstimator(ForkingEstimator):
         member_skill_power: float = MEMBER_SKILL_POWER,
         attention_heads: int = 0,
         attention_dim: int = 16,
+        naive_weight: Optional[float] = None,
+        member_recent_cuts: int = RECENT_CUTS,
+        member_recent_power: float = RECENT_POWER,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -370,14 +391,15 @@ class MQCNNEstimator(ForkingEstimator):
         theta_weight = (DEFAULT_THETA_WEIGHT if plain else 0.0) if theta_weight is None else theta_weight
         damped_weight = (DEFAULT_DAMPED_WEIGHT if plain else 0.0) if damped_weight is None else damped_weight
         ces_weight = (DEFAULT_CES_WEIGHT if plain else 0.0) if ces_weight is None else ces_weight
-        check_statistical_weights(theta_weight, damped_weight, head, ces_weight)
+        naive_weight = (DEFAULT_NAIVE_WEIGHT if plain else 0.0) if naive_weight is None else naive_weight
+        check_statistical_weights(theta_weight, damped_weight, head, ces_weight, naive_weight)
         stat_season = (default_statistical_season(freq, season) if statistical_season_length is None
                        else statistical_season_length)
         check_at_least("statistical_season_length", stat_season, 1)
         check_choice("statistical_combination", statistical_combination, COMBINATIONS)
         if not context_length:
             context_length = default_context_length(prediction_length, season, num_seasonal_lags)
-            if theta_weight + damped_weight + ces_weight > 0:
+            if theta_weight + damped_weight + ces_weight + naive_weight > 0:
                 context_length = max(context_length, 3 * stat_season)
         if training_history is not None:
             if not training_history > 0:
@@ -428,6 +450,12 @@ class MQCNNEstimator(ForkingEstimator):
         if not (math.isfinite(member_skill_power) and member_skill_power >= 0):
             raise ValueError(f"member_skill_power must be finite and >= 0, got {member_skill_power}")
         self.member_skill_power = member_skill_power
+        self.naive_weight = naive_weight
+        check_at_least("member_recent_cuts", member_recent_cuts, 0)
+        if not (math.isfinite(member_recent_power) and member_recent_power >= 0):
+            raise ValueError(f"member_recent_power must be finite and >= 0, got {member_recent_power}")
+        self.member_recent_cuts = member_recent_cuts
+        self.member_recent_power = member_recent_power
         check_at_least("attention_heads", attention_heads, 0)
         check_at_least("attention_dim", attention_dim, 1)
         self.attention_heads = attention_heads
@@ -501,7 +529,7 @@ class MQCNNEstimator(ForkingEstimator):
         (:func:`~gluonts_iqf.model.mqcnn.calibration.member_backtest`; no
         calibration with ``calibrate_members=False``); None without members,
         or when neither the calibration nor the skill weights are wanted."""
-        active = [w > 0 for w in (self.theta_weight, self.damped_weight, self.ces_weight)]
+        active = [w > 0 for w in self._prior_weights()]
         if not (any(active) and (self.calibrate_members or self.member_skill_power > 0)):
             return None
         try:
@@ -519,9 +547,8 @@ class MQCNNEstimator(ForkingEstimator):
         """What :meth:`fit_member_backtest` depends on besides the data:
         ensemble members that agree on it share one backtest."""
         return (self.context_length, self.prediction_length, self.statistical_season_length,
-                tuple(getattr(self.distr_output, "knot_levels", ())), self.theta_weight > 0, self.damped_weight > 0,
-                self.ces_weight > 0, self.calibrate_members, self.member_skill_power > 0,
-                self.calibration_origins)
+                tuple(getattr(self.distr_output, "knot_levels", ())), *(w > 0 for w in self._prior_weights()),
+                self.calibrate_members, self.member_skill_power > 0, self.calibration_origins)
 
     def _shared_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
         """:meth:`fit_member_backtest`, looked up first among the backtests
@@ -534,12 +561,16 @@ class MQCNNEstimator(ForkingEstimator):
             shared[key] = self.fit_member_backtest(training_data)
         return shared[key]
 
+    def _prior_weights(self) -> List[float]:
+        """The members' weights as given, in ``MEMBERS`` order."""
+        return [self.theta_weight, self.damped_weight, self.ces_weight, self.naive_weight]
+
     def member_weights(self, backtest: Optional[MemberBacktest]) -> List[float]:
-        """The Theta, damped-trend and CES weights of the network: the
-        estimator's, moved by the members' backtest losses
+        """The Theta, damped-trend, CES and seasonal naive weights of the
+        network: the estimator's, moved by the members' backtest losses
         (:func:`~gluonts_iqf.model.mqcnn.calibration.skill_weights`) when
         there is a backtest."""
-        weights = [self.theta_weight, self.damped_weight, self.ces_weight]
+        weights = self._prior_weights()
         if backtest is None:
             return weights
         return skill_weights(weights, backtest.loss, self.member_skill_power)
@@ -549,7 +580,7 @@ class MQCNNEstimator(ForkingEstimator):
 
     def create_lightning_module(self) -> MQCNNLightningModule:
         backtest = self._member_backtest
-        theta_weight, damped_weight, ces_weight = self.member_weights(backtest)
+        theta_weight, damped_weight, ces_weight, naive_weight = self.member_weights(backtest)
         return MQCNNLightningModule(
             model_kwargs=dict(
                 prediction_length=self.prediction_length,
@@ -591,6 +622,9 @@ class MQCNNEstimator(ForkingEstimator):
                 member_calibration=None if backtest is None else backtest.calibration,
                 attention_heads=self.attention_heads,
                 attention_dim=self.attention_dim,
+                naive_weight=naive_weight,
+                member_recent_cuts=self.member_recent_cuts,
+                member_recent_power=self.member_recent_power,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

@@ -47,6 +47,7 @@ from ...nn.static import static_embedder, static_features
 from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_change, spread_scale
 from .._forking.checks import check_at_least, check_choice
 from .calibration import check_member_calibration
+from .recent import RECENT_POWER
 from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
@@ -209,11 +210,23 @@ class MQCNNModel(nn.Module):
         (:mod:`gluonts_iqf.nn.ces`) in the same mix (default 0, the
         behaviour of networks saved before it existed).
     member_calibration
-        Per statistical member (Theta, damped trend, CES), None or its
-        standard quantiles at the knot levels, fitted on a backtest of the
-        training series (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default
-        None: Gaussian members, the behaviour of networks saved before it
+        Per statistical member (Theta, damped trend, CES, seasonal naive),
+        None or its standard quantiles at the knot levels, fitted on a
+        backtest of the training series
+        (:mod:`~gluonts_iqf.model.mqcnn.calibration`; default None: Gaussian
+        members, the behaviour of networks saved before it existed; one
+        saved with the first three members leaves the seasonal naive
+        Gaussian).
+    naive_weight
+        Weight of a seasonal naive member (:mod:`gluonts_iqf.nn.naive`) in
+        the same mix (default 0, the behaviour of networks saved before it
         existed).
+    member_recent_cuts, member_recent_power
+        With ``member_recent_cuts >= 1``, the members' weights are moved per
+        series by their errors on the last ``member_recent_cuts`` horizons
+        of the window (:mod:`~gluonts_iqf.model.mqcnn.recent`, to the power
+        ``-member_recent_power``; default 0: the weights as given, the
+        behaviour of networks saved before it existed).
     attention_heads, attention_dim
         With ``attention_heads >= 1``, every horizon step's local MLP also
         reads MQ-Transformer's horizon-specific decoder-encoder attention
@@ -265,10 +278,19 @@ class MQCNNModel(nn.Module):
         member_calibration: Optional[Sequence[Optional[Sequence[float]]]] = None,
         attention_heads: int = 0,
         attention_dim: int = 16,
+        naive_weight: float = 0.0,
+        member_recent_cuts: int = 0,
+        member_recent_power: float = RECENT_POWER,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
-        check_statistical_weights(theta_weight, damped_weight, distr_output, ces_weight)
+        check_statistical_weights(theta_weight, damped_weight, distr_output, ces_weight, naive_weight)
+        check_at_least("member_recent_cuts", member_recent_cuts, 0)
+        if not (math.isfinite(member_recent_power) and member_recent_power >= 0):
+            raise ValueError(f"member_recent_power must be finite and >= 0, got {member_recent_power}")
+        self.naive_weight = float(naive_weight)
+        self.member_recent_cuts = int(member_recent_cuts)
+        self.member_recent_power = float(member_recent_power)
         if member_calibration is not None:
             check_member_calibration(member_calibration, getattr(distr_output, "knot_levels", ()))
         self.member_calibration = (
@@ -599,11 +621,13 @@ class MQCNNModel(nn.Module):
         args = tuple(a.squeeze(1) for a in args)
         loc = torch.zeros_like(last_scale) if base is None else base.squeeze(1) * last_scale
         spread = self.distribution_scale(target, past_observed_values, scale)[:, -1:]
-        if self.theta_weight > 0 or self.damped_weight > 0 or self.ces_weight > 0:
+        if self.theta_weight > 0 or self.damped_weight > 0 or self.ces_weight > 0 or self.naive_weight > 0:
             return mix_statistical(
                 args, loc, spread, past_target, past_observed_values, self.distr_output.knot_levels,
                 self.statistical_season_length, self.theta_weight, self.damped_weight,
                 self.statistical_combination, self.ces_weight, self.member_calibration,
+                naive_weight=self.naive_weight, recent_cuts=self.member_recent_cuts,
+                recent_power=self.member_recent_power,
             )
         return args, loc, spread
 

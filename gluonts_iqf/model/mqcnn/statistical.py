@@ -1,11 +1,14 @@
 """Statistical members mixed into a network's forecast: the level-wise mix
-``(1 - w_t - w_d - w_c) Q_net + w_t Q_theta + w_d Q_damped + w_c Q_ces``
-(or with those as prior weights of an inverse-variance combination) of the
-network's plain IQF and the Gaussian-knot IQFs
+``(1 - w_t - w_d - w_c - w_n) Q_net + w_t Q_theta + w_d Q_damped + w_c
+Q_ces + w_n Q_naive`` (or with those as prior weights of an
+inverse-variance combination, optionally moved per series by the members'
+recent errors, :mod:`~gluonts_iqf.model.mqcnn.recent`) of the network's
+plain IQF and the Gaussian-knot IQFs
 (:func:`~gluonts_iqf.distributions.gaussian.gaussian_plain_iqf`) of a Theta
 forecast (:mod:`gluonts_iqf.nn.theta`), a damped-trend forecast
-(:mod:`gluonts_iqf.nn.damped`) and a complex exponential smoothing forecast
-(:mod:`gluonts_iqf.nn.ces`) of the same input window, again a plain IQF
+(:mod:`gluonts_iqf.nn.damped`), a complex exponential smoothing forecast
+(:mod:`gluonts_iqf.nn.ces`) and the seasonal naive forecast
+(:mod:`gluonts_iqf.nn.naive`) of the same input window, again a plain IQF
 (monotone, closed-form CRPS). The
 members are fitted per series at prediction, with no training: a
 statistical anchor where the network fits a series poorly, as forecast
@@ -24,9 +27,11 @@ from ...distributions.gaussian import gaussian_plain_iqf, standard_plain_iqf
 from ...distributions.iqf import IQF, IQFOutput
 from ...nn.ces import ces_forecast
 from ...nn.damped import damped_adjusted
+from ...nn.naive import seasonal_naive_forecast
 from ...nn.seasonal import Adjusted, seasonally_adjusted
 from ...nn.theta import theta_adjusted
 from .._forking.checks import check_choice
+from .recent import RECENT_POWER, recent_errors, recent_weights
 
 #: How the members' weights are set (see :func:`mix_statistical`).
 COMBINATIONS = ("fixed", "inverse_variance")
@@ -57,8 +62,10 @@ RELATIVE_SPREAD_CEILING = 1000.0
 #: series of one or two values) the member keeps its prior weight.
 MIN_ERRORS = 2
 
-#: The statistical members, in the order of their weights and calibrations.
-MEMBERS = ("theta", "damped", "ces")
+#: The statistical members, in the order of their weights and calibrations
+#: (a calibration saved before the seasonal naive member was added has the
+#: first three: :func:`padded_calibration`).
+MEMBERS = ("theta", "damped", "ces", "naive")
 
 #: Observed values a window needs for its members' calibration (in the
 #: backtest that fits it and in the forecasts it applies to): with fewer,
@@ -80,8 +87,9 @@ def statistical_forecasts(
     forecasts = (
         lambda: theta_adjusted(adjusted, H),
         lambda: damped_adjusted(adjusted, H),
-        # CES models the season itself: it takes the window as it is
+        # CES and the seasonal naive forecast model the season themselves: they take the window as it is
         lambda: ces_forecast(past_target, past_observed, H, season),
+        lambda: seasonal_naive_forecast(past_target, past_observed, H, season),
     )
     return [forecast() if on else None for on, forecast in zip(active, forecasts)], adjusted
 
@@ -107,28 +115,39 @@ def member_iqf(
             torch.where(rows, fitted[1], gaussian[1]), torch.where(rows, fitted[2], gaussian[2]))
 
 
+def padded_calibration(calibration: Optional[Sequence]) -> Optional[list]:
+    """A calibration with one entry per member of :data:`MEMBERS`: one saved
+    with fewer (before a member was added) gets None (Gaussian) for the
+    later ones."""
+    if calibration is None:
+        return None
+    return list(calibration) + [None] * (len(MEMBERS) - len(calibration))
+
+
 def check_statistical_weights(
-    theta_weight: float, damped_weight: float, distr_output: DistributionOutput, ces_weight: float = 0.0
+    theta_weight: float, damped_weight: float, distr_output: DistributionOutput, ces_weight: float = 0.0,
+    naive_weight: float = 0.0,
 ) -> None:
     """ValueError unless the weights are in [0, 1] with a sum of at most 1,
     and the head is a plain IQF (the mix is an IQF only then) when any is
     positive."""
-    weights = (("theta_weight", theta_weight), ("damped_weight", damped_weight), ("ces_weight", ces_weight))
+    weights = (("theta_weight", theta_weight), ("damped_weight", damped_weight), ("ces_weight", ces_weight),
+               ("naive_weight", naive_weight))
     for name, w in weights:
         if not 0.0 <= w <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {w}")
-    total = theta_weight + damped_weight + ces_weight
+    total = theta_weight + damped_weight + ces_weight + naive_weight
     if total > 1.0 + 1e-12:
         raise ValueError(
-            f"theta_weight + damped_weight + ces_weight must be at most 1, got "
-            f"{theta_weight} + {damped_weight} + {ces_weight}"
+            f"theta_weight + damped_weight + ces_weight + naive_weight must be at most 1, got "
+            f"{theta_weight} + {damped_weight} + {ces_weight} + {naive_weight}"
         )
     if total > 0 and not (
         isinstance(distr_output, IQFOutput) and distr_output.num_pieces == 1
     ):
         raise ValueError(
-            "theta_weight, damped_weight or ces_weight > 0 needs a plain IQF head (IQFOutput with num_pieces=1), "
-            f"got {distr_output!r}"
+            "theta_weight, damped_weight, ces_weight or naive_weight > 0 needs a plain IQF head "
+            f"(IQFOutput with num_pieces=1), got {distr_output!r}"
         )
 
 
@@ -169,17 +188,19 @@ def widen_by_disagreement(
     return m + lam.unsqueeze(-1) * (kv - m), beta_l / lam, beta_r / lam
 
 
-def inverse_variance_weights(prior: Sequence[float], spreads: Tensor, estimable: Tensor) -> Tensor:
+def inverse_variance_weights(prior, spreads: Tensor, estimable: Tensor) -> Tensor:
     """Weights ``prior_m / r_m^2`` normalised over the members (M, B, H),
     ``r_m`` each member's spread relative to the network's (member 0),
     clipped to [RELATIVE_SPREAD_FLOOR, RELATIVE_SPREAD_CEILING]; members
-    whose variance is not ``estimable`` (M, B) keep ``r = 1``, their prior."""
+    whose variance is not ``estimable`` (M, B) keep ``r = 1``, their prior.
+    ``prior``: M floats, or a tensor (M, B) of per-series priors."""
     tiny = torch.finfo(spreads.dtype).tiny
     r = spreads / spreads[:1].clamp(min=tiny)
     r = r.clamp(min=RELATIVE_SPREAD_FLOOR, max=RELATIVE_SPREAD_CEILING)
     r = torch.where(estimable.unsqueeze(-1), r, torch.ones_like(r))
     r = torch.cat([torch.ones_like(r[:1]), r[1:]])  # the network: its prior
-    w = torch.as_tensor(prior, dtype=spreads.dtype, device=spreads.device).view(-1, 1, 1) / (r * r)
+    prior = torch.as_tensor(prior, dtype=spreads.dtype, device=spreads.device)
+    w = (prior.view(-1, 1, 1) if prior.dim() == 1 else prior.unsqueeze(-1)) / (r * r)
     return w / w.sum(0, keepdim=True)
 
 
@@ -196,13 +217,17 @@ def mix_statistical(
     combination: str = "fixed",
     ces_weight: float = 0.0,
     calibration: Optional[Sequence[Optional[Sequence[float]]]] = None,
+    naive_weight: float = 0.0,
+    recent_cuts: int = 0,
+    recent_power: float = RECENT_POWER,
 ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor, Tensor]:
     """The network's plain IQF mixed with the statistical members.
 
     args : ``knot_values`` (B, H, K), ``beta_l``, ``beta_r`` (B, H) of the
     network; loc : (B, H) or (B, 1); scale : (B, 1); past_target,
     past_observed : (B, C), the prediction window. ``combination``:
-    ``"fixed"`` mixes with the weights ``(1 - w_t - w_d - w_c, w_t, w_d, w_c)``;
+    ``"fixed"`` mixes with the weights ``(1 - w_t - w_d - w_c - w_n, w_t,
+    w_d, w_c, w_n)``;
     ``"inverse_variance"`` takes them as prior weights divided by each
     member's squared spread per series and step
     (:func:`inverse_variance_weights`, as Bates & Granger combine
@@ -211,19 +236,23 @@ def mix_statistical(
     :data:`MEMBERS`, None (Gaussian) or its standard quantiles at the knot
     levels (:mod:`~gluonts_iqf.model.mqcnn.calibration`), used on windows
     with at least :data:`MIN_CALIBRATION_VALUES` observed values; the
-    inverse-variance weights then use the members' Gaussian spreads.
+    inverse-variance weights then use the members' Gaussian spreads. With
+    ``recent_cuts`` > 0 the members' weights are moved per series by their
+    errors on the window's last ``recent_cuts`` horizons
+    (:mod:`~gluonts_iqf.model.mqcnn.recent`, power ``recent_power``).
     Returns the mix in data units, ``((knot_values, beta_l,
     beta_r), loc (B, H) zeros, scale (B, 1) ones)``.
     """
     check_choice("combination", combination, COMBINATIONS)
     kv, beta_l, beta_r = args
     H = kv.shape[-2]
-    member_weights = (theta_weight, damped_weight, ces_weight)
-    calibration = list(calibration) if calibration is not None else [None] * len(MEMBERS)
-    forecasts, adjusted = statistical_forecasts(past_target, past_observed, H, season, [w > 0 for w in member_weights])
+    member_weights = (theta_weight, damped_weight, ces_weight, naive_weight)
+    active = [w > 0 for w in member_weights]
+    calibration = padded_calibration(calibration) if calibration is not None else [None] * len(MEMBERS)
+    forecasts, adjusted = statistical_forecasts(past_target, past_observed, H, season, active)
     calibrated = past_observed.sum(-1) >= MIN_CALIBRATION_VALUES  # (B,)
     members = [(kv, beta_l, beta_r, loc.expand_as(beta_l), scale.expand_as(beta_l))]
-    weights = [max(1.0 - theta_weight - damped_weight - ces_weight, 0.0)]  # max: rounding of 1 - sum
+    weights = [max(1.0 - sum(member_weights), 0.0)]  # max: rounding of 1 - sum
     stds = []
     for weight, forecast, cal in zip(member_weights, forecasts, calibration):
         if forecast is not None:
@@ -234,6 +263,14 @@ def mix_statistical(
             stds.append(std)
     total = sum(weights)
     prior = [w / total for w in weights]
+    if recent_cuts > 0:
+        errors = recent_errors(
+            past_target, past_observed, H, recent_cuts,
+            lambda y, o, h: [f for f in statistical_forecasts(y, o, h, season, active)[0] if f is not None],
+        ).to(kv.dtype)
+        if errors.shape[0]:  # a window long enough for a cut
+            moved = recent_weights(prior[1:], errors, recent_power)  # (M - 1, B)
+            prior = torch.cat([torch.full_like(moved[:1], prior[0]), moved])  # (M, B)
     stacked = [torch.stack(parts) for parts in zip(*members)]
     if combination == "inverse_variance":
         errors = adjusted.started.sum(-1) - 1  # one-step errors behind each member's variance (B,)
@@ -247,6 +284,8 @@ def mix_statistical(
         mix_weights = inverse_variance_weights(prior, spreads, estimable)
         mixed = widen_by_disagreement(average_quantile_functions(*stacked, weights=mix_weights), mix_weights, quantiles)
     else:
+        if isinstance(prior, Tensor):
+            prior = prior.unsqueeze(-1).expand_as(stacked[1])  # per series: (M, B, H)
         mixed = average_quantile_functions(*stacked, weights=prior)
     zeros = torch.zeros_like(beta_l)
     return mixed, zeros, torch.ones_like(zeros[:, :1])

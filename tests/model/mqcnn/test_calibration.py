@@ -199,12 +199,17 @@ def test_growth_the_members_do_not_extrapolate_moves_their_median_up():
 
 
 def test_calibration_checks():
-    """One entry per member, each None or len(knot_levels) finite, strictly
+    """One entry per member (or per the first three, as saved before the
+    seasonal naive member), each None or len(knot_levels) finite, strictly
     increasing values; the error names the member."""
     check_member_calibration(None, LEVELS)
+    check_member_calibration([None, list(range(7)), None, None], LEVELS)
     check_member_calibration([None, list(range(7)), None], LEVELS)
-    with pytest.raises(ValueError, match="one entry per member"):
-        check_member_calibration([None, None], LEVELS)
+    for wrong in ([], [None] * 5):
+        with pytest.raises(ValueError, match="one entry per member"):
+            check_member_calibration(wrong, LEVELS)
+    with pytest.raises(ValueError, match="'naive'"):
+        check_member_calibration([None, None, None, [0, 1, 2]], LEVELS)
     for bad in ([0, 1, 2], [0, 1, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, math.nan]):
         with pytest.raises(ValueError, match="'damped'"):
             check_member_calibration([None, bad, None], LEVELS)

@@ -120,8 +120,8 @@ def test_members_share_one_backtest(tmp_path, data, monkeypatch):
         alone = fit(member_est, data[:6])
         model = member.model
         assert model.member_calibration == alone.calibration is not None
-        priors = [member_est.theta_weight, member_est.damped_weight, member_est.ces_weight]
-        assert [model.theta_weight, model.damped_weight, model.ces_weight] == skill_weights(
+        priors = member_est._prior_weights()
+        assert [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight] == skill_weights(
             priors, alone.loss, member_est.member_skill_power)
     calls.clear()
     est = estimator(tmp_path / "two", members=[{"loss_units": "volume"}, {"calibration_origins": 2}])

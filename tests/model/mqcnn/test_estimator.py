@@ -249,18 +249,28 @@ def test_statistical_weight_defaults(tmp_path):
     with a head whose quantile functions cannot be mixed into an IQF; the
     settings reach the prediction network."""
     from gluonts_iqf import IQFOutput
-    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_CES_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_THETA_WEIGHT
+    from gluonts_iqf.model.mqcnn.estimator import (
+        DEFAULT_CES_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_NAIVE_WEIGHT, DEFAULT_THETA_WEIGHT)
+    from gluonts_iqf.model.mqcnn.recent import RECENT_CUTS, RECENT_POWER
 
+    defaults = (DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT, DEFAULT_NAIVE_WEIGHT)
     est = estimator(tmp_path)
-    assert (est.theta_weight, est.damped_weight, est.ces_weight) == (
-        DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT)
-    assert min(DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT) > 0
+    assert est._prior_weights() == list(defaults)
+    assert min(defaults) > 0 and sum(defaults) < 1
     for head in (StudentTOutput(), IQFOutput(num_pieces=3)):
         est = estimator(tmp_path, distr_output=head)
-        assert (est.theta_weight, est.damped_weight, est.ces_weight) == (0.0, 0.0, 0.0)
+        assert est._prior_weights() == [0.0, 0.0, 0.0, 0.0]
     assert estimator(tmp_path, theta_weight=0.0).theta_weight == 0.0
-    module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25, ces_weight=0.1).create_lightning_module()
-    assert (module.model.theta_weight, module.model.damped_weight, module.model.ces_weight) == (0.5, 0.25, 0.1)
+    module = estimator(tmp_path, theta_weight=0.5, damped_weight=0.25, ces_weight=0.1,
+                       naive_weight=0.05).create_lightning_module()
+    model = module.model
+    assert (model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight) == (0.5, 0.25, 0.1, 0.05)
+    assert (model.member_recent_cuts, model.member_recent_power) == (RECENT_CUTS, RECENT_POWER)
+    model = estimator(tmp_path, member_recent_cuts=2, member_recent_power=1.5).create_lightning_module().model
+    assert (model.member_recent_cuts, model.member_recent_power) == (2, 1.5)
+    for bad in (dict(member_recent_cuts=-1), dict(member_recent_power=-1.0), dict(member_recent_power=math.inf)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            estimator(tmp_path, **bad)
     assert module.model.statistical_combination == "inverse_variance"
     assert estimator(tmp_path, statistical_combination="fixed").create_lightning_module().model.statistical_combination == "fixed"
 
@@ -288,24 +298,26 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
     model = predictor.prediction_net.model
     targets = [e["target"] for e in m4[0]]
     want = member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                           est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]),
+                           est.distr_output.knot_levels, [True] * 4, num_series=len(m4[0]),
                            origins=CALIBRATION_ORIGINS)
     assert model.member_calibration == want.calibration
     assert all(len(z) == len(est.distr_output.knot_levels) for z in want.calibration)
-    priors = [est.theta_weight, est.damped_weight, est.ces_weight]
-    weights = [model.theta_weight, model.damped_weight, model.ces_weight]
+    priors = est._prior_weights()
+    weights = [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight]
     assert weights == skill_weights(priors, want.loss, 8.0) != priors
     assert sum(weights) == pytest.approx(sum(priors), rel=1e-12)
     assert est._member_backtest is None
     gaussian = estimator(tmp_path, calibrate_members=False).fit_member_backtest(m4[0])
     assert gaussian.calibration is None and all(v is not None and v > 0 for v in gaussian.loss)
     assert estimator(tmp_path, calibrate_members=False, member_skill_power=0).fit_member_backtest(m4[0]) is None
-    assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0).fit_member_backtest(m4[0]) is None
-    theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0).fit_member_backtest(m4[0])
-    assert theta_only.calibration == [want.calibration[0], None, None] and theta_only.loss == [want.loss[0], None, None]
+    assert estimator(tmp_path, theta_weight=0, damped_weight=0, ces_weight=0,
+                     naive_weight=0).fit_member_backtest(m4[0]) is None
+    theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0, naive_weight=0).fit_member_backtest(m4[0])
+    assert theta_only.calibration == [want.calibration[0], None, None, None]
+    assert theta_only.loss == [want.loss[0], None, None, None]
     two = estimator(tmp_path, calibration_origins=2).fit_member_backtest(m4[0])
     assert two == member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                                  est.distr_output.knot_levels, [True, True, True], num_series=len(m4[0]),
+                                  est.distr_output.knot_levels, [True] * 4, num_series=len(m4[0]),
                                   origins=2) != want
     ensemble = estimator(tmp_path, members=[{"loss_units": "mase"}, {"loss_units": "volume"}]).train(m4[0][:8])
     for member in ensemble.prediction_net.members:
@@ -318,16 +330,17 @@ def test_member_weights_from_the_backtest(tmp_path):
     the priors; a negative or infinite power fails at construction."""
     from gluonts_iqf.model.mqcnn.calibration import MemberBacktest, skill_weights
 
-    backtest = MemberBacktest(None, [0.1, 0.2, 0.05])
+    backtest = MemberBacktest(None, [0.1, 0.2, 0.05, 0.15])
     est = estimator(tmp_path)
-    priors = [est.theta_weight, est.damped_weight, est.ces_weight]
+    priors = est._prior_weights()
     assert est.member_weights(None) == priors
     assert est.member_weights(backtest) == skill_weights(priors, backtest.loss, 8.0)
     assert estimator(tmp_path, member_skill_power=0).member_weights(backtest) == priors
     est = estimator(tmp_path, member_skill_power=1)
     est._member_backtest = backtest
     model = est.create_lightning_module().model
-    assert [model.theta_weight, model.damped_weight, model.ces_weight] == skill_weights(priors, backtest.loss, 1)
+    assert [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight] == skill_weights(
+        priors, backtest.loss, 1)
     for bad in (-1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="member_skill_power"):
             estimator(tmp_path, member_skill_power=bad)
@@ -345,11 +358,13 @@ def test_calibration_settings_round_trip(tmp_path):
     back = serde.decode(serde.encode(est))
     assert (back.calibrate_members, back.calibration_origins, back.member_skill_power) == (False, 3, 2.5)
     est = estimator(tmp_path)
-    table = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None]
-    est._member_backtest = MemberBacktest(table, [0.3, 0.2, 0.25])
+    table = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None, None]
+    est._member_backtest = MemberBacktest(table, [0.3, 0.2, 0.25, 0.35])
     model = serde.decode(serde.encode(est.create_lightning_module())).model
     assert model.member_calibration == table
-    assert [model.theta_weight, model.damped_weight, model.ces_weight] == est.member_weights(est._member_backtest)
+    assert [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight] == est.member_weights(
+        est._member_backtest)
+    assert (model.member_recent_cuts, model.member_recent_power) == (est.member_recent_cuts, est.member_recent_power)
 
 
 def test_statistical_season_and_context(tmp_path):
@@ -364,7 +379,7 @@ def test_statistical_season_and_context(tmp_path):
     weekly = estimator(tmp_path, freq="W", prediction_length=13, context_length=None)
     assert weekly.statistical_season_length == 52 and weekly.context_length == 156
     alone = estimator(tmp_path, freq="W", prediction_length=13, context_length=None, theta_weight=0, damped_weight=0,
-                      ces_weight=0)
+                      ces_weight=0, naive_weight=0)
     assert alone.context_length == 100
     module = weekly.create_lightning_module()
     assert module.model.statistical_season_length == 52 and module.model.season_length == 1

@@ -3,6 +3,8 @@ one creation time at a time, causality, and the prediction path."""
 
 import itertools
 
+import math
+
 import pytest
 import torch
 
@@ -399,30 +401,33 @@ def test_seasonal_spread_uses_the_change_over_a_season():
     assert onestep.distribution_scale(y, o, level)[0, -1] > 10 * narrow
 
 
-@pytest.mark.parametrize("wt, wd, wc", [(0.3, 0.0, 0.0), (0.2, 0.2, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0),
-                                        (0.1, 0.1, 0.2), (0.0, 0.0, 1.0)])
-def test_statistical_weights_mix_the_quantile_functions(wt, wd, wc):
+@pytest.mark.parametrize("wt, wd, wc, wn", [(0.3, 0.0, 0.0, 0.0), (0.2, 0.2, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0),
+                                            (0.0, 1.0, 0.0, 0.0), (0.1, 0.1, 0.2, 0.0), (0.0, 0.0, 1.0, 0.0),
+                                            (0.1, 0.1, 0.1, 0.3), (0.0, 0.0, 0.0, 1.0)])
+def test_statistical_weights_mix_the_quantile_functions(wt, wd, wc, wn):
     """float64, 1e-10: the forecast with ``theta_weight=wt, damped_weight=wd,
-    ces_weight=wc`` is, at every level (tails included), ``1 - wt - wd -
-    wc`` times the network's quantile plus ``wt`` / ``wd`` / ``wc`` times
-    the Gaussian-knot IQFs of the Theta, damped-trend and CES forecasts of
-    the same window."""
+    ces_weight=wc, naive_weight=wn`` is, at every level (tails included),
+    ``1 - wt - wd - wc - wn`` times the network's quantile plus ``wt`` /
+    ``wd`` / ``wc`` / ``wn`` times the Gaussian-knot IQFs of the Theta,
+    damped-trend, CES and seasonal naive forecasts of the same window."""
     from gluonts_iqf.distributions.gaussian import gaussian_plain_iqf
     from gluonts_iqf.nn.ces import ces_forecast
     from gluonts_iqf.nn.damped import damped_trend_forecast
+    from gluonts_iqf.nn.naive import seasonal_naive_forecast
     from gluonts_iqf.nn.theta import theta_forecast
 
     torch.manual_seed(0)
     head = IQFOutput(knot_levels=[0.05, 0.25, 0.5, 0.75, 0.95])
     kw = dict(distr_output=head, season_length=4, num_seasonal_lags=2, seasonal_loc=True)
     plain = make_model(**kw).double()
-    mixed = make_model(theta_weight=wt, damped_weight=wd, ces_weight=wc, **kw).double()
+    mixed = make_model(theta_weight=wt, damped_weight=wd, ces_weight=wc, naive_weight=wn, **kw).double()
     mixed.load_state_dict(plain.state_dict())
     inputs = prediction_inputs(make_batch(dtype=torch.float64))
     u = torch.tensor([0.01, 0.05, 0.3, 0.5, 0.8, 0.99], dtype=torch.float64).view(-1, 1, 1).expand(-1, B, H)
-    want = (1 - wt - wd - wc) * head.distribution(*plain(**inputs)).icdf(u)
+    want = (1 - wt - wd - wc - wn) * head.distribution(*plain(**inputs)).icdf(u)
     levels = torch.tensor(head.knot_levels, dtype=torch.float64)
-    for w, forecast in ((wt, theta_forecast), (wd, damped_trend_forecast), (wc, ces_forecast)):
+    for w, forecast in ((wt, theta_forecast), (wd, damped_trend_forecast), (wc, ces_forecast),
+                        (wn, seasonal_naive_forecast)):
         mean, std = forecast(inputs["past_target"], inputs["past_observed_values"], H, 4)
         want = want + w * IQF(levels, *gaussian_plain_iqf(mean, std, head.knot_levels)).icdf(u)
     got = head.distribution(*mixed(**inputs)).icdf(u)
@@ -442,6 +447,16 @@ def test_statistical_weight_checks():
         make_model(distr_output=IQFOutput(), ces_weight=1.1)
     with pytest.raises(ValueError, match="at most 1"):
         make_model(distr_output=IQFOutput(), theta_weight=0.5, ces_weight=0.6)
+    with pytest.raises(ValueError, match="naive_weight must be in"):
+        make_model(distr_output=IQFOutput(), naive_weight=-0.5)
+    with pytest.raises(ValueError, match="at most 1"):
+        make_model(distr_output=IQFOutput(), theta_weight=0.5, naive_weight=0.6)
+    with pytest.raises(ValueError, match="plain IQF head"):
+        make_model(naive_weight=0.3)
+    with pytest.raises(ValueError, match="member_recent_cuts"):
+        make_model(distr_output=IQFOutput(), member_recent_cuts=-1)
+    with pytest.raises(ValueError, match="member_recent_power"):
+        make_model(distr_output=IQFOutput(), member_recent_power=math.nan)
     with pytest.raises(ValueError, match="plain IQF head"):
         make_model(ces_weight=0.3)
     with pytest.raises(ValueError, match="plain IQF head"):
