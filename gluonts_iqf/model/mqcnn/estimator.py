@@ -41,11 +41,13 @@ DEFAULT_NUM_FORKING = 4
 #: Default weights of the Theta, damped-trend, CES and seasonal naive
 #: forecasts in the predicted quantile function (with a plain IQF head; the
 #: members share 0.6, the network keeps 0.4; chosen on the validation
-#: windows, RESULTS.md).
-DEFAULT_THETA_WEIGHT = 0.15
-DEFAULT_DAMPED_WEIGHT = 0.15
-DEFAULT_CES_WEIGHT = 0.15
-DEFAULT_NAIVE_WEIGHT = 0.15
+#: windows, RESULTS.md: the seasonal naive member, with the per-series
+#: weights in place, did not improve both validation windows, so it is an
+#: option).
+DEFAULT_THETA_WEIGHT = 0.2
+DEFAULT_DAMPED_WEIGHT = 0.2
+DEFAULT_CES_WEIGHT = 0.2
+DEFAULT_NAIVE_WEIGHT = 0.0
 
 #: Season of the statistical members on weekly data: the yearly cycle, as
 #: statsforecast and R's forecast take it (the network's lags keep GluonTS's
@@ -85,12 +87,15 @@ class MQCNNEstimator(ForkingEstimator):
     ==============================================  ==================================================
     volume-weighted (wQL) and per-series (MASE,     the defaults: the network (trained with every
     sMAPE) accuracy                                 series alike, in units of its seasonal-naive
-                                                    error), a Theta, a damped-trend, a CES and a
-                                                    seasonal naive forecast, each calibrated and
-                                                    weighted by its loss on a backtest of the
-                                                    training series and per series by its errors
-                                                    on the series' last horizons, combined per
-                                                    series by their inverse variances
+                                                    error), a Theta, a damped-trend and a CES
+                                                    forecast, each calibrated and weighted by its
+                                                    loss on a backtest of the training series and
+                                                    per series by its errors on the series' last
+                                                    horizons, combined per series by their
+                                                    inverse variances
+    near-periodic series (next season repeats the   ``naive_weight=0.15`` (a seasonal naive member;
+    last)                                           MASE level, wQL 0.9 % better on one validation
+                                                    window, level on the other)
     the statistical members' Gaussian intervals     ``calibrate_members=False``
     as fitted (series whose recent windows are
     unlike the next one)
@@ -269,8 +274,7 @@ class MQCNNEstimator(ForkingEstimator):
         a plain IQF head, else 0).
     naive_weight
         Weight of a fourth: the seasonal naive forecast
-        (:mod:`gluonts_iqf.nn.naive`; default ``DEFAULT_NAIVE_WEIGHT`` with a
-        plain IQF head, else 0).
+        (:mod:`gluonts_iqf.nn.naive`; default ``DEFAULT_NAIVE_WEIGHT``, 0).
     statistical_combination
         ``"inverse_variance"`` (default): the weights above (and the
         network's ``1 - w_t - w_d - w_c``) are prior weights, divided per series

@@ -256,7 +256,7 @@ def test_statistical_weight_defaults(tmp_path):
     defaults = (DEFAULT_THETA_WEIGHT, DEFAULT_DAMPED_WEIGHT, DEFAULT_CES_WEIGHT, DEFAULT_NAIVE_WEIGHT)
     est = estimator(tmp_path)
     assert est._prior_weights() == list(defaults)
-    assert min(defaults) > 0 and sum(defaults) < 1
+    assert min(defaults[:3]) > 0 and DEFAULT_NAIVE_WEIGHT == 0 and sum(defaults) < 1
     for head in (StudentTOutput(), IQFOutput(num_pieces=3)):
         est = estimator(tmp_path, distr_output=head)
         assert est._prior_weights() == [0.0, 0.0, 0.0, 0.0]
@@ -298,10 +298,10 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
     model = predictor.prediction_net.model
     targets = [e["target"] for e in m4[0]]
     want = member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                           est.distr_output.knot_levels, [True] * 4, num_series=len(m4[0]),
+                           est.distr_output.knot_levels, [True, True, True, False], num_series=len(m4[0]),
                            origins=CALIBRATION_ORIGINS)
     assert model.member_calibration == want.calibration
-    assert all(len(z) == len(est.distr_output.knot_levels) for z in want.calibration)
+    assert all(len(z) == len(est.distr_output.knot_levels) for z in want.calibration[:3])
     priors = est._prior_weights()
     weights = [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight]
     assert weights == skill_weights(priors, want.loss, 8.0) != priors
@@ -317,8 +317,13 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
     assert theta_only.loss == [want.loss[0], None, None, None]
     two = estimator(tmp_path, calibration_origins=2).fit_member_backtest(m4[0])
     assert two == member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                                  est.distr_output.knot_levels, [True] * 4, num_series=len(m4[0]),
+                                  est.distr_output.knot_levels, [True, True, True, False], num_series=len(m4[0]),
                                   origins=2) != want
+    with_naive = estimator(tmp_path, naive_weight=0.1).fit_member_backtest(m4[0])
+    assert with_naive == member_backtest(targets, est.context_length, H, est.statistical_season_length,
+                                         est.distr_output.knot_levels, [True] * 4, num_series=len(m4[0]))
+    assert with_naive.calibration[:3] == want.calibration[:3] and with_naive.calibration[3] is not None
+    assert want.calibration[3] is None and want.loss[3] is None
     ensemble = estimator(tmp_path, members=[{"loss_units": "mase"}, {"loss_units": "volume"}]).train(m4[0][:8])
     for member in ensemble.prediction_net.members:
         assert member.model.member_calibration is not None
