@@ -94,8 +94,8 @@ class MQCNNEstimator(ForkingEstimator):
                                                     horizons, combined per series by their
                                                     inverse variances
     near-periodic series (next season repeats the   ``naive_weight=0.15`` (a seasonal naive member;
-    last)                                           MASE level, wQL 0.9 % better on one validation
-                                                    window, level on the other)
+    last)                                           not a default: it did not improve both
+                                                    validation windows)
     the statistical members' Gaussian intervals     ``calibrate_members=False``
     as fitted (series whose recent windows are
     unlike the next one)

@@ -44,27 +44,33 @@ def recent_errors(
     value after it).
 
     past_target, past_observed : (B, C); ``forecaster(target, observed, H)``
-    returns M ``(mean, std)`` pairs of (B, H) for windows (B, C') (the
-    active members of :func:`~gluonts_iqf.model.mqcnn.statistical.statistical_forecasts`).
+    returns M ``(mean, std)`` pairs of (B', H) for left-padded windows
+    (B', C') (the active members of
+    :func:`~gluonts_iqf.model.mqcnn.statistical.statistical_forecasts`,
+    whose forecasts of a row do not depend on its batch or its padding).
+    The cuts' windows, each left-padded to ``C - H``, go to the forecaster
+    as one batch: the members' filters step through time with the whole
+    batch at once, so ``cuts`` windows cost about one.
     """
     B, C = past_target.shape
     H = prediction_length
-    total, count = None, past_target.new_zeros(B)
-    for j in range(1, cuts + 1):
-        end = C - j * H
-        if end < MIN_RECENT_VALUES:
-            break
-        observed = past_observed[:, :end]
-        future_seen = past_observed[:, end : end + H] > 0
-        scored = future_seen & (observed.sum(-1, keepdim=True) >= MIN_RECENT_VALUES)  # (B, H)
-        future = past_target[:, end : end + H]
-        means = torch.stack([mean for mean, _ in forecaster(past_target[:, :end], observed, H)])  # (M, B, H)
-        error = torch.where(scored, (future - means).abs(), torch.zeros_like(means)).sum(-1)
-        total = error if total is None else total + error
-        count = count + scored.sum(-1).to(count.dtype)
-    if total is None:
+    ends = [C - j * H for j in range(1, cuts + 1) if C - j * H >= MIN_RECENT_VALUES]
+    if not ends:
         return past_target.new_full((0, B), math.nan)
-    return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, math.nan))
+    width = ends[0]
+    target = past_target.new_zeros(len(ends), B, width)
+    observed = past_observed.new_zeros(len(ends), B, width)
+    for i, end in enumerate(ends):
+        target[i, :, width - end :] = past_target[:, :end]
+        observed[i, :, width - end :] = past_observed[:, :end]
+    means = torch.stack([mean for mean, _ in forecaster(target.view(-1, width), observed.view(-1, width), H)])
+    means = means.view(-1, len(ends), B, H)  # (M, cuts, B, H)
+    future = torch.stack([past_target[:, end : end + H] for end in ends])  # (cuts, B, H)
+    scored = torch.stack([past_observed[:, end : end + H] > 0 for end in ends])
+    scored = scored & (observed.sum(-1, keepdim=True) >= MIN_RECENT_VALUES)
+    error = torch.where(scored, (future - means).abs(), torch.zeros_like(means)).sum((1, 3))  # (M, B)
+    count = scored.sum((0, 2)).to(error.dtype)  # (B,)
+    return torch.where(count > 0, error / count.clamp(min=1), torch.full_like(error, math.nan))
 
 
 def recent_weights(weights: Sequence[float], errors: Tensor, power: float = RECENT_POWER) -> Tensor:
