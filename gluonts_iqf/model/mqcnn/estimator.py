@@ -22,7 +22,16 @@ from .recent import RECENT_CUTS, RECENT_POWER
 from .ensemble import train_ensemble
 from .lightning_module import MQCNNLightningModule
 from .module import LOSS_UNITS, check_spread_exponent
-from .statistical import COMBINATIONS, check_statistical_weights
+from .statistical import (  # noqa: F401 (the defaults are also read from here)
+    COMBINATIONS,
+    DEFAULT_CES_WEIGHT,
+    DEFAULT_DAMPED_WEIGHT,
+    DEFAULT_NAIVE_WEIGHT,
+    DEFAULT_THETA_WEIGHT,
+    WEEKS_PER_YEAR,
+    check_statistical_weights,
+    default_statistical_season,
+)
 
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402
@@ -37,32 +46,6 @@ from .._forking.transform import (  # noqa: F401,E402
 
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
-
-#: Default weights of the Theta, damped-trend, CES and seasonal naive
-#: forecasts in the predicted quantile function (with a plain IQF head; the
-#: members share 0.6, the network keeps 0.4; chosen on the validation
-#: windows, RESULTS.md: the seasonal naive member, with the per-series
-#: weights in place, did not improve both validation windows, so it is an
-#: option).
-DEFAULT_THETA_WEIGHT = 0.2
-DEFAULT_DAMPED_WEIGHT = 0.2
-DEFAULT_CES_WEIGHT = 0.2
-DEFAULT_NAIVE_WEIGHT = 0.0
-
-#: Season of the statistical members on weekly data: the yearly cycle, as
-#: statsforecast and R's forecast take it (the network's lags keep GluonTS's
-#: season of 1 there, which was better for them: see ``season_length``).
-WEEKS_PER_YEAR = 52
-
-
-def default_statistical_season(freq: str, season_length: int) -> int:
-    """The statistical members' season: 52 for (single-)weekly data, else
-    ``season_length``."""
-    from pandas.tseries.frequencies import to_offset
-    from pandas.tseries.offsets import Week
-
-    offset = to_offset(freq)
-    return WEEKS_PER_YEAR if isinstance(offset, Week) and offset.n == 1 else season_length
 
 #: Settings an ensemble member may not override: they shape the data
 #: pipeline or the head that all members share.
@@ -262,7 +245,7 @@ class MQCNNEstimator(ForkingEstimator):
         IQF head, else 0; all four member weights 0 = the network alone).
     statistical_season_length
         Season of the statistical members (default
-        :func:`default_statistical_season`: 52 for weekly data, else
+        :func:`~gluonts_iqf.model.mqcnn.statistical.default_statistical_season`: 52 for weekly data, else
         ``season_length``). With statistical members the default
         ``context_length`` also covers three of its seasons, so that a
         seasonal pattern can be tested and estimated.
