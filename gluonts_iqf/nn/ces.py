@@ -30,12 +30,12 @@ the response of step ``j + 1`` to a unit error and ``s^2 = SSE / (n - k -
 """
 
 import itertools
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .seasonal import fill_forward, seasonal_indices
+from .seasonal import fill_forward, seasonal_indices, stack_origins
 
 #: Smoothing parameters searched for the non-seasonal kind ((a0, a1), around
 #: statsforecast's start at (1.3, 1) and its bounds; the grids were chosen on
@@ -171,14 +171,23 @@ def turned(states: CESStates, k: CESCoefficients, go: Tensor) -> CESStates:
 
 
 def ces_filter(
-    x: Tensor, observed: Tensor, started: Tensor, season: int, grid: CESGrid, backcast: bool = True
-) -> Tuple[CESStates, Tensor]:
+    x: Tensor,
+    observed: Tensor,
+    started: Tensor,
+    season: int,
+    grid: CESGrid,
+    backcast: bool = True,
+    ends: Sequence[int] = (),
+) -> Tuple[CESStates, Tensor, List[Tuple[CESStates, Tensor]]]:
     """Every parameter set filtered over every row: the states after the
     last value and the sum of squared one-step errors of the final pass
     (B, P). With ``backcast``, statsforecast's forward, backward and forward
     passes, the starting states of the last pass those the backward pass
     ends with. Missing values (``observed`` False) leave a zero error; a
-    row's states stay put before it starts.
+    row's states stay put before it starts. Per position ``e`` of ``ends``
+    (each in 1..C), the states and squared errors of the first forward pass
+    after the values before ``e``: each prefix filtered without a backcast,
+    from the window's starting states.
 
     x : (B, C) filled values; observed, started : (B, C) bool.
     """
@@ -190,6 +199,8 @@ def ces_filter(
     gated = not bool(started[:, start:].all())  # some rows start later: hold their states until then
     forward = range(start, C)
     passes = [forward, range(C - 1, start - 1, -1), forward] if backcast else [forward]
+    sse = x.new_zeros(B, grid.a0.numel())
+    at = {e: (CESStates(l, c, S.clone(), S2.clone()), sse.clone()) for e in ends if e <= start}
     for i, order in enumerate(passes):
         if i:  # statsforecast turns around from states one zero-error step past the end
             l, c, S, S2 = turned(CESStates(l, c, S, S2), k, started[:, -1:])  # every row with a value
@@ -206,7 +217,49 @@ def ces_filter(
                 new_s, new_s2 = torch.where(go, new_s, s), torch.where(go, new_s2, s2)
             l, c = new_l, new_c
             S[slot], S2[slot] = new_s, new_s2
-    return CESStates(l, c, S, S2), sse
+            if i == 0 and t + 1 in ends:
+                at[t + 1] = (CESStates(l, c, S.clone(), S2.clone()), sse.clone())
+    return CESStates(l, c, S, S2), sse, [at[e] for e in ends]
+
+
+def ces_choice(sse: Tensor, n: Tensor, season: int, grid: CESGrid) -> Tuple[Tensor, Tensor]:
+    """The parameter set of least AICc per row (B,), and whether the row has
+    one (False: too few values for any kind). sse : (B, P) squared one-step
+    errors over ``n`` (B, 1) observed values; a set whose filter overflowed
+    (NaN or inf) is not a candidate."""
+    m = max(season, 1)
+    sse = torch.nan_to_num(sse, nan=float("inf"), posinf=float("inf"))
+    k = grid.k.unsqueeze(0)
+    free = n - k - 1
+    eligible = (free > 0) & (~grid.seasonal | (n >= 2 * m))
+    tiny = torch.finfo(sse.dtype).tiny  # a perfect fit: log of the smallest SSE, not -inf
+    aicc = n * torch.log(sse.clamp(min=tiny)) + 2 * k + 2 * k * (k + 1) / free.clamp(min=1.0)
+    aicc = torch.where(eligible, aicc, torch.full_like(aicc, float("inf")))
+    best = aicc.argmin(-1)  # (B,)
+    return best, torch.isfinite(aicc.gather(-1, best.unsqueeze(-1))).squeeze(-1)
+
+
+def chosen_states(states: CESStates, best: Tensor) -> CESStates:
+    """Each row's states of its chosen set: level pair (B,), seasonal pair
+    (m, B) (copies)."""
+    rows = torch.arange(best.shape[0], device=best.device)
+    return CESStates(states.level[rows, best], states.companion[rows, best],
+                     states.seasonal[:, rows, best], states.seasonal2[:, rows, best])
+
+
+def ces_path(states: CESStates, k: CESCoefficients, position: int, steps: int, season: int) -> Tensor:
+    """The zero-error path (B, steps) of one set per row (``states`` as
+    :func:`chosen_states`, updated in place), its first step at window
+    position ``position``: the mean forecast from there."""
+    m = max(season, 1)
+    l, c, S, S2 = states
+    zero = torch.zeros_like(l)
+    path = []
+    for h in range(steps):
+        slot = (position + h) % m
+        path.append(l + S[slot])
+        l, c, S[slot], S2[slot] = ces_step(l, c, S[slot], S2[slot], zero, k)
+    return torch.stack(path, -1) if path else l.new_zeros(l.shape[0], 0)
 
 
 def ces_forecast(
@@ -222,47 +275,45 @@ def ces_forecast(
     root mean square of their one-step changes; a row with no observation
     forecasts 0.
     """
+    mean, std, _ = ces_backtested(y, observed, prediction_length, (), season, grid)
+    return mean, std
+
+
+def ces_backtested(
+    y: Tensor,
+    observed: Tensor,
+    prediction_length: int,
+    ends: Sequence[int],
+    season: int = 1,
+    grid: Optional[CESGrid] = None,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`ces_forecast`'s ``mean``, ``std`` (B, H), and the mean
+    forecasts (J, B, H) from each position of ``ends`` (each in 1..C): the
+    forecast of the values before it, its set chosen by their AICc, from
+    the filter's first pass (no backcast; starting states of the whole
+    window), the naive forecast where no set fits."""
     H = prediction_length
     x, started = fill_forward(y, observed)
     obs = (observed > 0) & started
     B, C = x.shape
-    m = max(season, 1)
     grid = ces_grid(season) if grid is None else grid
     grid = CESGrid(*(v.to(x.device, x.dtype) if v.is_floating_point() else v.to(x.device) for v in grid))
-    states, sse = ces_filter(x, obs, started, season, grid)
-    # a parameter set whose filter overflowed is not a candidate
-    sse = torch.nan_to_num(sse, nan=float("inf"), posinf=float("inf"))
+    states, sse, at = ces_filter(x, obs, started, season, grid, ends=ends)
     n = obs.sum(-1, keepdim=True).to(x.dtype)  # (B, 1)
-    k = grid.k.unsqueeze(0)
-    free = n - k - 1
-    eligible = (free > 0) & (~grid.seasonal | (n >= 2 * m))
-    tiny = torch.finfo(x.dtype).tiny  # a perfect fit: log of the smallest SSE, not -inf
-    aicc = n * torch.log(sse.clamp(min=tiny)) + 2 * k + 2 * k * (k + 1) / free.clamp(min=1.0)
-    aicc = torch.where(eligible, aicc, torch.full_like(aicc, float("inf")))
-    best = aicc.argmin(-1)  # (B,)
-    fitted = torch.isfinite(aicc.gather(-1, best.unsqueeze(-1))).squeeze(-1)
-
-    rows = torch.arange(B, device=x.device)
+    best, fitted = ces_choice(sse, n, season, grid)
     chosen = CESGrid(*(v[best] for v in grid))  # each (B,)
     k1 = coefficients(chosen)
-    l, c = states.level[rows, best], states.companion[rows, best]
-    S, S2 = states.seasonal[:, rows, best], states.seasonal2[:, rows, best]  # (m, B) copies (advanced indexing)
-    sigma2 = sse[rows, best] / (n.squeeze(-1) - chosen.k - 1).clamp(min=1.0)
-    # the response of each later step to a unit error at the first one
-    il, ic, iS, iS2 = (torch.zeros_like(l), torch.zeros_like(l), torch.zeros_like(S), torch.zeros_like(S))
-    zero = torch.zeros_like(l)
-    mean, response = [], []
-    for h in range(H):
-        slot = (C + h) % m
-        mean.append(l + S[slot])
-        l, c, S[slot], S2[slot] = ces_step(l, c, S[slot], S2[slot], zero, k1)
-        f = il + iS[slot]
-        if h:
-            response.append(f)
-        il, ic, iS[slot], iS2[slot] = ces_step(il, ic, iS[slot], iS2[slot], (1.0 - f) if h == 0 else zero, k1)
-    mean = torch.stack(mean, -1)
-    coef = torch.stack(response, -1) if response else x.new_zeros(B, 0)
-    spread = torch.cat([x.new_zeros(B, 1), torch.cumsum(coef * coef, -1)], -1)
+    mean = ces_path(chosen_states(states, best), k1, C, H, season)
+    sigma2 = sse.gather(-1, best.unsqueeze(-1)).squeeze(-1) / (n.squeeze(-1) - chosen.k - 1).clamp(min=1.0)
+    # c_j, the response of step j + 1 to a unit error at the first step: the
+    # zero-error path from the states one unit-error step from zero
+    zero = torch.zeros_like(mean[:, 0])
+    unit = CESStates(zero, zero, x.new_zeros(max(season, 1), B), x.new_zeros(max(season, 1), B))
+    slot = C % max(season, 1)
+    l1, c1, s1, s21 = ces_step(zero, zero, zero, zero, torch.ones_like(zero), k1)
+    unit.seasonal[slot], unit.seasonal2[slot] = s1, s21
+    coef = ces_path(CESStates(l1, c1, unit.seasonal, unit.seasonal2), k1, C + 1, H - 1, season)
+    spread = torch.cat([x.new_zeros(B, 1), torch.cumsum(coef * coef, -1)], -1)[:, :H]
     std = torch.sqrt(sigma2.unsqueeze(-1) * (1 + spread))
 
     # naive fallback: last value, spread of the one-step changes
@@ -274,4 +325,9 @@ def ces_forecast(
     naive_mean = last.expand(B, H)
     naive_std = s * torch.sqrt(h)
     keep = fitted.unsqueeze(-1)
-    return torch.where(keep, mean, naive_mean), torch.where(keep, std, naive_std)
+    origins = []
+    for e, (cut_states, cut_sse) in zip(ends, at):
+        cut_best, cut_fitted = ces_choice(cut_sse, obs[:, :e].sum(-1, keepdim=True).to(x.dtype), season, grid)
+        path = ces_path(chosen_states(cut_states, cut_best), coefficients(CESGrid(*(v[cut_best] for v in grid))), e, H, season)
+        origins.append(torch.where(cut_fitted.unsqueeze(-1), path, x[:, e - 1 : e].expand(B, H)))
+    return (torch.where(keep, mean, naive_mean), torch.where(keep, std, naive_std), stack_origins(origins, x, H))

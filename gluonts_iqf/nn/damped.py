@@ -15,12 +15,12 @@ histories is safer than the Theta method's straight drift.
 """
 
 import itertools
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .seasonal import Adjusted, horizon_indices, seasonally_adjusted
+from .seasonal import Adjusted, horizon_indices, seasonally_adjusted, stack_origins
 
 #: Grids of the smoothing parameters: level weights, trend shares
 #: (``beta / alpha``) and damping factors.
@@ -30,13 +30,15 @@ DEFAULT_PHIS = (0.8, 0.9, 0.98)
 
 
 def damped_grid(
-    x: Tensor, valid: Tensor, alpha: Tensor, beta: Tensor, phi: Tensor
-) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    x: Tensor, valid: Tensor, alpha: Tensor, beta: Tensor, phi: Tensor, ends: Sequence[int] = ()
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, List[Tuple[Tensor, Tensor, Tensor]]]:
     """ETS(A,Ad,N) filtering of every row for every parameter triple.
 
     x : (B, C), valid : (B, C) bool (a suffix per row), alpha, beta, phi :
     (P,) -> ``level``, ``trend`` (B, P) after the last value, ``sse`` (B, P)
-    the sum of squared one-step errors, ``count`` (B,) their number.
+    the sum of squared one-step errors, ``count`` (B,) their number, and
+    per position ``e`` of ``ends`` (each in 1..C) the ``(level, trend,
+    sse)`` after the values before ``e``.
     """
     B, C = x.shape
     first = torch.argmax(valid.to(torch.int8), dim=-1)  # first valid position (0 if none)
@@ -49,14 +51,17 @@ def damped_grid(
     pos = torch.arange(C, device=x.device)
     mask = (valid & (pos > first.unsqueeze(-1))).to(x.dtype)
     start = int(first.min()) if B else C  # columns before every row's start change nothing
+    at = {e: (level, trend, sse.clone()) for e in ends if e <= start + 1}
     for t in range(start + 1, C):
         pred = torch.addcmul(level, phi, trend)
         err = (x[:, t : t + 1] - pred).mul_(mask[:, t : t + 1])
         sse.addcmul_(err, err)
         level = pred.addcmul_(alpha, err)
         trend = trend.mul(phi).addcmul_(beta, err)
+        if t + 1 in ends:
+            at[t + 1] = (level, trend, sse.clone())
     count = (valid.sum(-1) - 1).clamp(min=0)
-    return level, trend, sse, count
+    return level, trend, sse, count, [at[e] for e in ends]
 
 
 def damped_trend_forecast(
@@ -87,22 +92,44 @@ def damped_adjusted(
     phis: Sequence[float] = DEFAULT_PHIS,
 ) -> Tuple[Tensor, Tensor]:
     """:func:`damped_trend_forecast` of windows already seasonally adjusted."""
+    mean, std, _ = damped_backtested(adjusted, prediction_length, (), alphas, trend_shares, phis)
+    return mean, std
+
+
+def damped_backtested(
+    adjusted: Adjusted,
+    prediction_length: int,
+    ends: Sequence[int],
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    trend_shares: Sequence[float] = DEFAULT_TREND_SHARES,
+    phis: Sequence[float] = DEFAULT_PHIS,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`damped_adjusted`'s ``mean``, ``std`` (B, H), and the mean
+    forecasts (J, B, H) from each position of ``ends`` (each in 1..C): the
+    forecast of the values before it, from the same filter pass, with the
+    window's seasonal indices."""
     x, started, index = adjusted
-    H = prediction_length
+    C, H = x.shape[-1], prediction_length
     grid = torch.tensor(list(itertools.product(alphas, trend_shares, phis)), dtype=x.dtype, device=x.device)
     alpha, beta, phi = grid[:, 0], grid[:, 0] * grid[:, 1], grid[:, 2]
-    level, trend, sse, count = damped_grid(x, started, alpha, beta, phi)
-    best = sse.argmin(-1)  # (B,); the first of equal errors
+    level, trend, sse, count, at = damped_grid(x, started, alpha, beta, phi, ends)
+    mean, best = _damped_mean(level, trend, sse, phi, H)
     a, b, p = alpha[best], beta[best], phi[best]
-    lev = level.gather(-1, best.unsqueeze(-1))
-    tr = trend.gather(-1, best.unsqueeze(-1))
     sigma2 = sse.gather(-1, best.unsqueeze(-1)) / count.clamp(min=1).to(x.dtype).unsqueeze(-1)
-    h = torch.arange(1, H + 1, dtype=x.dtype, device=x.device)
-    powers = p.unsqueeze(-1) ** h  # (B, H): phi^1 .. phi^H
-    mean = lev + torch.cumsum(powers, -1) * tr
+    powers = p.unsqueeze(-1) ** torch.arange(1, H + 1, dtype=x.dtype, device=x.device)  # (B, H): phi^1 .. phi^H
     # c_j = alpha + beta phi (1 - phi^j) / (1 - phi), j = 1 .. H - 1 (phi < 1 on the grid)
     c = a.unsqueeze(-1) + (b * p / (1 - p)).unsqueeze(-1) * (1 - powers[:, :-1])
     spread = torch.cat([torch.zeros_like(mean[:, :1]), torch.cumsum(c * c, -1)], -1)  # (B, H)
     std = torch.sqrt(sigma2 * (1 + spread))
     s = horizon_indices(index, H)
-    return mean * s, std * s
+    origins = [_damped_mean(*state, phi, H)[0] * horizon_indices(index, H, C - e) for e, state in zip(ends, at)]
+    return mean * s, std * s, stack_origins(origins, x, H)
+
+
+def _damped_mean(level: Tensor, trend: Tensor, sse: Tensor, phi: Tensor, H: int) -> Tuple[Tensor, Tensor]:
+    """The adjusted mean forecast (B, H) from the grid's states and errors
+    (B, P) after a window's last value, and the chosen set (B,)."""
+    best = sse.argmin(-1)  # (B,); the first of equal errors
+    lev, tr = level.gather(-1, best.unsqueeze(-1)), trend.gather(-1, best.unsqueeze(-1))
+    powers = phi[best].unsqueeze(-1) ** torch.arange(1, H + 1, dtype=level.dtype, device=level.device)
+    return lev + torch.cumsum(powers, -1) * tr, best

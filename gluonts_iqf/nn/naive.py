@@ -12,12 +12,12 @@ carried forward from the last observation, as for the other statistical
 members.
 """
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .seasonal import fill_forward
+from .seasonal import fill_forward, stack_origins
 
 
 def seasonal_naive_forecast(
@@ -44,3 +44,14 @@ def seasonal_naive_forecast(
     seasons_back = torch.div(h.unsqueeze(0), m.unsqueeze(-1), rounding_mode="floor") + 1  # k + 1
     std = torch.sqrt(s2.unsqueeze(-1) * seasons_back.to(x.dtype))
     return mean, std
+
+
+def seasonal_naive_backtested(
+    y: Tensor, observed: Tensor, prediction_length: int, ends: Sequence[int], season: int = 1
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`seasonal_naive_forecast`'s ``mean``, ``std`` (B, H), and the
+    mean forecasts (J, B, H) from each position of ``ends`` (each in 1..C),
+    of the values before it."""
+    mean, std = seasonal_naive_forecast(y, observed, prediction_length, season)
+    origins = [seasonal_naive_forecast(y[:, :e], observed[:, :e], prediction_length, season)[0] for e in ends]
+    return mean, std, stack_origins(origins, y, prediction_length)

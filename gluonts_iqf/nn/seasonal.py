@@ -12,7 +12,7 @@ n)``; its indices come from the centred moving average of order m (2 x m
 for even m), normalised to mean 1. Other series get indices 1.
 """
 
-from typing import NamedTuple, Tuple
+from typing import List, NamedTuple, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -135,8 +135,15 @@ def seasonally_adjusted(y: Tensor, observed: Tensor, season: int) -> Adjusted:
     return Adjusted(x, started, index)
 
 
-def horizon_indices(index: Tensor, prediction_length: int) -> Tensor:
-    """The seasonal index of each forecast step (B, H): step h lies at
-    position C - 1 + h, whose phase counted back from C - 1 is -h mod m."""
+def stack_origins(origins: List[Tensor], x: Tensor, prediction_length: int) -> Tensor:
+    """A member's mean forecasts from J backtest origins, each (B, H), as
+    one (J, B, H) tensor (J may be 0; ``x`` gives batch, dtype and device)."""
+    return torch.stack(origins) if origins else x.new_zeros(0, x.shape[0], prediction_length)
+
+
+def horizon_indices(index: Tensor, prediction_length: int, back: int = 0) -> Tensor:
+    """The seasonal index of each forecast step (B, H) of a forecast made
+    ``back`` positions before the window's end: step h lies at position C -
+    1 - back + h, whose phase counted back from C - 1 is (back - h) mod m."""
     h = torch.arange(1, prediction_length + 1, device=index.device)
-    return index[:, (-h) % index.shape[-1]]
+    return index[:, (back - h) % index.shape[-1]]

@@ -21,19 +21,21 @@ Steps per series (``n`` values from its first observation on):
    (``s^2`` the mean squared one-step error), times the seasonal index.
 """
 
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .seasonal import Adjusted, horizon_indices, seasonally_adjusted
+from .seasonal import Adjusted, horizon_indices, seasonally_adjusted, stack_origins
 
 #: Smoothing weights searched per series (thetaf's optimiser ranges over
 #: (0, 1); a grid keeps the batch in one pass).
 DEFAULT_ALPHAS = (0.01, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99)
 
 
-def ses_grid(x: Tensor, valid: Tensor, alphas: Sequence[float]) -> Tuple[Tensor, Tensor, Tensor]:
+def ses_grid(
+    x: Tensor, valid: Tensor, alphas: Sequence[float], ends: Sequence[int] = ()
+) -> Tuple[Tensor, Tensor, Tensor, List[Tuple[Tensor, Tensor]]]:
     """Simple exponential smoothing of every row for every weight of
     ``alphas``, started at the row's first valid value (a least-squares
     initial level, as ``ses`` estimates it, was worse on the validation
@@ -41,7 +43,9 @@ def ses_grid(x: Tensor, valid: Tensor, alphas: Sequence[float]) -> Tuple[Tensor,
 
     x : (B, C), valid : (B, C) bool (a suffix per row) ->
     ``level`` (B, A) after the last value, ``sse`` (B, A) the sum of
-    squared one-step errors, ``count`` (B,) the number of those errors.
+    squared one-step errors, ``count`` (B,) the number of those errors, and
+    per position ``e`` of ``ends`` (each in 1..C) the ``(level, sse)`` after
+    the values before ``e``: the same pass filters every prefix.
     """
     B, C = x.shape
     a = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)  # (A,)
@@ -51,12 +55,15 @@ def ses_grid(x: Tensor, valid: Tensor, alphas: Sequence[float]) -> Tuple[Tensor,
     pos = torch.arange(C, device=x.device)
     mask = (valid & (pos > first.unsqueeze(-1))).to(x.dtype)  # the steps that update a row
     start = int(first.min()) if B else C  # columns before every row's start change nothing
+    at = {e: (level, sse.clone()) for e in ends if e <= start + 1}
     for t in range(start + 1, C):
         err = (x[:, t : t + 1] - level).mul_(mask[:, t : t + 1])
         sse.addcmul_(err, err)
         level = level.addcmul(a, err)
+        if t + 1 in ends:
+            at[t + 1] = (level, sse.clone())
     count = (valid.sum(-1) - 1).clamp(min=0)
-    return level, sse, count
+    return level, sse, count, [at[e] for e in ends]
 
 
 def slope(x: Tensor, valid: Tensor) -> Tensor:
@@ -92,18 +99,42 @@ def theta_adjusted(
     adjusted: Adjusted, prediction_length: int, alphas: Sequence[float] = DEFAULT_ALPHAS
 ) -> Tuple[Tensor, Tensor]:
     """:func:`theta_forecast` of windows already seasonally adjusted."""
+    mean, std, _ = theta_backtested(adjusted, prediction_length, (), alphas)
+    return mean, std
+
+
+def theta_backtested(
+    adjusted: Adjusted, prediction_length: int, ends: Sequence[int], alphas: Sequence[float] = DEFAULT_ALPHAS
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`theta_adjusted`'s ``mean``, ``std`` (B, H), and the mean
+    forecasts (J, B, H) from each position of ``ends`` (J of them, each in
+    1..C): the forecast of the values before it, from the same smoothing
+    pass, with the window's seasonal indices (a rolling-origin backtest at
+    the cost of one forecast)."""
     x, started, index = adjusted
-    H = prediction_length
-    level, sse, count = ses_grid(x, started, alphas)
+    C, H = x.shape[-1], prediction_length
+    level, sse, count, at = ses_grid(x, started, alphas, ends)
+    mean, a, best_sse = _theta_mean(level, sse, x, started, alphas, H)
+    sigma2 = best_sse / count.clamp(min=1).to(x.dtype)
+    h = torch.arange(1, H + 1, dtype=x.dtype, device=x.device)  # (H,)
+    std = torch.sqrt(sigma2.unsqueeze(-1) * (1 + (a.unsqueeze(-1) ** 2) * (h - 1)))
+    s = horizon_indices(index, H)
+    origins = [_theta_mean(lev, err, x[:, :e], started[:, :e], alphas, H)[0] * horizon_indices(index, H, C - e)
+               for e, (lev, err) in zip(ends, at)]
+    return mean * s, std * s, stack_origins(origins, x, H)
+
+
+def _theta_mean(
+    level: Tensor, sse: Tensor, x: Tensor, started: Tensor, alphas: Sequence[float], H: int
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """The adjusted mean forecast (B, H) of windows ``x``, ``started`` (B,
+    C') from the grid's levels and errors (B, A) after their last value,
+    with the chosen weight and its squared error (B,)."""
     best = sse.argmin(-1, keepdim=True)  # the first of equal errors: the smallest weight
     a = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).expand_as(sse).gather(-1, best).squeeze(-1)
     lev = level.gather(-1, best).squeeze(-1)
-    sigma2 = sse.gather(-1, best).squeeze(-1) / count.clamp(min=1).to(x.dtype)
     n = started.sum(-1).to(x.dtype)
     b = slope(x, started)
     h = torch.arange(1, H + 1, dtype=x.dtype, device=x.device)  # (H,)
     drift = (h - 1).unsqueeze(0) + ((1 - (1 - a) ** n) / a).unsqueeze(-1)  # (B, H)
-    mean = lev.unsqueeze(-1) + 0.5 * b.unsqueeze(-1) * drift
-    std = torch.sqrt(sigma2.unsqueeze(-1) * (1 + (a.unsqueeze(-1) ** 2) * (h - 1)))
-    s = horizon_indices(index, H)
-    return mean * s, std * s
+    return lev.unsqueeze(-1) + 0.5 * b.unsqueeze(-1) * drift, a, sse.gather(-1, best).squeeze(-1)

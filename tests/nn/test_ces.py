@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gluonts_iqf.nn.ces import CESGrid, PARAMETERS, ces_filter, ces_forecast, ces_grid
+import gluonts_iqf.nn.ces as ces_module
+from gluonts_iqf.nn.ces import CESGrid, PARAMETERS, ces_backtested, ces_filter, ces_forecast, ces_grid, initial_states
 from gluonts_iqf.nn.seasonal import fill_forward
 
 from statistical_helpers import padded, seasonal_series, with_gaps
@@ -48,7 +49,7 @@ def test_filter_forecast_and_aicc_equal_statsforecast(kind, pars):
     x = torch.tensor(y)[None]
     ok = torch.ones_like(x, dtype=torch.bool)
     grid = one_set(kind, pars)
-    _, sse = ces_filter(x, ok, ok, 12, grid)
+    _, sse, _ = ces_filter(x, ok, ok, 12, grid)
     np.testing.assert_allclose(float(sse[0, 0]), np.sum(model["residuals"] ** 2), rtol=1e-9)
     n, k = len(y), PARAMETERS[KIND[kind]]
     aicc = n * np.log(float(sse[0, 0])) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
@@ -97,7 +98,7 @@ def test_forecast_variance_equals_the_state_space_model(kind, pars):
     x = torch.tensor(y)[None]
     ok = torch.ones_like(x, dtype=torch.bool)
     grid = one_set(kind, pars)
-    _, sse = ces_filter(x, ok, ok, 12, grid)
+    _, sse, _ = ces_filter(x, ok, ok, 12, grid)
     H = 30
     _, std = ces_forecast(x, ok.to(x.dtype), H, 12, grid=grid)
     F, g, w = state_space(kind, pars, 12)
@@ -126,7 +127,7 @@ def test_kind_choice_is_statsforecast_aicc_choice():
             one = CESGrid(*(v[j : j + 1] for v in grid))
             if bool(one.seasonal) and len(row) < 24:
                 continue
-            _, sse = ces_filter(x, ok, ok, 12, one)
+            _, sse, _ = ces_filter(x, ok, ok, 12, one)
             n, k = len(row), float(one.k)
             aicc = n * np.log(float(sse)) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
             if best is None or aicc < best[0]:
@@ -181,7 +182,7 @@ def test_padded_batch_with_missing_values_equals_rows_alone(kind, pars):
     rows = [series(96, 12, 5), full[-48:], gappy]
     y, obs = padded(rows, 96)
     x, started = fill_forward(y, obs)
-    _, sse = ces_filter(x, (obs > 0) & started, started, 12, one_set(kind, pars))
+    _, sse, _ = ces_filter(x, (obs > 0) & started, started, 12, one_set(kind, pars))
     for i, row in enumerate([rows[0], rows[1], filled]):
         observed = ~np.isnan(gappy) if i == 2 else np.ones(len(row), bool)
         expected = reference_filter(row, kind, pars, 12, observed)
@@ -228,10 +229,36 @@ def test_a_set_whose_filter_overflows_is_never_chosen():
     stable = one_set("N", (1.4, 1.0, None, None), torch.float32)
     explosive = one_set("N", (0.05, 1.9, None, None), torch.float32)
     both = CESGrid(*(torch.cat([a, b]) for a, b in zip(explosive, stable)))
-    _, sse = ces_filter(y, ok > 0, ok > 0, 12, explosive)
+    _, sse, _ = ces_filter(y, ok > 0, ok > 0, 12, explosive)
     assert not torch.isfinite(sse).all()  # the overflow this test is about
     mean, std = ces_forecast(y, ok, 6, 12, grid=both)
     want, want_std = ces_forecast(y, ok, 6, 12, grid=stable)
     assert torch.isfinite(mean).all() and torch.isfinite(std).all()
     torch.testing.assert_close(mean, want, rtol=1e-6, atol=0)
     torch.testing.assert_close(std, want_std, rtol=1e-6, atol=0)
+
+
+def test_backtest_is_the_unbackcast_forecast_of_each_prefix(monkeypatch):
+    """float64, 1e-10: the backtest from a cut is :func:`ces_forecast` of
+    the values before it, had its filter no backcast and the whole window's
+    starting states (the kind chosen by the prefix's own AICc, the naive
+    forecast where none fits); the window's own forecast is unchanged."""
+    H, m, C = 12, 12, 96
+    full = series(72, m, 4)
+    gappy, _ = with_gaps(full, [30, 31, 60])
+    rows = [series(96, m, 5), full[-40:], gappy, series(96, m, 6)[-14:]]
+    y, obs = padded(rows, C)
+    ends = [84, 72, 60, 83, 1]
+    mean, std, origins = ces_backtested(y, obs, H, ends, m)
+    assert origins.shape == (len(ends), len(rows), H)
+    for got, want in zip((mean, std), ces_forecast(y, obs, H, m)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    x, started = fill_forward(y, obs)
+    grid = ces_grid(m)
+    window_start = initial_states(x, started, m, grid)
+    filter_once = ces_module.ces_filter
+    monkeypatch.setattr(ces_module, "initial_states", lambda *_: type(window_start)(*(v.clone() for v in window_start)))
+    monkeypatch.setattr(ces_module, "ces_filter", lambda *a, **k: filter_once(*a, **{**k, "backcast": False}))
+    for j, end in enumerate(ends):
+        want, _ = ces_forecast(y[:, :end], obs[:, :end], H, m)
+        torch.testing.assert_close(origins[j], want, rtol=1e-10, atol=1e-10)

@@ -13,9 +13,12 @@ from gluonts_iqf.nn.damped import (
     DEFAULT_ALPHAS,
     DEFAULT_PHIS,
     DEFAULT_TREND_SHARES,
+    damped_adjusted,
+    damped_backtested,
     damped_grid,
     damped_trend_forecast,
 )
+from gluonts_iqf.nn.seasonal import Adjusted, seasonally_adjusted
 
 from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
 
@@ -37,7 +40,7 @@ def test_damped_grid_equals_statsmodels_holt():
     y, obs = padded(rows, 48)
     triples = [(0.3, 0.1, 0.9), (0.8, 0.3, 0.98), (0.05, 0.01, 0.8)]
     t = torch.tensor(triples, dtype=torch.float64)
-    level, trend, sse, count = damped_grid(y, obs > 0, t[:, 0], t[:, 0] * t[:, 1], t[:, 2])
+    level, trend, sse, count, _ = damped_grid(y, obs > 0, t[:, 0], t[:, 0] * t[:, 1], t[:, 2])
     for i, row in enumerate(rows):
         assert int(count[i]) == len(row) - 1
         for j, (a, share, phi) in enumerate(triples):
@@ -86,3 +89,25 @@ def test_damped_trend_degenerate_rows_are_finite():
         mean, std = damped_trend_forecast(y.to(dtype), obs.to(dtype), 6, 12)
         assert torch.isfinite(mean).all() and torch.isfinite(std).all()
         assert mean[1].tolist() == [5.0] * 6 and mean[2].tolist() == [2.0] * 6 and (std[1:] == 0).all()
+
+
+def test_backtest_is_the_forecast_of_each_prefix_with_the_windows_indices():
+    """float64, 1e-10: the backtest from a cut is the forecast of the
+    adjusted window's values before it, with the window's seasonal indices
+    (their phases counted back from the cut), for every row with a value
+    before the cut; the window's own forecast is unchanged."""
+    H, m = 8, 4
+    rows = [seasonal_series(60, m, 0, trend=1.0), seasonal_series(20, m, 2, trend=-0.5)]
+    gappy, _ = with_gaps(seasonal_series(40, m, 3), [5, 30, 31])
+    y, obs = padded(rows + [gappy], 64)
+    adjusted = seasonally_adjusted(y, obs, m)
+    ends = [56, 47, 30, 1]
+    mean, std, origins = damped_backtested(adjusted, H, ends)
+    assert origins.shape == (len(ends), y.shape[0], H)
+    for got, want in zip((mean, std), damped_adjusted(adjusted, H)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for j, end in enumerate(ends):
+        rolled = adjusted.index[:, (torch.arange(m) + 64 - end) % m]
+        want, _ = damped_adjusted(Adjusted(adjusted.values[:, :end], adjusted.started[:, :end], rolled), H)
+        ok = adjusted.started[:, end - 1]
+        torch.testing.assert_close(origins[j][ok], want[ok], rtol=1e-10, atol=1e-10)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from gluonts_iqf.nn.theta import DEFAULT_ALPHAS, ses_grid, slope, theta_forecast
+from gluonts_iqf.nn.seasonal import Adjusted, seasonally_adjusted
+from gluonts_iqf.nn.theta import DEFAULT_ALPHAS, ses_grid, slope, theta_adjusted, theta_backtested, theta_forecast
 
 from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
 
@@ -23,7 +24,7 @@ def test_ses_grid_equals_statsmodels_simple_exp_smoothing():
     rows = [seasonal_series(40, 1, 0, amplitude=0.0, noise=0.2), seasonal_series(15, 1, 1, amplitude=0.0, noise=0.3)]
     y, obs = padded(rows, 50)
     alphas = (0.05, 0.3, 0.9)
-    level, sse, count = ses_grid(y, obs > 0, alphas)
+    level, sse, count, _ = ses_grid(y, obs > 0, alphas)
     for i, row in enumerate(rows):
         assert int(count[i]) == len(row) - 1
         for j, a in enumerate(alphas):
@@ -85,3 +86,25 @@ def test_theta_forecast_degenerate_rows_are_finite():
         assert mean[1].tolist() == [5.0] * 6 and mean[2].tolist() == [2.0] * 6 and (std[1:] == 0).all()
 
 
+
+
+def test_backtest_is_the_forecast_of_each_prefix_with_the_windows_indices():
+    """float64, 1e-10: the backtest from a cut is the forecast of the
+    adjusted window's values before it, with the window's seasonal indices
+    (their phases counted back from the cut), for every row with a value
+    before the cut; the window's own forecast is unchanged."""
+    H, m = 18, 12
+    rows = [seasonal_series(96, m, 0), seasonal_series(30, m, 2), seasonal_series(120, m, 3)[-100:]]
+    gappy, _ = with_gaps(seasonal_series(80, m, 4), [10, 11, 60])
+    y, obs = padded(rows + [gappy], 100)
+    adjusted = seasonally_adjusted(y, obs, m)
+    ends = [82, 64, 71, 1]
+    mean, std, origins = theta_backtested(adjusted, H, ends)
+    assert origins.shape == (len(ends), y.shape[0], H)
+    for got, want in zip((mean, std), theta_adjusted(adjusted, H)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for j, end in enumerate(ends):
+        rolled = adjusted.index[:, (torch.arange(m) + 100 - end) % m]
+        want, _ = theta_adjusted(Adjusted(adjusted.values[:, :end], adjusted.started[:, :end], rolled), H)
+        ok = adjusted.started[:, end - 1]
+        torch.testing.assert_close(origins[j][ok], want[ok], rtol=1e-10, atol=1e-10)

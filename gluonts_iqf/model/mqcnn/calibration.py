@@ -193,7 +193,7 @@ def member_backtest(
             batch, _ = statistical_forecasts(past[rows], past_obs[rows], prediction_length, season, active)
             for m, forecast in enumerate(batch):
                 if forecast is not None:
-                    forecasts[m].append(forecast)
+                    forecasts[m].append(forecast[:2])
     normal = torch.special.ndtri(torch.as_tensor(knot_levels, dtype=torch.float64)).tolist()
     table: List[Optional[List[float]]] = []
     loss: List[Optional[float]] = []

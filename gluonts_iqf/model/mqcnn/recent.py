@@ -7,7 +7,12 @@ series (a near-periodic series is seasonal naive's, a trending one the
 damped trend's), so at prediction each window's last ``cuts`` horizons are
 forecast by every member from the window's values before them (a
 rolling-origin backtest inside the prediction window, with no training and
-no state: any series, seen in training or not, gets its own), and each
+no state: any series, seen in training or not, gets its own). The
+backtest comes from the members' own fit of the window, at the cost of
+about one forecast: each cut is forecast from the filter's states after the
+values before it, with the parameters of least error up to it (exactly a fit
+of that prefix, except that the seasonal indices, and CES's starting
+states, are the whole window's, and CES skips its backcast there). Each
 member's weight is multiplied by its mean absolute error there to the power
 ``-power`` (:func:`recent_weights`), so the members keep their total and
 the network its share. The errors are absolute, not squared: a member is
@@ -15,15 +20,14 @@ judged by the error of its median, as MASE judges a forecast.
 """
 
 import math
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from torch import Tensor
 
 #: Horizons at the end of each prediction window that its members forecast
 #: (the estimator's default ``member_recent_cuts``; chosen with the power on
-#: both validation windows, RESULTS.md). Each cut costs one more fit of the
-#: members at prediction.
+#: both validation windows, RESULTS.md).
 RECENT_CUTS = 4
 
 #: Exponent of :func:`recent_weights` (the estimator's default
@@ -35,40 +39,31 @@ RECENT_POWER = 4.0
 MIN_RECENT_VALUES = 5
 
 
-def recent_errors(
-    past_target: Tensor, past_observed: Tensor, prediction_length: int, cuts: int, forecaster
-) -> Tensor:
-    """Each member's mean absolute error over the last ``cuts`` horizons of
-    each window, (M, B); NaN for a series with no scored value (no cut with
-    :data:`MIN_RECENT_VALUES` observed values before it and an observed
-    value after it).
+def recent_ends(context_length: int, prediction_length: int, cuts: int) -> List[int]:
+    """The cuts' positions in a window of ``context_length`` values: the
+    starts of its last ``cuts`` horizons, latest first, each with at least
+    :data:`MIN_RECENT_VALUES` positions before it."""
+    C, H = context_length, prediction_length
+    return [C - j * H for j in range(1, cuts + 1) if C - j * H >= MIN_RECENT_VALUES]
 
-    past_target, past_observed : (B, C); ``forecaster(target, observed, H)``
-    returns M ``(mean, std)`` pairs of (B', H) for left-padded windows
-    (B', C') (the active members of
-    :func:`~gluonts_iqf.model.mqcnn.statistical.statistical_forecasts`,
-    whose forecasts of a row do not depend on its batch or its padding).
-    The cuts' windows, each left-padded to ``C - H``, go to the forecaster
-    as one batch: the members' filters step through time with the whole
-    batch at once, so ``cuts`` windows cost about one.
+
+def recent_errors(past_target: Tensor, past_observed: Tensor, ends: Sequence[int], origins: Tensor) -> Tensor:
+    """Each member's mean absolute error over the horizons that start at
+    ``ends`` (:func:`recent_ends`), (M, B); NaN for a series with no scored
+    value (no cut with :data:`MIN_RECENT_VALUES` observed values before it
+    and an observed value after it).
+
+    past_target, past_observed : (B, C); origins : (M, J, B, H), the
+    members' mean forecasts from each of the J ``ends`` of the values before
+    it (the members' backtests of
+    :func:`~gluonts_iqf.model.mqcnn.statistical.statistical_forecasts`).
     """
-    B, C = past_target.shape
-    H = prediction_length
-    ends = [C - j * H for j in range(1, cuts + 1) if C - j * H >= MIN_RECENT_VALUES]
-    if not ends:
-        return past_target.new_full((0, B), math.nan)
-    width = ends[0]
-    target = past_target.new_zeros(len(ends), B, width)
-    observed = past_observed.new_zeros(len(ends), B, width)
-    for i, end in enumerate(ends):
-        target[i, :, width - end :] = past_target[:, :end]
-        observed[i, :, width - end :] = past_observed[:, :end]
-    means = torch.stack([mean for mean, _ in forecaster(target.view(-1, width), observed.view(-1, width), H)])
-    means = means.view(-1, len(ends), B, H)  # (M, cuts, B, H)
-    future = torch.stack([past_target[:, end : end + H] for end in ends])  # (cuts, B, H)
-    scored = torch.stack([past_observed[:, end : end + H] > 0 for end in ends])
-    scored = scored & (observed.sum(-1, keepdim=True) >= MIN_RECENT_VALUES)
-    error = torch.where(scored, (future - means).abs(), torch.zeros_like(means)).sum((1, 3))  # (M, B)
+    H = origins.shape[-1]
+    future = torch.stack([past_target[:, e : e + H] for e in ends])  # (J, B, H)
+    scored = torch.stack([past_observed[:, e : e + H] > 0 for e in ends])
+    before = torch.stack([past_observed[:, :e].sum(-1) for e in ends])  # (J, B)
+    scored = scored & (before >= MIN_RECENT_VALUES).unsqueeze(-1)
+    error = torch.where(scored, (future - origins).abs(), torch.zeros_like(origins)).sum((1, 3))  # (M, B)
     count = scored.sum((0, 2)).to(error.dtype)  # (B,)
     return torch.where(count > 0, error / count.clamp(min=1), torch.full_like(error, math.nan))
 

@@ -25,13 +25,13 @@ from gluonts.torch.distributions import DistributionOutput
 from ...distributions.average import average_quantile_functions
 from ...distributions.gaussian import gaussian_plain_iqf, standard_plain_iqf
 from ...distributions.iqf import IQF, IQFOutput
-from ...nn.ces import ces_forecast
-from ...nn.damped import damped_adjusted
-from ...nn.naive import seasonal_naive_forecast
+from ...nn.ces import ces_backtested
+from ...nn.damped import damped_backtested
+from ...nn.naive import seasonal_naive_backtested
 from ...nn.seasonal import Adjusted, seasonally_adjusted
-from ...nn.theta import theta_adjusted
+from ...nn.theta import theta_backtested
 from .._forking.checks import check_choice
-from .recent import RECENT_POWER, recent_errors, recent_weights
+from .recent import RECENT_POWER, recent_ends, recent_errors, recent_weights
 
 #: How the members' weights are set (see :func:`mix_statistical`).
 COMBINATIONS = ("fixed", "inverse_variance")
@@ -103,21 +103,28 @@ def default_statistical_season(freq: str, season_length: int) -> int:
 
 
 def statistical_forecasts(
-    past_target: Tensor, past_observed: Tensor, H: int, season: int, active: Sequence[bool]
-) -> Tuple[List[Optional[Tuple[Tensor, Tensor]]], Adjusted]:
-    """Each active member's Gaussian forecast ``(mean, std)``, each (B, H)
-    (None for an inactive one), in :data:`MEMBERS` order, and the window
-    seasonally adjusted for Theta and the damped trend.
+    past_target: Tensor,
+    past_observed: Tensor,
+    H: int,
+    season: int,
+    active: Sequence[bool],
+    ends: Sequence[int] = (),
+) -> Tuple[List[Optional[Tuple[Tensor, Tensor, Tensor]]], Adjusted]:
+    """Each active member's Gaussian forecast and backtest ``(mean, std,
+    origins)``: mean and std (B, H), and the mean forecasts (J, B, H) from
+    each position of ``ends`` (each in 1..C) of the values before it, from
+    the same fit (None for an inactive member), in :data:`MEMBERS` order;
+    and the window seasonally adjusted for Theta and the damped trend.
 
     past_target, past_observed : (B, C), the window (unobserved values 0).
     """
     adjusted = seasonally_adjusted(past_target, past_observed, season)
     forecasts = (
-        lambda: theta_adjusted(adjusted, H),
-        lambda: damped_adjusted(adjusted, H),
+        lambda: theta_backtested(adjusted, H, ends),
+        lambda: damped_backtested(adjusted, H, ends),
         # CES and the seasonal naive forecast model the season themselves: they take the window as it is
-        lambda: ces_forecast(past_target, past_observed, H, season),
-        lambda: seasonal_naive_forecast(past_target, past_observed, H, season),
+        lambda: ces_backtested(past_target, past_observed, H, ends, season),
+        lambda: seasonal_naive_backtested(past_target, past_observed, H, ends, season),
     )
     return [forecast() if on else None for on, forecast in zip(active, forecasts)], adjusted
 
@@ -277,26 +284,25 @@ def mix_statistical(
     member_weights = (theta_weight, damped_weight, ces_weight, naive_weight)
     active = [w > 0 for w in member_weights]
     calibration = padded_calibration(calibration) if calibration is not None else [None] * len(MEMBERS)
-    forecasts, adjusted = statistical_forecasts(past_target, past_observed, H, season, active)
+    ends = recent_ends(past_target.shape[-1], H, recent_cuts)
+    forecasts, adjusted = statistical_forecasts(past_target, past_observed, H, season, active, ends)
     calibrated = past_observed.sum(-1) >= MIN_CALIBRATION_VALUES  # (B,)
     members = [(kv, beta_l, beta_r, loc.expand_as(beta_l), scale.expand_as(beta_l))]
     weights = [max(1.0 - sum(member_weights), 0.0)]  # max: rounding of 1 - sum
     stds = []
     for weight, forecast, cal in zip(member_weights, forecasts, calibration):
         if forecast is not None:
-            mean, std = (x.to(kv.dtype) for x in forecast)
+            mean, std = (x.to(kv.dtype) for x in forecast[:2])
             members.append((*member_iqf(mean, std, knot_levels, cal, calibrated),
                             torch.zeros_like(beta_l), torch.ones_like(beta_l)))
             weights.append(weight)
             stds.append(std)
     total = sum(weights)
     prior = [w / total for w in weights]
-    if recent_cuts > 0:
-        errors = recent_errors(
-            past_target, past_observed, H, recent_cuts,
-            lambda y, o, h: [f for f in statistical_forecasts(y, o, h, season, active)[0] if f is not None],
-        ).to(kv.dtype)
-        if errors.shape[0]:  # a window long enough for a cut
+    if ends:  # a window long enough for a cut
+        origins = torch.stack([f[2] for f in forecasts if f is not None])  # (M - 1, J, B, H)
+        errors = recent_errors(past_target, past_observed, ends, origins).to(kv.dtype)
+        if errors.shape[0]:
             moved = recent_weights(prior[1:], errors, recent_power)  # (M - 1, B)
             prior = torch.cat([torch.full_like(moved[:1], prior[0]), moved])  # (M, B)
     stacked = [torch.stack(parts) for parts in zip(*members)]

@@ -1,7 +1,8 @@
 """Per-series member weights from each window's recent errors: the errors
-against an explicit loop over series and cuts (each series forecast alone
-by the members, numpy's means), the weights against hand-worked values, and
-the per-series mix against one fixed-weight mix per series."""
+against an explicit loop over series and cuts (numpy's means), the members'
+backtests against their forecasts of each prefix, the weights against
+hand-worked values, and the per-series mix against one fixed-weight mix per
+series."""
 
 import math
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from gluonts_iqf import IQF
-from gluonts_iqf.model.mqcnn.recent import MIN_RECENT_VALUES, recent_errors, recent_weights
+from gluonts_iqf.model.mqcnn.recent import MIN_RECENT_VALUES, recent_ends, recent_errors, recent_weights
 from gluonts_iqf.model.mqcnn.statistical import MEMBERS, mix_statistical, statistical_forecasts
 
 H, C, SEASON = 4, 30, 4
@@ -32,38 +33,63 @@ def windows():
     return y, observed
 
 
-def forecaster(active):
-    return lambda y, o, h: [f for f in statistical_forecasts(y, o, h, SEASON, active)[0] if f is not None]
+def backtests(y, observed, ends, active):
+    """The active members' backtests at ``ends``, (M, J, B, H)."""
+    forecasts, _ = statistical_forecasts(y, observed, H, SEASON, active, ends)
+    return torch.stack([f[2] for f in forecasts if f is not None])
+
+
+def test_recent_ends_stop_at_the_window_start():
+    """The starts of the last ``cuts`` horizons, latest first, each with
+    MIN_RECENT_VALUES positions before it."""
+    assert recent_ends(C, H, 3) == [C - H, C - 2 * H, C - 3 * H]
+    assert recent_ends(MIN_RECENT_VALUES + 2 * H, H, 5) == [MIN_RECENT_VALUES + H, MIN_RECENT_VALUES]
+    assert recent_ends(MIN_RECENT_VALUES + H - 1, H, 2) == []
+    assert recent_ends(C, H, 0) == []
 
 
 def test_recent_errors_equal_a_loop_over_series_and_cuts():
     """float64, 1e-12: each member's mean absolute error over the observed
-    values of the window's last ``cuts`` horizons, each cut forecast from
-    the values before it (a series alone in its batch); NaN where no cut has
-    MIN_RECENT_VALUES observed values before it; cuts stop at the window's
-    start."""
+    values of the horizons starting at the cuts; NaN where no cut has
+    MIN_RECENT_VALUES observed values before it."""
     y, observed = windows()
-    active = [True, False, True, True]
-    cuts = 3
-    got = recent_errors(y, observed, H, cuts, forecaster(active))
-    assert got.shape == (3, y.shape[0])
+    ends = recent_ends(C, H, 3)
+    origins = torch.randn(2, len(ends), y.shape[0], H, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    got = recent_errors(y, observed, ends, origins)
+    assert got.shape == (2, y.shape[0])
     for b in range(y.shape[0]):
-        errors = [[] for _ in range(3)]
-        for j in range(1, cuts + 1):
-            end = C - j * H
-            if observed[b, :end].sum() < MIN_RECENT_VALUES:
-                continue
-            means = [m[0][0].numpy() for m in forecaster(active)(y[b : b + 1, :end], observed[b : b + 1, :end], H)]
-            seen = observed[b, end : end + H].numpy() > 0
-            for k in range(3):
-                errors[k] += list(np.abs(y[b, end : end + H].numpy() - means[k])[seen])
-        for k in range(3):
-            if errors[k]:
-                assert float(got[k, b]) == pytest.approx(np.mean(errors[k]), rel=1e-12, abs=1e-12)
+        for k in range(2):
+            errors = []
+            for j, end in enumerate(ends):
+                if observed[b, :end].sum() < MIN_RECENT_VALUES:
+                    continue
+                seen = observed[b, end : end + H].numpy() > 0
+                errors += list(np.abs(y[b, end : end + H].numpy() - origins[k, j, b].numpy())[seen])
+            if errors:
+                assert float(got[k, b]) == pytest.approx(np.mean(errors), rel=1e-12, abs=1e-12)
             else:
                 assert math.isnan(float(got[k, b]))
     assert math.isnan(float(got[0, 2])) and not math.isnan(float(got[0, 1]))  # 4 values: no cut; 10: one
-    assert recent_errors(y[:, -6:], observed[:, -6:], H, cuts, forecaster(active)).shape == (0, y.shape[0])
+
+
+def test_statistical_backtests_are_the_members_forecasts_of_each_prefix():
+    """float64, 1e-10, season 1 (no seasonal indices, whose whole-window
+    estimate is the backtests' one difference from a fit of the prefix for
+    Theta and the damped trend; CES's is tested in tests/nn/test_ces.py):
+    the backtest from a cut is the member's forecast of the values before
+    it, for every series the cut scores (MIN_RECENT_VALUES values before
+    it)."""
+    y, observed = windows()
+    ends = recent_ends(C, H, 3)
+    active = [True, True, False, True]
+    forecasts, _ = statistical_forecasts(y, observed, H, 1, active, ends)
+    for j, end in enumerate(ends):
+        rows = (observed[:, :end].sum(-1) >= MIN_RECENT_VALUES).nonzero().squeeze(-1)
+        assert len(rows) >= 3
+        alone, _ = statistical_forecasts(y[rows, :end], observed[rows, :end], H, 1, active)
+        for f, g in zip(forecasts, alone):
+            if f is not None:
+                torch.testing.assert_close(f[2][j, rows], g[0], rtol=1e-10, atol=1e-10)
 
 
 def test_recent_weights_by_hand():
@@ -106,7 +132,8 @@ def test_the_per_series_mix_is_each_series_mixed_with_its_own_weights(combinatio
     prior = list(weights.values())
     got = mix_statistical(args, loc, scale, y, observed, LEVELS, SEASON, combination=combination,
                           recent_cuts=3, recent_power=2.0, **weights)
-    errors = recent_errors(y, observed, H, 3, forecaster([True] * len(MEMBERS)))
+    ends = recent_ends(C, H, 3)
+    errors = recent_errors(y, observed, ends, backtests(y, observed, ends, [True] * len(MEMBERS)))
     moved = recent_weights(prior, errors, 2.0)
     u = torch.tensor([0.01, 0.05, 0.3, 0.5, 0.9, 0.99], dtype=torch.float64).view(-1, 1, 1)
     levels = torch.tensor(LEVELS, dtype=torch.float64)
