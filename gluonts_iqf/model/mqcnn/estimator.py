@@ -89,8 +89,8 @@ class MQCNNEstimator(ForkingEstimator):
     the members at fixed weights                    ``statistical_combination="fixed"``
     the members' weights as given, not moved by     ``member_skill_power=0,
     their backtest losses                           member_recent_cuts=0``
-    faster prediction (the members' recent errors   ``member_recent_cuts=0``
-    cost one fit of the members per cut)
+    slightly faster prediction (the members'        ``member_recent_cuts=0``
+    backtest and per-series weights)
     known covariates (events, holidays) that fixed  ``attention_heads=2`` (MQ-Transformer's
     seasonal lags cannot align                      decoder-encoder attention; ~3x the training
                                                     time; no gain on the nine datasets)
@@ -285,7 +285,8 @@ class MQCNNEstimator(ForkingEstimator):
     member_recent_cuts, member_recent_power
         At prediction, each series' members forecast the last
         ``member_recent_cuts`` horizons of its window from the values before
-        them, and their weights are multiplied per series by their mean
+        them (from their fit of the window, at the cost of about one
+        forecast), and their weights are multiplied per series by their mean
         absolute errors there to the power ``-member_recent_power``
         (:mod:`~gluonts_iqf.model.mqcnn.recent`; defaults ``RECENT_CUTS``, 4,
         and ``RECENT_POWER``, 4; 0 cuts: the same weights for every series).

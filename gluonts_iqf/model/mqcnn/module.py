@@ -226,7 +226,10 @@ class MQCNNModel(nn.Module):
         series by their errors on the last ``member_recent_cuts`` horizons
         of the window (:mod:`~gluonts_iqf.model.mqcnn.recent`, to the power
         ``-member_recent_power``; default 0: the weights as given, the
-        behaviour of networks saved before it existed).
+        behaviour of networks saved before it existed). Since 2026-12-06 the
+        cuts are forecast from the members' fit of the whole window, not
+        refitted: networks saved with cuts before then forecast slightly
+        differently (measured in RESULTS.md).
     attention_heads, attention_dim
         With ``attention_heads >= 1``, every horizon step's local MLP also
         reads MQ-Transformer's horizon-specific decoder-encoder attention
