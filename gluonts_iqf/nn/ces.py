@@ -262,6 +262,19 @@ def ces_path(states: CESStates, k: CESCoefficients, position: int, steps: int, s
     return torch.stack(path, -1) if path else l.new_zeros(l.shape[0], 0)
 
 
+def unit_response(k: CESCoefficients, position: int, steps: int, season: int) -> Tensor:
+    """The response (B, steps) of the ``steps`` values after window
+    position ``position`` to a unit one-step error there, from zero states,
+    one parameter set per row (``k`` each (B,)): the ``c_j`` of the forecast
+    variances."""
+    m = max(season, 1)
+    zero = torch.zeros_like(k.lc)
+    level, companion, s, s2 = ces_step(zero, zero, zero, zero, torch.ones_like(zero), k)
+    S, S2 = zero.new_zeros(m, zero.shape[0]), zero.new_zeros(m, zero.shape[0])
+    S[position % m], S2[position % m] = s, s2
+    return ces_path(CESStates(level, companion, S, S2), k, position + 1, steps, season)
+
+
 def ces_forecast(
     y: Tensor, observed: Tensor, prediction_length: int, season: int = 1, grid: Optional[CESGrid] = None
 ) -> Tuple[Tensor, Tensor]:
@@ -305,14 +318,7 @@ def ces_backtested(
     k1 = coefficients(chosen)
     mean = ces_path(chosen_states(states, best), k1, C, H, season)
     sigma2 = sse.gather(-1, best.unsqueeze(-1)).squeeze(-1) / (n.squeeze(-1) - chosen.k - 1).clamp(min=1.0)
-    # c_j, the response of step j + 1 to a unit error at the first step: the
-    # zero-error path from the states one unit-error step from zero
-    zero = torch.zeros_like(mean[:, 0])
-    unit = CESStates(zero, zero, x.new_zeros(max(season, 1), B), x.new_zeros(max(season, 1), B))
-    slot = C % max(season, 1)
-    l1, c1, s1, s21 = ces_step(zero, zero, zero, zero, torch.ones_like(zero), k1)
-    unit.seasonal[slot], unit.seasonal2[slot] = s1, s21
-    coef = ces_path(CESStates(l1, c1, unit.seasonal, unit.seasonal2), k1, C + 1, H - 1, season)
+    coef = unit_response(k1, C, H - 1, season)
     spread = torch.cat([x.new_zeros(B, 1), torch.cumsum(coef * coef, -1)], -1)[:, :H]
     std = torch.sqrt(sigma2.unsqueeze(-1) * (1 + spread))
 
@@ -328,6 +334,7 @@ def ces_backtested(
     origins = []
     for e, (cut_states, cut_sse) in zip(ends, at):
         cut_best, cut_fitted = ces_choice(cut_sse, obs[:, :e].sum(-1, keepdim=True).to(x.dtype), season, grid)
-        path = ces_path(chosen_states(cut_states, cut_best), coefficients(CESGrid(*(v[cut_best] for v in grid))), e, H, season)
+        cut_k = coefficients(CESGrid(*(v[cut_best] for v in grid)))
+        path = ces_path(chosen_states(cut_states, cut_best), cut_k, e, H, season)
         origins.append(torch.where(cut_fitted.unsqueeze(-1), path, x[:, e - 1 : e].expand(B, H)))
     return (torch.where(keep, mean, naive_mean), torch.where(keep, std, naive_std), stack_origins(origins, x, H))
