@@ -27,7 +27,7 @@ def series():
     return [dict(e, target=e["target"][-200:]) for e in list(data.train)[:4]]
 
 
-@pytest.mark.parametrize("name", ["mqcnn_iqf", "mqcnn_members", "mqf2_horizon", "deepar_iqf"])
+@pytest.mark.parametrize("name", ["mqcnn_iqf", "mqcnn_members", "mqcnn_recent", "mqf2_horizon", "deepar_iqf"])
 def test_saved_predictor_loads_and_forecasts_as_saved(name, series):
     path = FIXTURES / name
     expected = np.load(path / "expected.npz")
