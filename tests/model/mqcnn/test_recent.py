@@ -162,3 +162,15 @@ def test_recent_weights_reach_the_mix_only_when_asked():
     for a, b in zip(plain[0], unmoved[0]):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(plain[0][0], moved[0][0])
+
+
+def test_backtests_in_float32_equal_float64():
+    """float32 (the networks' dtype) against float64, relative 1e-4 of each
+    window's scale: every member's backtest at every cut."""
+    y, observed = windows()
+    ends = recent_ends(C, H, 3)
+    want = backtests(y, observed, ends, [True] * len(MEMBERS))
+    got = backtests(y.float(), observed.float(), ends, [True] * len(MEMBERS))
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    scale = y.abs().amax(-1).clamp(min=1.0).view(1, 1, -1, 1)
+    torch.testing.assert_close((got.double() / scale), want / scale, rtol=0, atol=1e-4)
