@@ -47,6 +47,11 @@ from .._forking.transform import (  # noqa: F401,E402
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
 
+#: Series per batch at prediction: the statistical members step through time
+#: with the whole batch at once, so a larger batch spreads each step's fixed
+#: cost over more series (throughput by batch size: benchmarks/RESULTS.md).
+PREDICT_BATCH_SIZE = 1024
+
 #: Settings an ensemble member may not override: they shape the data
 #: pipeline or the head that all members share.
 SHARED_SETTINGS = frozenset({
@@ -231,8 +236,8 @@ class MQCNNEstimator(ForkingEstimator):
         training windows are then cut in a few array operations. Set False
         for datasets too large to hold in memory.
     predict_batch_size
-        Series per batch at prediction time (default 256; forecasts do not
-        depend on it).
+        Series per batch at prediction time (default ``PREDICT_BATCH_SIZE``,
+        1024; forecasts do not depend on it).
     theta_weight, damped_weight
         The forecast is the level-wise mix ``(1 - w_t - w_d) Q_net + w_t
         Q_theta + w_d Q_damped`` of the network's quantile function and two
@@ -355,7 +360,7 @@ class MQCNNEstimator(ForkingEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
-        predict_batch_size: int = 256,
+        predict_batch_size: int = PREDICT_BATCH_SIZE,
         members: Optional[List[Dict[str, Any]]] = None,
         theta_weight: Optional[float] = None,
         damped_weight: Optional[float] = None,
