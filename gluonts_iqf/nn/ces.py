@@ -35,7 +35,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .seasonal import fill_forward, seasonal_indices, stack_origins
+from .seasonal import check_origins, fill_forward, seasonal_indices, stack_origins
 
 #: Smoothing parameters searched for the non-seasonal kind ((a0, a1), around
 #: statsforecast's start at (1.3, 1) and its bounds; the grids were chosen on
@@ -309,6 +309,7 @@ def ces_backtested(
     x, started = fill_forward(y, observed)
     obs = (observed > 0) & started
     B, C = x.shape
+    check_origins(ends, C)
     grid = ces_grid(season) if grid is None else grid
     grid = CESGrid(*(v.to(x.device, x.dtype) if v.is_floating_point() else v.to(x.device) for v in grid))
     states, sse, at = ces_filter(x, obs, started, season, grid, ends=ends)

@@ -20,7 +20,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .seasonal import Adjusted, horizon_indices, seasonally_adjusted, stack_origins
+from .seasonal import Adjusted, check_origins, horizon_indices, seasonally_adjusted, stack_origins
 
 #: Grids of the smoothing parameters: level weights, trend shares
 #: (``beta / alpha``) and damping factors.
@@ -110,6 +110,7 @@ def damped_backtested(
     window's seasonal indices."""
     x, started, index = adjusted
     C, H = x.shape[-1], prediction_length
+    check_origins(ends, C)
     grid = torch.tensor(list(itertools.product(alphas, trend_shares, phis)), dtype=x.dtype, device=x.device)
     alpha, beta, phi = grid[:, 0], grid[:, 0] * grid[:, 1], grid[:, 2]
     level, trend, sse, count, at = damped_grid(x, started, alpha, beta, phi, ends)

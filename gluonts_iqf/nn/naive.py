@@ -17,7 +17,7 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .seasonal import fill_forward, stack_origins
+from .seasonal import check_origins, fill_forward, stack_origins
 
 
 def seasonal_naive_forecast(
@@ -52,6 +52,7 @@ def seasonal_naive_backtested(
     """:func:`seasonal_naive_forecast`'s ``mean``, ``std`` (B, H), and the
     mean forecasts (J, B, H) from each position of ``ends`` (each in 1..C),
     of the values before it."""
+    check_origins(ends, y.shape[-1])
     mean, std = seasonal_naive_forecast(y, observed, prediction_length, season)
     origins = [seasonal_naive_forecast(y[:, :e], observed[:, :e], prediction_length, season)[0] for e in ends]
     return mean, std, stack_origins(origins, y, prediction_length)

@@ -12,7 +12,8 @@ n)``; its indices come from the centred moving average of order m (2 x m
 for even m), normalised to mean 1. Other series get indices 1.
 """
 
-from typing import List, NamedTuple, Tuple
+from numbers import Integral
+from typing import List, NamedTuple, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -133,6 +134,14 @@ def seasonally_adjusted(y: Tensor, observed: Tensor, season: int) -> Adjusted:
         phase = (x.shape[-1] - 1 - torch.arange(x.shape[-1], device=x.device)) % season
         x = torch.where(started, x / index[:, phase], x)
     return Adjusted(x, started, index)
+
+
+def check_origins(ends: Sequence[int], length: int) -> None:
+    """Backtest origins must be window positions 1..C (the forecast from
+    ``e`` is of the values before it): a clear error otherwise."""
+    bad = [e for e in ends if not (isinstance(e, Integral) and 1 <= e <= length)]
+    if bad:
+        raise ValueError(f"backtest origins must be positions in 1..{length} of the window, got {bad}")
 
 
 def stack_origins(origins: List[Tensor], x: Tensor, prediction_length: int) -> Tensor:

@@ -26,7 +26,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .seasonal import Adjusted, horizon_indices, seasonally_adjusted, stack_origins
+from .seasonal import Adjusted, check_origins, horizon_indices, seasonally_adjusted, stack_origins
 
 #: Smoothing weights searched per series (thetaf's optimiser ranges over
 #: (0, 1); a grid keeps the batch in one pass).
@@ -113,6 +113,7 @@ def theta_backtested(
     the cost of one forecast)."""
     x, started, index = adjusted
     C, H = x.shape[-1], prediction_length
+    check_origins(ends, C)
     level, sse, count, at = ses_grid(x, started, alphas, ends)
     mean, a, best_sse = _theta_mean(level, sse, x, started, alphas, H)
     sigma2 = best_sse / count.clamp(min=1).to(x.dtype)

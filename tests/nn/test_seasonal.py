@@ -69,3 +69,22 @@ def test_horizon_indices_repeat_the_last_season():
     index = torch.tensor([[1.0, 2.0, 3.0, 4.0]])  # phases 0..3 counted back from the last position
     # step h is one season after position C - 1 + h - 4, whose phase is 4 - h
     assert horizon_indices(index, 6).tolist() == [[4.0, 3.0, 2.0, 1.0, 4.0, 3.0]]
+
+
+@pytest.mark.parametrize("ends", [[0], [13], [5, -1], [2.5]])
+def test_every_backtest_rejects_origins_outside_the_window(ends):
+    """Each member's backtest names the bad origins (positions 1..C)."""
+    from gluonts_iqf.nn.ces import ces_backtested
+    from gluonts_iqf.nn.damped import damped_backtested
+    from gluonts_iqf.nn.naive import seasonal_naive_backtested
+    from gluonts_iqf.nn.seasonal import seasonally_adjusted
+    from gluonts_iqf.nn.theta import theta_backtested
+
+    y, obs = padded([seasonal_series(12, 4, 0)], 12)
+    adjusted = seasonally_adjusted(y, obs, 4)
+    calls = [lambda: theta_backtested(adjusted, 3, ends), lambda: damped_backtested(adjusted, 3, ends),
+             lambda: ces_backtested(y, obs, 3, ends, 4), lambda: seasonal_naive_backtested(y, obs, 3, ends, 4)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"positions in 1\.\.12"):
+            call()
+    np.testing.assert_equal(theta_backtested(adjusted, 3, [np.int64(6)])[2].shape, (1, 1, 3))
