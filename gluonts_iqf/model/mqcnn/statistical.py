@@ -299,12 +299,11 @@ def mix_statistical(
             stds.append(std)
     total = sum(weights)
     prior = [w / total for w in weights]
-    if ends:  # a window long enough for a cut
+    if ends and len(members) > 1:  # a window long enough for a cut, and members to weigh
         origins = torch.stack([f[2] for f in forecasts if f is not None])  # (M - 1, J, B, H)
         errors = recent_errors(past_target, past_observed, ends, origins).to(kv.dtype)
-        if errors.shape[0]:
-            moved = recent_weights(prior[1:], errors, recent_power)  # (M - 1, B)
-            prior = torch.cat([torch.full_like(moved[:1], prior[0]), moved])  # (M, B)
+        moved = recent_weights(prior[1:], errors, recent_power)  # (M - 1, B)
+        prior = torch.cat([torch.full_like(moved[:1], prior[0]), moved])  # (M, B)
     stacked = [torch.stack(parts) for parts in zip(*members)]
     if combination == "inverse_variance":
         errors = adjusted.started.sum(-1) - 1  # one-step errors behind each member's variance (B,)
