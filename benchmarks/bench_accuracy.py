@@ -509,7 +509,8 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
 def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Sequence[str]) -> Tuple[str, str]:
     """Markdown table of MQ-CNN-IQF configurations (tags) on ``split``: per
     dataset ours / best baseline for mean wQL and MASE (seed means), their
-    geometric means, and the seeds and settings of each tag."""
+    geometric means, and the seeds and settings of each tag (a tag run with
+    the defaults names the commits it ran at)."""
     heading = f"## Accuracy levers on the {split} windows"
     lines = [heading, "",
              "Each MQ-CNN-IQF configuration (tag) against the best baseline of each dataset and metric "
@@ -524,11 +525,12 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
             continue
         seeds = sorted({r["seed"] for r in runs})
         kwargs = runs[0].get("mqcnn_kwargs") or {}
-        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping"))))
+        commits = sorted({str(r.get("commit", "?")).replace("+dirty", "") for r in runs})
+        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping")), commits))
     best = {k: min(r[1]["geomean"][k] for r in rows) for k in ("mean_wQuantileLoss", "MASE")} if rows else {}
     lines += ["| tag | settings | seeds | " + " | ".join(datasets) + " | geo wQL | geo MASE |",
               "|---|---|---|" + "---:|" * (len(datasets) + 2)]
-    for tag, summ, seeds, kwargs, early in rows:
+    for tag, summ, seeds, kwargs, early, commits in rows:
         cells = []
         for d in datasets:
             w, m = summ["ratios"]["mean_wQuantileLoss"].get(d), summ["ratios"]["MASE"].get(d)
@@ -537,7 +539,8 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
         for k in ("mean_wQuantileLoss", "MASE"):
             v = summ["geomean"][k]
             geo.append(f"**{v:.3f}**" if v == best[k] else f"{v:.3f}")
-        setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults"
+        # the defaults change over time: name the code they were measured with
+        setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults of " + ", ".join(commits)
         if early:
             setting += ", early stopping on the training series' last H values"
         lines.append(f"| {tag} | {setting} | {','.join(str(x) for x in seeds)} | " + " | ".join(cells)
