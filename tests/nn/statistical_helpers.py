@@ -1,5 +1,5 @@
-"""Series, windows and the reference seasonal adjustment shared by the
-statistical members' tests."""
+"""Series, windows, the reference seasonal adjustment and the backtest
+oracle shared by the statistical members' tests."""
 
 import math
 
@@ -56,3 +56,24 @@ def with_gaps(row, positions):
         if np.isnan(filled[t]):
             filled[t] = filled[t - 1]
     return gappy, filled
+
+
+def check_backtest_of_prefixes(backtested, adjusted_forecast, y, obs, m, H, ends):
+    """float64, 1e-10: the backtest from each cut of ``ends`` is
+    ``adjusted_forecast`` of the adjusted window's values before it, with the
+    window's seasonal indices (their phases counted back from the cut), for
+    every row with a value before the cut; the window's own forecast is
+    ``adjusted_forecast``'s, exactly."""
+    from gluonts_iqf.nn.seasonal import Adjusted, seasonally_adjusted
+
+    adjusted = seasonally_adjusted(y, obs, m)
+    C = y.shape[-1]
+    mean, std, origins = backtested(adjusted, H, ends)
+    assert origins.shape == (len(ends), y.shape[0], H)
+    for got, want in zip((mean, std), adjusted_forecast(adjusted, H)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for j, end in enumerate(ends):
+        rolled = adjusted.index[:, (torch.arange(m) + C - end) % m]
+        want, _ = adjusted_forecast(Adjusted(adjusted.values[:, :end], adjusted.started[:, :end], rolled), H)
+        ok = adjusted.started[:, end - 1]
+        torch.testing.assert_close(origins[j][ok], want[ok], rtol=1e-10, atol=1e-10)

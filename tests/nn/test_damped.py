@@ -18,9 +18,8 @@ from gluonts_iqf.nn.damped import (
     damped_grid,
     damped_trend_forecast,
 )
-from gluonts_iqf.nn.seasonal import Adjusted, seasonally_adjusted
 
-from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
+from statistical_helpers import check_backtest_of_prefixes, padded, reference_adjustment, seasonal_series, with_gaps
 
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 sm_ets = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets")
@@ -92,22 +91,10 @@ def test_damped_trend_degenerate_rows_are_finite():
 
 
 def test_backtest_is_the_forecast_of_each_prefix_with_the_windows_indices():
-    """float64, 1e-10: the backtest from a cut is the forecast of the
-    adjusted window's values before it, with the window's seasonal indices
-    (their phases counted back from the cut), for every row with a value
-    before the cut; the window's own forecast is unchanged."""
-    H, m = 8, 4
+    """Trending rows of two lengths and one with missing values; cuts
+    anywhere from the first position to the end (see the helper)."""
+    m = 4
     rows = [seasonal_series(60, m, 0, trend=1.0), seasonal_series(20, m, 2, trend=-0.5)]
     gappy, _ = with_gaps(seasonal_series(40, m, 3), [5, 30, 31])
     y, obs = padded(rows + [gappy], 64)
-    adjusted = seasonally_adjusted(y, obs, m)
-    ends = [56, 47, 30, 1]
-    mean, std, origins = damped_backtested(adjusted, H, ends)
-    assert origins.shape == (len(ends), y.shape[0], H)
-    for got, want in zip((mean, std), damped_adjusted(adjusted, H)):
-        torch.testing.assert_close(got, want, rtol=0, atol=0)
-    for j, end in enumerate(ends):
-        rolled = adjusted.index[:, (torch.arange(m) + 64 - end) % m]
-        want, _ = damped_adjusted(Adjusted(adjusted.values[:, :end], adjusted.started[:, :end], rolled), H)
-        ok = adjusted.started[:, end - 1]
-        torch.testing.assert_close(origins[j][ok], want[ok], rtol=1e-10, atol=1e-10)
+    check_backtest_of_prefixes(damped_backtested, damped_adjusted, y, obs, m, 8, [56, 47, 30, 1])

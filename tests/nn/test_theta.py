@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gluonts_iqf.nn.seasonal import Adjusted, seasonally_adjusted
 from gluonts_iqf.nn.theta import DEFAULT_ALPHAS, ses_grid, slope, theta_adjusted, theta_backtested, theta_forecast
 
-from statistical_helpers import padded, reference_adjustment, seasonal_series, with_gaps
+from statistical_helpers import check_backtest_of_prefixes, padded, reference_adjustment, seasonal_series, with_gaps
 
 sm_holtwinters = pytest.importorskip("statsmodels.tsa.holtwinters")
 
@@ -89,22 +88,10 @@ def test_theta_forecast_degenerate_rows_are_finite():
 
 
 def test_backtest_is_the_forecast_of_each_prefix_with_the_windows_indices():
-    """float64, 1e-10: the backtest from a cut is the forecast of the
-    adjusted window's values before it, with the window's seasonal indices
-    (their phases counted back from the cut), for every row with a value
-    before the cut; the window's own forecast is unchanged."""
-    H, m = 18, 12
+    """Seasonal, short, padded rows and one with missing values; cuts
+    anywhere from the first position to the end (see the helper)."""
+    m = 12
     rows = [seasonal_series(96, m, 0), seasonal_series(30, m, 2), seasonal_series(120, m, 3)[-100:]]
     gappy, _ = with_gaps(seasonal_series(80, m, 4), [10, 11, 60])
     y, obs = padded(rows + [gappy], 100)
-    adjusted = seasonally_adjusted(y, obs, m)
-    ends = [82, 64, 71, 1]
-    mean, std, origins = theta_backtested(adjusted, H, ends)
-    assert origins.shape == (len(ends), y.shape[0], H)
-    for got, want in zip((mean, std), theta_adjusted(adjusted, H)):
-        torch.testing.assert_close(got, want, rtol=0, atol=0)
-    for j, end in enumerate(ends):
-        rolled = adjusted.index[:, (torch.arange(m) + 100 - end) % m]
-        want, _ = theta_adjusted(Adjusted(adjusted.values[:, :end], adjusted.started[:, :end], rolled), H)
-        ok = adjusted.started[:, end - 1]
-        torch.testing.assert_close(origins[j][ok], want[ok], rtol=1e-10, atol=1e-10)
+    check_backtest_of_prefixes(theta_backtested, theta_adjusted, y, obs, m, 18, [82, 64, 71, 1])
