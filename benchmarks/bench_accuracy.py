@@ -17,6 +17,9 @@ Windows (one per series, the datasets' standard horizon ``H``):
   series; a change is adopted only when it wins on both.
 * ``validation3``: two windows earlier (the last ``3 H`` values removed,
   the first ``H`` of them forecast): a third.
+* ``validation4``: three windows earlier (the last ``4 H`` values removed):
+  a fourth. Nothing is chosen on ``validation3``, ``validation4`` or
+  ``test``: together they are the held-out windows of a rolling origin.
 
 Models: ``mqcnn`` (:class:`gluonts_iqf.MQCNNEstimator`, defaults unless
 ``--mqcnn-kwargs``), GluonTS's ``deepar``, ``tft`` and ``patchtst`` at the
@@ -96,7 +99,7 @@ BATCHES_PER_EPOCH = 50
 #: statsforecast's documentation uses; MASE keeps GluonTS's season)
 STAT_SEASON = {"h": 24, "H": 24, "1h": 24, "W": 52, "M": 12, "Q": 4, "Y": 1, "A": 1}
 #: validation windows: how many horizons each cuts off the training series
-VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3}
+VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3, "validation4": 4}
 SPLITS = tuple(VALIDATION_CUTS) + ("test",)
 #: lower is better for these; the others are reported only
 RATIO_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
@@ -462,6 +465,9 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
         "validation3": "A third validation window, two horizons earlier (the H values before the last 2H of each "
                        "training series, the models trained on the series without their last 3H values): a check "
                        "of the choices made on the other two; nothing is chosen here.",
+        "validation4": "A fourth validation window, three horizons earlier (the H values before the last 3H of each "
+                       "training series, the models trained on the series without their last 4H values): with the "
+                       "third and the test windows, a held-out window of a rolling origin; nothing is chosen here.",
         "test": "Each reported configuration is scored once on these windows (the datasets' standard test "
                 "windows); nothing is chosen here.",
     }[split]
