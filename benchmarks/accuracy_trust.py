@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How far the accuracy benchmark's windows can be trusted: three checks on
+"""How far the accuracy benchmark's windows can be trusted: four checks on
 the records of ``bench_accuracy.py`` (no model is run).
 
 * **Each model against the best of the others.** The targets compare
@@ -14,6 +14,13 @@ the records of ``bench_accuracy.py`` (no model is run).
   windows; per band of the size of the validation change, the share of
   pairs whose sign the other window agrees with, and the correlation. A change of a size whose sign agrees
   about half the time is not evidence, whatever it is on validation.
+* **The held-out windows pooled.** Nothing is chosen on ``validation3``,
+  ``validation4`` or ``test``: they are the held-out origins of a rolling
+  origin. Each model's score of a dataset is pooled over them (geometric
+  mean over the windows of its seed mean) and compared as above: one window
+  cannot decide "no worse than the best baseline on every dataset" (a
+  baseline that is best on one window is often not on the next), several
+  windows pooled can.
 * **Seeds.** With ``--neutral TAG_A,TAG_B``, two runs of one configuration
   with different training seeds: the change between them is the spread of a
   change that does nothing.
@@ -49,6 +56,8 @@ from bench_accuracy import (  # noqa: E402
 BANDS = (0.0, 0.005, 0.01, 0.02, 0.05, math.inf)
 METRIC_LABEL = {"mean_wQuantileLoss": "wQL", "MASE": "MASE", "sMAPE": "sMAPE", "coverage_error": "coverage error"}
 HEADING = "## Accuracy: how far the windows can be trusted"
+#: windows where nothing is chosen (the origins of a rolling-origin evaluation)
+HELD_OUT = ("validation3", "validation4", "test")
 
 
 def geometric_mean(values: Sequence[float]) -> float:
@@ -76,6 +85,38 @@ def against_rest(table: Dict[str, Dict[str, Any]], datasets: Sequence[str], metr
                 ratios.append(row[model]["mean"][metric] / min(others))
         if ratios:
             out[model] = (geometric_mean(ratios), sum(r <= 1 for r in ratios), len(ratios))
+    return out
+
+
+def pooled_table(results: Dict[str, Any], splits: Sequence[str], datasets: Sequence[str], tag: str
+                 ) -> Dict[str, Dict[str, Any]]:
+    """``summarise``'s table pooled over ``splits``: dataset -> model ->
+    ``{"mean": metric -> geometric mean over the splits of the seed mean}``,
+    for the models (MQ-CNN-IQF: the configuration ``tag``) scored on that
+    dataset in every one of the splits. A window where a model failed (an
+    infinite or non-positive score) leaves the model out of that dataset."""
+    per_split = [summarise(results, split, datasets, tag)["table"] for split in splits]
+    out: Dict[str, Dict[str, Any]] = {}
+    for d in datasets:
+        models = set.intersection(*(set(t.get(d, {})) for t in per_split)) if per_split else set()
+        for m in sorted(models):
+            values = {k: [t[d][m]["mean"][k] for t in per_split] for k in RATIO_METRICS}
+            if all(math.isfinite(v) and v > 0 for vs in values.values() for v in vs):
+                out.setdefault(d, {})[m] = {"mean": {k: geometric_mean(vs) for k, vs in values.items()}}
+    return out
+
+
+def against_best(table: Dict[str, Dict[str, Any]], datasets: Sequence[str], metric: str
+                 ) -> Dict[str, Tuple[float, str]]:
+    """Per dataset of ``table``: MQ-CNN-IQF's score divided by the best
+    baseline's (the targets' ratio), and that baseline."""
+    out = {}
+    for d in datasets:
+        row = table.get(d, {})
+        base = {m: c["mean"][metric] for m, c in row.items() if m in BASELINES}
+        if "mqcnn" in row and base:
+            best = min(base, key=base.get)
+            out[d] = (row["mqcnn"]["mean"][metric] / base[best], best)
     return out
 
 
@@ -148,6 +189,9 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
                 cells.append(f"{g:.3f} ({n_ok}/{n})")
             lines.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
         lines.append("")
+    held = [s for s in HELD_OUT if summarise(results, s, datasets, tag)["table"]]
+    if len(held) > 1:
+        lines += pooled_report(results, held, datasets, tag)
     exclude = [neutral[1]] if neutral else []  # the re-run with other seeds would count every pair twice
     lines += ["### Do changes on the validation windows carry to other windows?", "",
               "Every pair of the MQ-CNN-IQF configurations scored on both windows (the pairs share "
@@ -186,6 +230,38 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
                                                          for k in RATIO_METRICS) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def pooled_report(results: Dict[str, Any], splits: Sequence[str], datasets: Sequence[str], tag: str) -> List[str]:
+    table = pooled_table(results, splits, datasets, tag)
+    lines = [f"### The held-out windows pooled ({', '.join(splits)})", "",
+             "Nothing is chosen on these windows. Each model's score on a dataset is the geometric mean over "
+             "them of its seed mean; then, as the targets ask, MQ-CNN-IQF (`" + tag + "`) divided by the best "
+             "baseline of each dataset and metric, that baseline in brackets; last row: the geometric mean over "
+             "the datasets and on how many the ratio is at most 1. A model that failed on one of the windows "
+             "(an infinite or undefined score) is left out of that dataset; one that failed on a few series "
+             "only (a finite but large score) stays.", "",
+             "| dataset | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+             "|---|" + "---:|" * len(RATIO_METRICS)]
+    ratios = {k: against_best(table, datasets, k) for k in RATIO_METRICS}
+    for d in datasets:
+        if d in ratios[RATIO_METRICS[0]]:
+            lines.append(f"| {d} | " + " | ".join(f"{ratios[k][d][0]:.3f} ({LABEL[ratios[k][d][1]]})"
+                                                  for k in RATIO_METRICS) + " |")
+    cells = []
+    for k in RATIO_METRICS:
+        rs = [r for r, _ in ratios[k].values()]
+        cells.append(f"**{geometric_mean(rs):.3f}** ({sum(r <= 1 for r in rs)}/{len(rs)})" if rs else "-")
+    lines += ["| geometric mean | " + " | ".join(cells) + " |", "",
+              "Each model against the best of the *other* baselines, pooled the same way (as in the first "
+              "table of this section):", "",
+              "| model | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+              "|---|" + "---:|" * len(RATIO_METRICS)]
+    per = {k: against_rest(table, datasets, k) for k in RATIO_METRICS}
+    for m in [m for m in ("mqcnn",) + BASELINES if m in per[RATIO_METRICS[0]]]:
+        lines.append(f"| {LABEL[m]} | " + " | ".join(
+            "{:.3f} ({}/{})".format(*per[k][m]) if m in per[k] else "-" for k in RATIO_METRICS) + " |")
+    return lines + [""]
 
 
 def parse_args(argv=None):

@@ -84,3 +84,38 @@ def test_report_and_cli(tmp_path):
     assert "| validation | +1.11 % |" in text and "| test | +1.11 % |" in text
     with pytest.raises(SystemExit):
         T.parse_args(["--neutral", "default"])
+
+
+def test_pooled_table_is_the_geometric_mean_over_the_windows():
+    recs = [_record("validation3", "a", "auto_ets", 1.0), _record("test", "a", "auto_ets", 4.0),
+            _record("validation3", "a", "auto_theta", 1.5), _record("test", "a", "auto_theta", 1.5),
+            _record("validation3", "a", "mqcnn", 0.5, seed=0), _record("validation3", "a", "mqcnn", 1.5, seed=1),
+            _record("test", "a", "mqcnn", 2.0),
+            # a model missing from one window is left out of the dataset
+            _record("test", "a", "auto_ces", 0.1),
+            # a failed window (infinite score) leaves the model out too
+            _record("validation3", "a", "seasonal_naive", 0.2), _record("test", "a", "seasonal_naive", math.inf)]
+    table = T.pooled_table(_results(recs), ["validation3", "test"], ["a"], "default")
+    assert set(table["a"]) == {"auto_ets", "auto_theta", "mqcnn"}
+    assert table["a"]["auto_ets"]["mean"]["MASE"] == pytest.approx(2.0)  # sqrt(1 * 4)
+    assert table["a"]["auto_theta"]["mean"]["MASE"] == pytest.approx(1.5)
+    assert table["a"]["mqcnn"]["mean"]["MASE"] == pytest.approx(math.sqrt(1.0 * 2.0))  # seed mean 1.0, then 2.0
+    ratio, best = T.against_best(table, ["a"], "MASE")["a"]
+    # the best pooled baseline is Theta (1.5), though ETS was best on validation3 alone
+    assert best == "auto_theta" and ratio == pytest.approx(math.sqrt(2.0) / 1.5)
+
+
+def test_report_pools_the_held_out_windows(tmp_path):
+    recs = []
+    for split, theta in (("validation3", 2.0), ("validation4", 0.25), ("test", 1.0)):
+        recs += [_record(split, "a", "auto_ets", 1.0), _record(split, "a", "auto_theta", theta),
+                 _record(split, "a", "mqcnn", 0.9)]
+    text = T.report(_results(recs), ["a"], "default", None)
+    assert "### The held-out windows pooled (validation3, validation4, test)" in text
+    # pooled: ETS 1.0, Theta (2 * 0.25 * 1)^(1/3) = 0.794 (best though worse than ETS on two of
+    # the three windows); ours 0.9 / 0.794 = 1.134
+    assert "| a | 1.134 (AutoTheta) |" in text
+    assert "| geometric mean | **1.134** (0/1) |" in text
+    # one held-out window alone is not pooled
+    only_test = [r for r in recs if r["split"] == "test"]
+    assert "held-out windows pooled" not in T.report(_results(only_test), ["a"], "default", None)
