@@ -1,6 +1,9 @@
 """``gluonts-iqf backtest``: train a model on a dataset's training part,
 forecast the last ``prediction_length`` values of every test series, score
-them and write metrics, forecasts, the predictor and plots."""
+them and write metrics, forecasts, the predictor and plots. With
+``--windows K``, a rolling origin: the last ``K`` windows of every series,
+each forecast from the values before it by one model trained on the values
+before the earliest, scored per window and pooled."""
 
 from __future__ import annotations
 
@@ -65,6 +68,19 @@ def _subset(train, test, n: Optional[int]):
     if not sub_train:  # ids do not match across splits: positional
         sub_train = list(train)[:n]
     return sub_train, sub_test
+
+
+def _same_items(entries, chosen, n: Optional[int]):
+    """The entries of an earlier window for the items ``_subset`` chose in
+    the last one (by item id; the first ``n`` when the ids are missing or
+    repeat)."""
+    if n is None:
+        return entries
+    ids = [e.get("item_id") for e in chosen]
+    if None in ids or len(set(ids)) < len(ids):
+        return list(entries)[:n]
+    keep = set(ids)
+    return [e for e in entries if e.get("item_id") in keep]
 
 
 def _estimator(args, freq: str, H: int, trainer_kwargs: Dict[str, Any]):
@@ -160,8 +176,9 @@ def cmd_backtest(args) -> int:
     H = args.prediction_length or data.metadata.prediction_length
     if not H:
         raise CLIError(f"--prediction-length is required for {args.dataset} (it declares no horizon)")
-    train, test = datasets.backtest_split(data, H, min_train_length=1)
-    train, test = _subset(train, test, args.max_series)
+    split = datasets.rolling_origin_split(data, H, args.windows, min_train_length=1)
+    train, test = _subset(split.train, split.windows[0], args.max_series)
+    windows = [test] + [_same_items(w, test, args.max_series) for w in split.windows[1:]]
     freq = data.metadata.freq
     timings["load_s"] = time.perf_counter() - t0
 
@@ -176,6 +193,7 @@ def cmd_backtest(args) -> int:
     settings = {
         "dataset": args.dataset, "freq": freq, "prediction_length": H,
         "num_train_series": len(train), "num_test_series": len(test),
+        "windows": args.windows, "num_series_per_window": [len(w) for w in windows],
         "model": model, **model_settings, **MODEL_HEADS[model][1],
         "epochs": args.epochs, "batches_per_epoch": args.batches_per_epoch,
         "batch_size": args.batch_size, "gradient_steps": args.epochs * args.batches_per_epoch,
@@ -197,21 +215,33 @@ def cmd_backtest(args) -> int:
         timings["train_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        forecast_it, ts_it = make_evaluation_predictions(test, predictor)
-        with progress(len(test), "forecasting series", not args.quiet) as advance:
-            forecasts = list(tracked(forecast_it, advance))
-        tss = list(ts_it)
+        per_window = []  # (forecasts, series, targets) of window 1 (the last), 2, ...
+        with progress(sum(len(w) for w in windows), "forecasting series", not args.quiet) as advance:
+            for w in windows:
+                forecast_it, ts_it = make_evaluation_predictions(w, predictor)
+                fcs = list(tracked(forecast_it, advance))
+                tss_w = list(ts_it)
+                per_window.append((fcs, tss_w, [np.asarray(ts.to_numpy(), dtype=np.float64).ravel()[-H:]
+                                                for ts in tss_w]))
+        forecasts, tss, targets = per_window[0]
         timings["predict_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        targets = [np.asarray(ts.to_numpy(), dtype=np.float64).ravel()[-H:] for ts in tss]
-        with env._let(use_tqdm=False), np.errstate(all="ignore"):
-            agg, _ = Evaluator(quantiles=WQL_LEVELS, num_workers=0)(tss, forecasts, num_series=len(tss))
-        results = _metrics(forecasts, targets, agg, levels, metrics, QuantileFunctionForecast)
+
+        def evaluate(fcs, tss_w, targets_w):
+            with env._let(use_tqdm=False), np.errstate(all="ignore"):
+                agg_w, _ = Evaluator(quantiles=WQL_LEVELS, num_workers=0)(tss_w, fcs, num_series=len(tss_w))
+            return _metrics(fcs, targets_w, agg_w, levels, metrics, QuantileFunctionForecast), agg_w
+
+        pooled = [sum((list(x[i]) for x in per_window), []) for i in range(3)]
+        results, agg = evaluate(*pooled)
+        window_results = [dict(window=k + 1, num_series=len(x[0]), **evaluate(*x)[0])
+                          for k, x in enumerate(per_window)] if len(per_window) > 1 else []
         timings["evaluate_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        frame = forecast_frame(forecasts, levels, targets)
+        frame = (_window_frame(per_window, levels, forecast_frame) if window_results
+                 else forecast_frame(forecasts, levels, targets))
         write_frame(frame, staging / "forecasts.parquet", parquet=True)
         write_frame(frame, staging / "forecasts.csv", parquet=False)
         (staging / "predictor").mkdir()
@@ -229,6 +259,7 @@ def cmd_backtest(args) -> int:
         report = {
             "command": ["gluonts-iqf"] + list(args.argv),
             "metrics": results,
+            **({"windows": window_results} if window_results else {}),
             "gluonts_evaluator": agg,
             "settings": settings,
             "seed": args.seed,
@@ -243,8 +274,21 @@ def cmd_backtest(args) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _print_metrics(screen, results, timings, out, report["files"])
+    _print_metrics(screen, results, timings, out, report["files"], window_results)
     return EXIT_OK
+
+
+def _window_frame(per_window, levels, forecast_frame):
+    """The forecast table of every window, with a ``window`` column (1 = the
+    last ``H`` values) after ``item_id``."""
+    import pandas as pd
+
+    frames = []
+    for k, (fcs, _, targets_w) in enumerate(per_window):
+        f = forecast_frame(fcs, levels, targets_w)
+        f.insert(1, "window", k + 1)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _finite(x: Any) -> Any:
@@ -343,7 +387,9 @@ def _print_settings(screen, s: Dict[str, Any]) -> None:
     head = MODEL_HEADS[s["model"]][0]
     screen.print(
         f"[bold]backtest[/bold] {s['model']} ({head}) on [bold]{s['dataset']}[/bold]: "
-        f"{s['num_test_series']} series, freq={s['freq']}, prediction_length={s['prediction_length']}, "
+        f"{s['num_test_series']} series"
+        + (f" x {s['windows']} windows (rolling origin)" if s.get("windows", 1) > 1 else "")
+        + f", freq={s['freq']}, prediction_length={s['prediction_length']}, "
         f"context_length={s['context_length']}{extra}; "
         f"{s['epochs']} epochs x {s['batches_per_epoch']} batches of {s['batch_size']}, "
         f"seed={s['seed']}, device={s['device']}, threads={s['torch_threads']}"
@@ -351,11 +397,13 @@ def _print_settings(screen, s: Dict[str, Any]) -> None:
 
 
 def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Path,
-                   files: Sequence[str]) -> None:
-    """The metrics and wall times as a table, then the files written."""
+                   files: Sequence[str], windows: Sequence[Dict[str, Any]] = ()) -> None:
+    """The metrics and wall times as a table (pooled over the windows when
+    there are several, then a table per window), then the files written."""
     from rich.table import Table
 
-    table = Table(title="backtest metrics", title_justify="left")
+    title = f"backtest metrics, {len(windows)} windows pooled" if windows else "backtest metrics"
+    table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("note", style="dim")
@@ -375,6 +423,14 @@ def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Pa
         if key in timings:
             table.add_row(f"time: {label}", f"{timings[key]:.1f} s", "")
     screen.print(table)
+    if windows:
+        per = Table(title="per window (1 = the last H values)", title_justify="left")
+        for col in ("window", "series", "mean wQL", "MASE", "sMAPE", "coverage 0.5"):
+            per.add_column(col, justify="right")
+        for w in windows:
+            per.add_row(str(w["window"]), str(w["num_series"]), f"{w['mean_wQuantileLoss']:.4f}",
+                        f"{w['MASE']:.4f}", f"{w['sMAPE']:.4f}", f"{w['coverage']['0.5']:.3f}")
+        screen.print(per)
     pngs = [f for f in files if f.endswith(".png")]
     listed = [f for f in files if not f.endswith(".png")] + ([f"{len(pngs)} PNG plots"] if pngs else [])
     screen.print(f"wrote {out}/: {', '.join(listed)}")

@@ -147,6 +147,10 @@ def _add_backtest(sub) -> None:
     b.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     b.add_argument("--max-series", type=_positive_int("--max-series"), default=None, metavar="N",
                    help="use only the first N series")
+    b.add_argument("--windows", type=_positive_int("--windows"), default=1, metavar="K",
+                   help="rolling origin: backtest the last K windows of H values of every series, "
+                        "each forecast from the values before it by one model trained on the values "
+                        "before the earliest; metrics pooled and per window (default 1)")
     b.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_runtime_options(b, device=True)
 

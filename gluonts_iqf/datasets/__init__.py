@@ -7,7 +7,7 @@ long-format CSV/Parquet tables and GluonTS JSON-lines folders.
 * :mod:`.jsonl`: GluonTS JSON-lines folders;
 * :mod:`.resolve`: :func:`load`, :func:`load_any`, :func:`default_data_dir`
   (explicit ``data_dir``, else ``$GLUONTS_IQF_DATA_DIR``; ``m4_hourly`` is
-  embedded) and :func:`backtest_split`;
+  embedded), :func:`backtest_split` and :func:`rolling_origin_split`;
 * :mod:`.base`: :class:`DataError` and helpers the loaders share.
 """
 
@@ -15,7 +15,15 @@ from .base import DataError
 from .frames import LONG_FRAME_SUFFIXES, infer_frequency, load_long_frame, read_frame
 from .jsonl import JSONL_SUFFIXES, load_jsonl_dir
 from .recipes import DATASETS, EMBEDDED
-from .resolve import DATA_DIR_ENV, backtest_split, default_data_dir, load, load_any
+from .resolve import (
+    DATA_DIR_ENV,
+    RollingOrigin,
+    backtest_split,
+    default_data_dir,
+    load,
+    load_any,
+    rolling_origin_split,
+)
 
 __all__ = [
     "DATASETS",
@@ -32,4 +40,6 @@ __all__ = [
     "load_jsonl_dir",
     "load_any",
     "backtest_split",
+    "RollingOrigin",
+    "rolling_origin_split",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from gluonts.dataset.common import MetaData, TrainDatasets
@@ -313,3 +313,69 @@ def backtest_split(
                 "window) are all missing"
             )
     return train, test
+
+
+class RollingOrigin(NamedTuple):
+    """A rolling-origin backtest: ``train`` ends before the earliest window;
+    ``windows[k]`` holds the series that end with window ``k + 1`` counted
+    from the end (``windows[0]``: the last ``H`` values), each forecast from
+    the values before its window; ``skipped[k]``: series too short for
+    window ``k + 1``, or whose window is all missing."""
+
+    train: List[Entry]
+    windows: List[List[Entry]]
+    skipped: List[int]
+
+
+def rolling_origin_split(
+    data: TrainDatasets,
+    prediction_length: int,
+    windows: int = 1,
+    min_train_length: int = 1,
+) -> RollingOrigin:
+    """The last ``windows`` windows of ``prediction_length`` values of every
+    test series, with one training set that ends before the earliest.
+
+    With one window this is :func:`backtest_split` exactly. With more, the
+    series are :func:`backtest_split`'s test series (one per item: a dataset
+    whose test split holds several windows per series is an error, its own
+    windows are the backtest); window ``k`` (1 = the last) is each series
+    without its last ``(k - 1) H`` values, forecast over its last ``H``; the
+    training set is each series without its last ``windows * H`` values.
+    Series too short for a window are left out of it (counted), and out of
+    training when nothing is left before the earliest window.
+
+    Raises :class:`DataError` for ``windows < 1``, several test windows per
+    series, or no series with ``min_train_length`` values before the
+    earliest window.
+    """
+    K = int(windows)
+    if K < 1:
+        raise DataError(f"windows must be >= 1, got {windows}")
+    train, test = backtest_split(data, prediction_length, min_train_length)
+    if K == 1:
+        return RollingOrigin(train, [test], [0])
+    H = int(prediction_length)
+    if len(test) != len(train):
+        raise DataError(
+            f"the dataset's test split holds {len(test)} series for {len(train)} training series "
+            "(several test windows per series): a rolling-origin backtest needs one test series per "
+            "item; use one window (the dataset's own windows)"
+        )
+    out, skipped = [], []
+    for k in range(K):
+        keep = []
+        for e in test:
+            cut = _cut(e, k * H)
+            long_enough = len(cut["target"]) >= H + min_train_length
+            if long_enough and not np.isnan(np.asarray(cut["target"][-H:], dtype=float)).all():
+                keep.append(cut)
+        out.append(keep)
+        skipped.append(len(test) - len(keep))
+    first = [_cut(e, K * H) for e in test if len(e["target"]) - K * H >= min_train_length]
+    if not first:
+        raise DataError(
+            f"no series has {min_train_length} value(s) before the earliest of {K} windows of "
+            f"{H} values: use fewer windows or a shorter prediction_length"
+        )
+    return RollingOrigin(first, out, skipped)

@@ -17,6 +17,7 @@ from cli_helpers import (
     H,
     LEVELS,
     PNGS,
+    TINY,
     assert_one_line_error,
     main_in_process,
     no_leftovers,
@@ -116,6 +117,47 @@ def test_backtest_pngs(run_dir):
 # ---------------------------------------------------------------------- #
 # other data sources and models (in process, no plots)
 # ---------------------------------------------------------------------- #
+def test_backtest_rolling_origin_windows(tmp_path, capsys):
+    """--windows 3: every window's forecasts and targets in the files, the
+    targets the series' own values, and the metrics (pooled and per window)
+    recomputed from the written quantiles as GluonTS's weighted quantile
+    loss (sum of 2|(y - q)(1{y <= q} - a)| over sum |y|, mean over a)."""
+    out = tmp_path / "rolling"
+    levels = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+    code, stdout, _ = main_in_process(["backtest", *TINY, "--windows", "3", "--levels", levels,
+                                       "--no-plots", "--output", str(out)], capsys)
+    assert code == 0
+    assert "3 windows pooled" in stdout and "per window" in stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["settings"]["windows"] == 3 and report["settings"]["num_series_per_window"] == [6, 6, 6]
+    frame = pd.read_parquet(out / "forecasts.parquet")
+    assert list(frame.columns[:3]) == ["item_id", "window", "timestamp"]
+    assert sorted(frame["window"].unique()) == [1, 2, 3] and len(frame) == 3 * 6 * H
+
+    # targets: window k holds values -kH .. -(k-1)H of each test series, in order
+    test = datasets.load("m4_hourly").test
+    items = list(dict.fromkeys(frame["item_id"]))
+    for k in (1, 2, 3):
+        for i, item in enumerate(items):
+            y = np.asarray(test[i]["target"], dtype=float)
+            got = frame[(frame["window"] == k) & (frame["item_id"] == item)]["target"].to_numpy()
+            np.testing.assert_array_equal(got, y[len(y) - k * H: len(y) - (k - 1) * H])
+
+    def wql(rows):
+        y = rows["target"].to_numpy()
+        losses = []
+        for a in levels.split(","):
+            q = rows[a].to_numpy()
+            losses.append(2 * np.abs((y - q) * ((y <= q) - float(a))).sum() / np.abs(y).sum())
+        return float(np.mean(losses))
+
+    assert report["metrics"]["mean_wQuantileLoss"] == pytest.approx(wql(frame), rel=1e-9)
+    windows = report["windows"]
+    assert [w["window"] for w in windows] == [1, 2, 3] and [w["num_series"] for w in windows] == [6, 6, 6]
+    for w in windows:
+        assert w["mean_wQuantileLoss"] == pytest.approx(wql(frame[frame["window"] == w["window"]]), rel=1e-9)
+
+
 def test_backtest_user_csv_with_sff(user_csv, tmp_path, capsys):
     out = tmp_path / "sff"
     code, text, err = main_in_process(
@@ -204,6 +246,8 @@ def test_bad_csv_subprocess(tmp_path, user_csv):
         (["--dataset", "no/such/file.csv"], ["not found", "file.csv"]),
         (["--dataset", "m4_weekly", "--data-dir", "/nonexistent-dir"], ["m4_weekly", "not found"]),
         (["--lr", "-1"], ["--lr must be a positive number"]),
+        (["--windows", "0"], ["--windows must be a positive integer"]),
+        (["--windows", "40"], ["no series", "before the earliest of 40 windows"]),
     ],
 )
 def test_bad_backtest_options(tmp_path, capsys, extra, parts):

@@ -1,7 +1,7 @@
 """Tests for gluonts_iqf.datasets.resolve: where :func:`load` finds the raw
 files (explicit ``data_dir``, else ``$GLUONTS_IQF_DATA_DIR``, the embedded
 m4_hourly from the package, never the working directory), :func:`load_any`
-(names, folders, files) and :func:`backtest_split`."""
+(names, folders, files), :func:`backtest_split` and :func:`rolling_origin_split`."""
 
 from __future__ import annotations
 
@@ -197,3 +197,62 @@ def test_backtest_split_unobserved_window(tmp_path):
     frame.loc[9:10, "target"] = np.nan  # last two of 'b'
     ds = D.load_any(str(write_csv(tmp_path, frame)))
     raises_data_error(["item 'b'", "all missing"], D.backtest_split, ds, 2)
+
+
+# --------------------------------------------------------------------------
+# rolling_origin_split
+
+
+def _series_dataset(lengths, test=None):
+    import pandas as pd
+    from gluonts.dataset.common import MetaData, TrainDatasets
+
+    train = [{"item_id": f"s{i}", "start": pd.Period("2024-01-01", freq="D"),
+              "target": np.arange(100.0 * i, 100.0 * i + n)} for i, n in enumerate(lengths)]
+    return TrainDatasets(metadata=MetaData(freq="D", prediction_length=2), train=train, test=test)
+
+
+def test_rolling_origin_split_one_window_is_backtest_split():
+    ds = D.load_any("m4_hourly")
+    train, test = D.backtest_split(ds, 48)
+    split = D.rolling_origin_split(ds, 48, 1)
+    assert split.skipped == [0] and len(split.windows) == 1
+    assert all(np.array_equal(a["target"], b["target"]) for a, b in zip(split.train, train))
+    assert all(np.array_equal(a["target"], b["target"]) for a, b in zip(split.windows[0], test))
+
+
+def test_rolling_origin_split_windows_and_training_end():
+    # series of 9, 5 and 3 values, H = 2, three windows: window k (1 = the last) ends k - 1
+    # horizons before the end and needs H + 1 values; training ends before the earliest window
+    ds = _series_dataset([9, 5, 3])
+    split = D.rolling_origin_split(ds, 2, 3)
+    ends = [[len(e["target"]) for e in w] for w in split.windows]
+    assert ends == [[9, 5, 3], [7, 3], [5]] and split.skipped == [0, 1, 2]
+    for w in split.windows:  # each entry is its series' first values
+        for e in w:
+            i = int(e["item_id"][1:])
+            n = len(e["target"])
+            np.testing.assert_array_equal(e["target"], np.arange(100.0 * i, 100.0 * i + n))
+    # training: 9 - 6 = 3 values of s0; s1 and s2 have none left before the earliest window
+    assert [(e["item_id"], len(e["target"])) for e in split.train] == [("s0", 3)]
+    # the windows never overlap and tile the last K * H values of the longest series
+    last = [e["target"][-2:] for w in split.windows for e in w if e["item_id"] == "s0"]
+    np.testing.assert_array_equal(np.concatenate(last[::-1]), np.arange(3.0, 9.0))
+
+
+def test_rolling_origin_split_skips_unobserved_windows():
+    ds = _series_dataset([8, 8])
+    ds.train[1]["target"][-4:-2] = np.nan  # s1's second window is all missing
+    split = D.rolling_origin_split(ds, 2, 2)
+    assert [[e["item_id"] for e in w] for w in split.windows] == [["s0", "s1"], ["s0"]]
+    assert split.skipped == [0, 1]
+
+
+def test_rolling_origin_split_errors():
+    ds = _series_dataset([9, 5])
+    raises_data_error(["windows must be >= 1"], D.rolling_origin_split, ds, 2, 0)
+    raises_data_error(["no series", "before the earliest of 5 windows"], D.rolling_origin_split, ds, 2, 5)
+    # a test split with several windows per series (as exchange_rate_nips): its own windows
+    several = _series_dataset([9, 5], test=[*_series_dataset([11, 7]).train, *_series_dataset([13, 9]).train])
+    raises_data_error(["several test windows per series"], D.rolling_origin_split, several, 2, 2)
+    assert len(D.rolling_origin_split(several, 2, 1).windows[0]) == 4
