@@ -228,15 +228,21 @@ def cmd_backtest(args) -> int:
 
         t0 = time.perf_counter()
 
-        def evaluate(fcs, tss_w, targets_w):
-            with env._let(use_tqdm=False), np.errstate(all="ignore"):
-                agg_w, _ = Evaluator(quantiles=WQL_LEVELS, num_workers=0)(tss_w, fcs, num_series=len(tss_w))
-            return _metrics(fcs, targets_w, agg_w, levels, metrics, QuantileFunctionForecast), agg_w
-
         pooled = [sum((list(x[i]) for x in per_window), []) for i in range(3)]
-        results, agg = evaluate(*pooled)
-        window_results = [dict(window=k + 1, num_series=len(x[0]), **evaluate(*x)[0])
-                          for k, x in enumerate(per_window)] if len(per_window) > 1 else []
+        evaluator = Evaluator(quantiles=WQL_LEVELS, num_workers=0)
+        with env._let(use_tqdm=False), np.errstate(all="ignore"):
+            agg, per_series = evaluator(pooled[1], pooled[0], num_series=len(pooled[1]))
+        results = _metrics(pooled[0], pooled[2], agg, levels, metrics, QuantileFunctionForecast)
+        window_results = []
+        if len(per_window) > 1:  # each window: the Evaluator's own aggregate of its series' rows
+            start = 0
+            for k, (fcs, _, targets_w) in enumerate(per_window):
+                rows = per_series.iloc[start:start + len(fcs)]
+                start += len(fcs)
+                with np.errstate(all="ignore"):
+                    agg_w, _ = evaluator.get_aggregate_metrics(rows)
+                window_results.append(dict(window=k + 1, num_series=len(fcs), **_metrics(
+                    fcs, targets_w, agg_w, levels, metrics, QuantileFunctionForecast)))
         timings["evaluate_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
