@@ -76,6 +76,14 @@ from _common import (  # noqa: E402
     write_section,
 )
 
+from gluonts_iqf.baselines import (  # noqa: E402
+    ENSEMBLE_MEMBERS,
+    GRID,
+    baseline_quantiles,
+    quantile_forecasts,
+    season_length,
+)
+
 DEV_SUITE = (
     "m4_hourly", "m4_weekly", "tourism_monthly", "tourism_quarterly", "tourism_yearly",
     "ett_small_1h", "m1_monthly", "m1_quarterly", "m1_yearly",
@@ -84,20 +92,13 @@ NEURAL = ("mqcnn", "deepar", "tft", "patchtst")
 STATS = ("seasonal_naive", "auto_ets", "auto_theta", "auto_ces", "stat_ensemble")
 ALL_MODELS = NEURAL + STATS
 BASELINES = tuple(m for m in ALL_MODELS if m != "mqcnn")
-ENSEMBLE_MEMBERS = ("auto_ets", "auto_theta", "auto_ces")
 LABEL = {
     "mqcnn": "MQ-CNN-IQF", "deepar": "DeepAR", "tft": "TFT", "patchtst": "PatchTST",
     "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_theta": "AutoTheta",
     "auto_ces": "AutoCES", "stat_ensemble": "ETS/Theta/CES avg",
 }
 EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-#: 0.05, 0.10, ..., 0.95: coverage-error and crossing grid, statsforecast quantiles
-GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
-INTERVALS = tuple(range(10, 100, 10))  # statsforecast level= (percent)
 BATCHES_PER_EPOCH = 50
-#: statistical models' season per frequency (weekly: the yearly 52, as
-#: statsforecast's documentation uses; MASE keeps GluonTS's season)
-STAT_SEASON = {"h": 24, "H": 24, "1h": 24, "W": 52, "M": 12, "Q": 4, "Y": 1, "A": 1}
 #: validation windows: how many horizons each cuts off the training series
 VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3, "validation4": 4}
 SPLITS = tuple(VALIDATION_CUTS) + ("test",)
@@ -194,73 +195,17 @@ def run_neural(model, metadata, train, inputs, cfg, seed):
     return forecasts, train_s, predict_s
 
 
-def stats_model(model: str, season: int):
-    from statsforecast.models import AutoCES, AutoETS, AutoTheta, SeasonalNaive
-
-    return {
-        "seasonal_naive": lambda: SeasonalNaive(season_length=season),
-        "auto_ets": lambda: AutoETS(season_length=season),
-        "auto_theta": lambda: AutoTheta(season_length=season),
-        "auto_ces": lambda: AutoCES(season_length=season),
-    }[model]()
-
-
-def _stats_forecast(model: str, season: int, df, H: int) -> np.ndarray:
-    """statsforecast quantiles (n, 19, H) at GRID of every series in ``df``
-    (NaN rows where the model gives none)."""
-    from statsforecast import StatsForecast
-    from statsforecast.models import Naive
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = StatsForecast(models=[stats_model(model, season)], freq=1, n_jobs=1,
-                            fallback_model=Naive()).forecast(df=df, h=H, level=list(INTERVALS))
-    out = out.sort_values(["unique_id", "ds"])
-    name = [c for c in out.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
-    cols = [f"{name}-lo-{L}" for L in reversed(INTERVALS)] + [name] + [f"{name}-hi-{L}" for L in INTERVALS]
-    n = out["unique_id"].nunique()
-    q = out[cols].to_numpy().reshape(n, H, len(GRID)).transpose(0, 2, 1)
-    return np.sort(q, axis=1)  # intervals are symmetric; sort guards rounding
-
-
 def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float, int]:
-    """Quantiles (n, 19, H) at GRID, the fit-and-forecast wall time, and the
-    number of series too short for the seasonal model (refitted with season
-    1, as a forecaster would)."""
-    import pandas as pd
-
+    """Quantiles (n, 19, H) at GRID (:func:`gluonts_iqf.baselines.baseline_quantiles`),
+    the fit-and-forecast wall time, and the number of series too short for
+    the seasonal model (refitted with season 1, as a forecaster would)."""
     H = metadata.prediction_length
-    season = STAT_SEASON.get(metadata.freq, 1)
-    frames = []
-    for i, e in enumerate(inputs):
-        y = np.asarray(e["target"], dtype=np.float64)
-        y = pd.Series(y).interpolate(limit_direction="both").to_numpy()  # statsforecast takes no NaN
-        frames.append(pd.DataFrame({"unique_id": i, "ds": np.arange(len(y)), "y": y}))
-    df = pd.concat(frames, ignore_index=True)
+    season = season_length(metadata.freq)
     # warm-up (numba compilation is not the model's time)
-    warm = pd.DataFrame({"unique_id": 0, "ds": np.arange(6 * season + 12),
-                         "y": 10 + np.sin(np.arange(6 * season + 12.0))})
-    _stats_forecast(model, season, warm, H)
+    baseline_quantiles(model, [10 + np.sin(np.arange(6 * season + 12.0))], H, season)
     t0 = time.perf_counter()
-    q = _stats_forecast(model, season, df, H)
-    bad = np.flatnonzero(~np.isfinite(q).all(axis=(1, 2)))
-    if len(bad) and season > 1:
-        q[bad] = _stats_forecast(model, 1, df[df["unique_id"].isin(bad)], H)
-    seconds = time.perf_counter() - t0
-    if not np.isfinite(q).all():
-        raise RuntimeError(f"{model}: non-finite forecasts for {int((~np.isfinite(q).all(axis=(1, 2))).sum())} series")
-    return q, seconds, len(bad)
-
-
-def quantile_forecasts(q: np.ndarray, inputs) -> list:
-    from gluonts.model.forecast import QuantileForecast
-
-    keys = [str(level) for level in GRID]
-    return [
-        QuantileForecast(forecast_arrays=q[i], start_date=e["start"] + len(e["target"]),
-                         forecast_keys=keys, item_id=e.get("item_id"))
-        for i, e in enumerate(inputs)
-    ]
+    q, refits = baseline_quantiles(model, [np.asarray(e["target"], dtype=np.float64) for e in inputs], H, season)
+    return q, time.perf_counter() - t0, refits
 
 
 # --------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def cmd_backtest(args) -> int:
     levels = parse_levels(args.levels)
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise CLIError(f"--lr must be a positive number, got {args.lr}")
+    baselines = _check_baseline_names(args.baselines)
     out = check_output_dir(args.output, args.overwrite)
     screen = console()
 
@@ -193,7 +194,7 @@ def cmd_backtest(args) -> int:
     settings = {
         "dataset": args.dataset, "freq": freq, "prediction_length": H,
         "num_train_series": len(train), "num_test_series": len(test),
-        "windows": args.windows, "num_series_per_window": [len(w) for w in windows],
+        "windows": args.windows, "num_series_per_window": [len(w) for w in windows], "baselines": baselines,
         "model": model, **model_settings, **MODEL_HEADS[model][1],
         "epochs": args.epochs, "batches_per_epoch": args.batches_per_epoch,
         "batch_size": args.batch_size, "gradient_steps": args.epochs * args.batches_per_epoch,
@@ -246,6 +247,12 @@ def cmd_backtest(args) -> int:
         timings["evaluate_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        against = {name: _score_baseline(name, per_window, windows, H, freq, evaluator, results)
+                   for name in baselines}
+        if baselines:
+            timings["baselines_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         frame = (_window_frame(per_window, levels, forecast_frame) if window_results
                  else forecast_frame(forecasts, levels, targets))
         write_frame(frame, staging / "forecasts.parquet", parquet=True)
@@ -266,6 +273,7 @@ def cmd_backtest(args) -> int:
             "command": ["gluonts-iqf"] + list(args.argv),
             "metrics": results,
             **({"windows": window_results} if window_results else {}),
+            **({"baselines": against} if against else {}),
             "gluonts_evaluator": agg,
             "settings": settings,
             "seed": args.seed,
@@ -280,8 +288,84 @@ def cmd_backtest(args) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _print_metrics(screen, results, timings, out, report["files"], window_results)
+    _print_metrics(screen, results, timings, out, report["files"], window_results, against)
     return EXIT_OK
+
+
+def _check_baseline_names(text: str) -> List[str]:
+    """The ``--baselines`` names, checked (and statsforecast importable)
+    before any training."""
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    if not names:
+        return []
+    from .. import baselines
+
+    try:
+        names = baselines.check_baselines(names)
+        baselines.require_statsforecast()
+    except (ValueError, ImportError) as exc:
+        raise CLIError(f"--baselines: {exc}") from None
+    return names
+
+
+#: Baseline metrics reported, with ours / theirs for the first three.
+BASELINE_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE")
+
+
+def _score_baseline(name: str, per_window, windows, H: int, freq: str, evaluator, ours: Dict[str, Any]
+                    ) -> Dict[str, Any]:
+    """Baseline ``name`` fitted on the values before each window and scored
+    as ours (pooled over the windows and per window, GluonTS's Evaluator):
+    its metrics, coverage at 0.05 / 0.5 / 0.95, seconds, season-1 refits, and
+    ours divided by its for :data:`BASELINE_METRICS`."""
+    import numpy as np
+    from gluonts.env import env
+
+    from .. import baselines, metrics
+
+    t0 = time.perf_counter()
+    season = baselines.season_length(freq)
+    forecasts, refits = [], 0
+    for w in windows:
+        inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in w]
+        q, r = baselines.baseline_quantiles(name, [e["target"] for e in inputs], H, season)
+        forecasts.append(baselines.quantile_forecasts(q, inputs))
+        refits += r
+    seconds = time.perf_counter() - t0
+
+    def score(fcs, tss_w, targets_w) -> Dict[str, Any]:
+        with env._let(use_tqdm=False), np.errstate(all="ignore"):
+            agg, _ = evaluator(tss_w, fcs, num_series=len(tss_w))
+        out = {k: float(agg[k]) for k in BASELINE_METRICS + ("ND",)}
+        out["coverage"] = {level_name(a): float(metrics.coverage(fcs, targets_w, a)) for a in COVERAGE_LEVELS}
+        return out
+
+    pooled = [sum(fs, []) for fs in (forecasts, [list(x[1]) for x in per_window], [list(x[2]) for x in per_window])]
+    res: Dict[str, Any] = {"metrics": score(*pooled), "seconds": seconds, "season_length": season,
+                           "season_1_refits": refits}
+    if len(windows) > 1:
+        res["windows"] = [dict(window=k + 1, num_series=len(fcs), **score(fcs, x[1], x[2]))
+                          for k, (fcs, x) in enumerate(zip(forecasts, per_window))]
+    res["ours_over_baseline"] = {k: ours[k] / res["metrics"][k] if res["metrics"][k] else float("nan")
+                                 for k in BASELINE_METRICS}
+    return res
+
+
+def _print_baselines(screen, ours: Dict[str, Any], against: Dict[str, Dict[str, Any]], windows: int) -> None:
+    """Ours and each baseline side by side, and ours / theirs."""
+    from rich.table import Table
+
+    pooled = f", {windows} windows pooled" if windows > 1 else ""
+    table = Table(title=f"against statsforecast baselines (same windows{pooled})", title_justify="left")
+    for col in ("model", "mean wQL", "MASE", "sMAPE", "coverage 0.5", "ours / theirs wQL", "ours / theirs MASE"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    table.add_row("ours", f"{ours['mean_wQuantileLoss']:.4f}", f"{ours['MASE']:.4f}", f"{ours['sMAPE']:.4f}",
+                  f"{ours['coverage']['0.5']:.3f}", "", "")
+    for name, b in against.items():
+        m, r = b["metrics"], b["ours_over_baseline"]
+        table.add_row(name, f"{m['mean_wQuantileLoss']:.4f}", f"{m['MASE']:.4f}", f"{m['sMAPE']:.4f}",
+                      f"{m['coverage']['0.5']:.3f}", f"{r['mean_wQuantileLoss']:.3f}", f"{r['MASE']:.3f}")
+    screen.print(table)
 
 
 def _window_frame(per_window, levels, forecast_frame):
@@ -403,9 +487,11 @@ def _print_settings(screen, s: Dict[str, Any]) -> None:
 
 
 def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Path,
-                   files: Sequence[str], windows: Sequence[Dict[str, Any]] = ()) -> None:
+                   files: Sequence[str], windows: Sequence[Dict[str, Any]] = (),
+                   against: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
     """The metrics and wall times as a table (pooled over the windows when
-    there are several, then a table per window), then the files written."""
+    there are several, then a table per window, then the baselines), then
+    the files written."""
     from rich.table import Table
 
     title = f"backtest metrics, {len(windows)} windows pooled" if windows else "backtest metrics"
@@ -424,7 +510,7 @@ def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Pa
         table.add_row(f"coverage {a}", f"{r['coverage'][a]:.3f}", f"share of y <= q({a}); ideal {a}")
     table.add_row("crossing rate", f"{r['crossing_rate']:.4f}", "199 levels 0.005..0.995; ideal 0")
     for key, label in (("imports_s", "start-up + imports"), ("load_s", "load data"), ("train_s", "training"),
-                       ("predict_s", "prediction"), ("evaluate_s", "evaluation"),
+                       ("predict_s", "prediction"), ("evaluate_s", "evaluation"), ("baselines_s", "baselines"),
                        ("write_s", "writing + plots"), ("process_s", "total (process)")):
         if key in timings:
             table.add_row(f"time: {label}", f"{timings[key]:.1f} s", "")
@@ -437,6 +523,8 @@ def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Pa
             per.add_row(str(w["window"]), str(w["num_series"]), f"{w['mean_wQuantileLoss']:.4f}",
                         f"{w['MASE']:.4f}", f"{w['sMAPE']:.4f}", f"{w['coverage']['0.5']:.3f}")
         screen.print(per)
+    if against:
+        _print_baselines(screen, r, against, max(len(windows), 1))
     pngs = [f for f in files if f.endswith(".png")]
     listed = [f for f in files if not f.endswith(".png")] + ([f"{len(pngs)} PNG plots"] if pngs else [])
     screen.print(f"wrote {out}/: {', '.join(listed)}")

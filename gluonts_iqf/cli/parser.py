@@ -151,6 +151,11 @@ def _add_backtest(sub) -> None:
                    help="rolling origin: backtest the last K windows of H values of every series, "
                         "each forecast from the values before it by one model trained on the values "
                         "before the earliest; metrics pooled and per window (default 1)")
+    b.add_argument("--baselines", default="", metavar="NAMES",
+                   help="also fit statsforecast baselines on the same windows and print ours / theirs: "
+                        "a comma list of seasonal_naive, auto_ets, auto_theta, auto_ces, stat_ensemble "
+                        "(the average of the last three's quantiles); needs statsforecast "
+                        "(pip install 'gluonts-iqf[bench]')")
     b.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_runtime_options(b, device=True)
 

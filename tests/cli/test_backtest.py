@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -158,6 +159,33 @@ def test_backtest_rolling_origin_windows(tmp_path, capsys):
         assert w["mean_wQuantileLoss"] == pytest.approx(wql(frame[frame["window"] == w["window"]]), rel=1e-9)
 
 
+def test_backtest_against_seasonal_naive(tmp_path, capsys):
+    """--baselines seasonal_naive on two windows: the baseline's MASE per
+    window is the last day repeated scored by hand (mean |y - y_hat| over
+    the mean absolute 24-hour change of the history, averaged over series),
+    and ours / theirs is the ratio of the two pooled scores."""
+    pytest.importorskip("statsforecast")
+    out = tmp_path / "naive"
+    code, stdout, _ = main_in_process(["backtest", *TINY, "--windows", "2", "--baselines", "seasonal_naive",
+                                       "--no-plots", "--output", str(out)], capsys)
+    assert code == 0 and "against statsforecast baselines" in stdout
+    report = json.loads((out / "metrics.json").read_text())
+    naive = report["baselines"]["seasonal_naive"]
+    assert naive["season_length"] == 24 and naive["season_1_refits"] == 0
+    test = datasets.load("m4_hourly").test[:6]
+    for k, w in zip((1, 2), naive["windows"]):
+        mase = []
+        for e in test:
+            y = np.asarray(e["target"], dtype=float)
+            y = y[: len(y) - (k - 1) * H]
+            history, truth = y[:-H], y[-H:]
+            forecast = history[-24:][:H]
+            mase.append(np.abs(truth - forecast).mean() / np.abs(history[24:] - history[:-24]).mean())
+        assert w["MASE"] == pytest.approx(float(np.mean(mase)), rel=1e-9)
+    for key in ("mean_wQuantileLoss", "MASE", "sMAPE"):
+        assert naive["ours_over_baseline"][key] == pytest.approx(report["metrics"][key] / naive["metrics"][key])
+
+
 def test_backtest_user_csv_with_sff(user_csv, tmp_path, capsys):
     out = tmp_path / "sff"
     code, text, err = main_in_process(
@@ -248,6 +276,7 @@ def test_bad_csv_subprocess(tmp_path, user_csv):
         (["--lr", "-1"], ["--lr must be a positive number"]),
         (["--windows", "0"], ["--windows must be a positive integer"]),
         (["--windows", "40"], ["no series", "before the earliest of 40 windows"]),
+        (["--baselines", "auto_ets,prophet"], ["--baselines", "unknown baseline 'prophet'"]),
     ],
 )
 def test_bad_backtest_options(tmp_path, capsys, extra, parts):
@@ -300,3 +329,12 @@ def test_file_needs_prediction_length(tmp_path, capsys, user_csv):
                                     "--output", str(tmp_path / "o")], capsys)
     assert code == 2
     assert_one_line_error(err, "--prediction-length is required")
+
+
+def test_baselines_without_statsforecast(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)  # import fails as if not installed
+    code, _, err = main_in_process(["backtest", "--baselines", "auto_ets", "--output", str(tmp_path / "out")],
+                                   capsys)
+    assert code == 2
+    assert_one_line_error(err, "--baselines", "statsforecast", "pip install 'gluonts-iqf[bench]'")
+    no_leftovers(tmp_path, "out")
