@@ -15,6 +15,14 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .against import (  # noqa: F401  (WQL_LEVELS, COVERAGE_LEVELS: names of this module before)
+    COVERAGE_LEVELS,
+    WQL_LEVELS,
+    check_baseline_names,
+    evaluate_windows,
+    print_baselines,
+    score_baseline,
+)
 from .errors import EXIT_OK, CLIError
 from .forecast import PREDICTOR_INFO, forecast_frame, level_name
 from .parser import DEFAULTS, MODELS, parse_levels
@@ -31,10 +39,6 @@ from .runtime import (
 )
 from .staging import check_output_dir, make_staging_dir, publish_dir, write_frame
 
-#: Levels of the GluonTS Evaluator's mean weighted quantile loss.
-WQL_LEVELS: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-#: Levels whose coverage is always reported.
-COVERAGE_LEVELS: Tuple[float, ...] = (0.05, 0.5, 0.95)
 #: Number of series drawn as fan charts.
 NUM_FAN_CHARTS = 4
 
@@ -146,15 +150,14 @@ def cmd_backtest(args) -> int:
     levels = parse_levels(args.levels)
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise CLIError(f"--lr must be a positive number, got {args.lr}")
-    baselines = _check_baseline_names(args.baselines)
+    baselines = check_baseline_names(args.baselines)
     out = check_output_dir(args.output, args.overwrite)
     screen = console()
 
     t0 = time.perf_counter()
     import lightning
     import numpy as np
-    from gluonts.env import env
-    from gluonts.evaluation import Evaluator, make_evaluation_predictions
+    from gluonts.evaluation import make_evaluation_predictions
 
     from .. import QuantileFunctionForecast, datasets, metrics, plot
 
@@ -229,25 +232,18 @@ def cmd_backtest(args) -> int:
 
         t0 = time.perf_counter()
 
-        pooled = [sum((list(x[i]) for x in per_window), []) for i in range(3)]
-        evaluator = Evaluator(quantiles=WQL_LEVELS, num_workers=0)
-        with env._let(use_tqdm=False), np.errstate(all="ignore"):
-            agg, per_series = evaluator(pooled[1], pooled[0], num_series=len(pooled[1]))
-        results = _metrics(pooled[0], pooled[2], agg, levels, metrics, QuantileFunctionForecast)
-        window_results = []
-        if len(per_window) > 1:  # each window: the Evaluator's own aggregate of its series' rows
-            start = 0
-            for k, (fcs, _, targets_w) in enumerate(per_window):
-                rows = per_series.iloc[start:start + len(fcs)]
-                start += len(fcs)
-                with np.errstate(all="ignore"):
-                    agg_w, _ = evaluator.get_aggregate_metrics(rows)
-                window_results.append(dict(window=k + 1, num_series=len(fcs), **_metrics(
-                    fcs, targets_w, agg_w, levels, metrics, QuantileFunctionForecast)))
+        tss_by_window = [x[1] for x in per_window]
+        targets_by_window = [x[2] for x in per_window]
+        agg, window_aggs = evaluate_windows([x[0] for x in per_window], tss_by_window)
+        results = _metrics(sum((x[0] for x in per_window), []), sum(targets_by_window, []), agg, levels,
+                           metrics, QuantileFunctionForecast)
+        window_results = [dict(window=k + 1, num_series=len(x[0]), **_metrics(
+            x[0], x[2], agg_w, levels, metrics, QuantileFunctionForecast))
+            for k, (x, agg_w) in enumerate(zip(per_window, window_aggs))]
         timings["evaluate_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        against = {name: _score_baseline(name, per_window, windows, H, freq, evaluator, results)
+        against = {name: score_baseline(name, windows, tss_by_window, targets_by_window, H, freq, results)
                    for name in baselines}
         if baselines:
             timings["baselines_s"] = time.perf_counter() - t0
@@ -290,82 +286,6 @@ def cmd_backtest(args) -> int:
         raise
     _print_metrics(screen, results, timings, out, report["files"], window_results, against)
     return EXIT_OK
-
-
-def _check_baseline_names(text: str) -> List[str]:
-    """The ``--baselines`` names, checked (and statsforecast importable)
-    before any training."""
-    names = [n.strip() for n in str(text).split(",") if n.strip()]
-    if not names:
-        return []
-    from .. import baselines
-
-    try:
-        names = baselines.check_baselines(names)
-        baselines.require_statsforecast()
-    except (ValueError, ImportError) as exc:
-        raise CLIError(f"--baselines: {exc}") from None
-    return names
-
-
-#: Baseline metrics reported, with ours / theirs for the first three.
-BASELINE_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE")
-
-
-def _score_baseline(name: str, per_window, windows, H: int, freq: str, evaluator, ours: Dict[str, Any]
-                    ) -> Dict[str, Any]:
-    """Baseline ``name`` fitted on the values before each window and scored
-    as ours (pooled over the windows and per window, GluonTS's Evaluator):
-    its metrics, coverage at 0.05 / 0.5 / 0.95, seconds, season-1 refits, and
-    ours divided by its for :data:`BASELINE_METRICS`."""
-    import numpy as np
-    from gluonts.env import env
-
-    from .. import baselines, metrics
-
-    t0 = time.perf_counter()
-    season = baselines.season_length(freq)
-    forecasts, refits = [], 0
-    for w in windows:
-        inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in w]
-        q, r = baselines.baseline_quantiles(name, [e["target"] for e in inputs], H, season)
-        forecasts.append(baselines.quantile_forecasts(q, inputs))
-        refits += r
-    seconds = time.perf_counter() - t0
-
-    def score(fcs, tss_w, targets_w) -> Dict[str, Any]:
-        with env._let(use_tqdm=False), np.errstate(all="ignore"):
-            agg, _ = evaluator(tss_w, fcs, num_series=len(tss_w))
-        out = {k: float(agg[k]) for k in BASELINE_METRICS + ("ND",)}
-        out["coverage"] = {level_name(a): float(metrics.coverage(fcs, targets_w, a)) for a in COVERAGE_LEVELS}
-        return out
-
-    pooled = [sum(fs, []) for fs in (forecasts, [list(x[1]) for x in per_window], [list(x[2]) for x in per_window])]
-    res: Dict[str, Any] = {"metrics": score(*pooled), "seconds": seconds, "season_length": season,
-                           "season_1_refits": refits}
-    if len(windows) > 1:
-        res["windows"] = [dict(window=k + 1, num_series=len(fcs), **score(fcs, x[1], x[2]))
-                          for k, (fcs, x) in enumerate(zip(forecasts, per_window))]
-    res["ours_over_baseline"] = {k: ours[k] / res["metrics"][k] if res["metrics"][k] else float("nan")
-                                 for k in BASELINE_METRICS}
-    return res
-
-
-def _print_baselines(screen, ours: Dict[str, Any], against: Dict[str, Dict[str, Any]], windows: int) -> None:
-    """Ours and each baseline side by side, and ours / theirs."""
-    from rich.table import Table
-
-    pooled = f", {windows} windows pooled" if windows > 1 else ""
-    table = Table(title=f"against statsforecast baselines (same windows{pooled})", title_justify="left")
-    for col in ("model", "mean wQL", "MASE", "sMAPE", "coverage 0.5", "ours / theirs wQL", "ours / theirs MASE"):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    table.add_row("ours", f"{ours['mean_wQuantileLoss']:.4f}", f"{ours['MASE']:.4f}", f"{ours['sMAPE']:.4f}",
-                  f"{ours['coverage']['0.5']:.3f}", "", "")
-    for name, b in against.items():
-        m, r = b["metrics"], b["ours_over_baseline"]
-        table.add_row(name, f"{m['mean_wQuantileLoss']:.4f}", f"{m['MASE']:.4f}", f"{m['sMAPE']:.4f}",
-                      f"{m['coverage']['0.5']:.3f}", f"{r['mean_wQuantileLoss']:.3f}", f"{r['MASE']:.3f}")
-    screen.print(table)
 
 
 def _window_frame(per_window, levels, forecast_frame):
@@ -524,7 +444,7 @@ def _print_metrics(screen, r: Dict[str, Any], timings: Dict[str, float], out: Pa
                         f"{w['MASE']:.4f}", f"{w['sMAPE']:.4f}", f"{w['coverage']['0.5']:.3f}")
         screen.print(per)
     if against:
-        _print_baselines(screen, r, against, max(len(windows), 1))
+        print_baselines(screen, r, against, max(len(windows), 1))
     pngs = [f for f in files if f.endswith(".png")]
     listed = [f for f in files if not f.endswith(".png")] + ([f"{len(pngs)} PNG plots"] if pngs else [])
     screen.print(f"wrote {out}/: {', '.join(listed)}")
