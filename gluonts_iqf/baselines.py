@@ -12,8 +12,9 @@ install it.
 
 from __future__ import annotations
 
+import time
 import warnings
-from typing import List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +29,17 @@ INTERVALS: Tuple[int, ...] = tuple(range(10, 100, 10))
 #: statsforecast's documentation uses them (weekly data: a year of 52
 #: weeks); any other unit (minutes, seconds...): 1.
 SEASON_BY_UNIT = {"h": 24, "D": 7, "B": 5, "W": 52, "ME": 12, "QE": 4, "YE": 1}
+
+
+class Fitted(NamedTuple):
+    """One baseline's forecasts of a set of series (:func:`baseline_quantiles`)."""
+
+    #: (n, len(GRID), H)
+    quantiles: np.ndarray
+    #: series refitted with season 1
+    refits: int
+    #: fit-and-forecast wall time (``stat_ensemble``: its members' together)
+    seconds: float
 
 
 def require_statsforecast() -> None:
@@ -112,26 +124,42 @@ def long_frame(targets: Sequence[np.ndarray]):
     return pd.concat(frames, ignore_index=True)
 
 
-def baseline_quantiles(name: str, targets: Sequence[np.ndarray], H: int, season: int
-                       ) -> Tuple[np.ndarray, int]:
+def baseline_quantiles(name: str, targets: Sequence[np.ndarray], H: int, season: int,
+                       fitted: Optional[Dict[str, Fitted]] = None) -> Tuple[np.ndarray, int]:
     """Quantiles (n, len(GRID), H) of baseline ``name`` fitted on each series
     of ``targets`` (the values before the forecast), and how many series
     were refitted with season 1 because the seasonal model gave no forecast
     (too short for it), as a forecaster would. ``stat_ensemble``: the mean
-    of its members' quantiles (each refitted alike)."""
+    of its members' quantiles (each refitted alike).
+
+    ``fitted``: a dict shared by the calls on the same ``targets``, ``H`` and
+    ``season``, which keeps each model's :class:`Fitted`: a model is fitted
+    once, and ``stat_ensemble`` uses members fitted before it (and they it).
+    """
     require_statsforecast()
     check_baselines([name])
+    if fitted is not None and name in fitted:
+        return fitted[name].quantiles, fitted[name].refits
+    t0 = time.perf_counter()
     if name == "stat_ensemble":
-        parts = [baseline_quantiles(m, targets, H, season) for m in ENSEMBLE_MEMBERS]
-        return np.mean([q for q, _ in parts], axis=0), max(r for _, r in parts)
-    df = long_frame(targets)
-    q = _forecast_frame(name, season, df, H)
-    bad = np.flatnonzero(~np.isfinite(q).all(axis=(1, 2)))
-    if len(bad) and season > 1:
-        q[bad] = _forecast_frame(name, 1, df[df["unique_id"].isin(bad)], H)
-    if not np.isfinite(q).all():
-        raise RuntimeError(f"{name}: non-finite forecasts for {int((~np.isfinite(q).all(axis=(1, 2))).sum())} series")
-    return q, len(bad)
+        shared = {} if fitted is None else fitted
+        parts = [baseline_quantiles(m, targets, H, season, shared) for m in ENSEMBLE_MEMBERS]
+        q = np.mean([p for p, _ in parts], axis=0)
+        refits = max(r for _, r in parts)
+        seconds = sum(shared[m].seconds for m in ENSEMBLE_MEMBERS)
+    else:
+        df = long_frame(targets)
+        q = _forecast_frame(name, season, df, H)
+        bad = np.flatnonzero(~np.isfinite(q).all(axis=(1, 2)))
+        if len(bad) and season > 1:
+            q[bad] = _forecast_frame(name, 1, df[df["unique_id"].isin(bad)], H)
+        if not np.isfinite(q).all():
+            raise RuntimeError(f"{name}: non-finite forecasts for {int((~np.isfinite(q).all(axis=(1, 2))).sum())} series")
+        refits = len(bad)
+        seconds = time.perf_counter() - t0
+    if fitted is not None:
+        fitted[name] = Fitted(q, refits, seconds)
+    return q, refits
 
 
 def quantile_forecasts(q: np.ndarray, inputs) -> list:

@@ -52,6 +52,27 @@ def test_stat_ensemble_is_the_members_mean():
     np.testing.assert_allclose(q, np.mean(members, axis=0), rtol=0, atol=1e-12)
 
 
+def test_shared_fits_fit_each_model_once(monkeypatch):
+    """With a shared ``fitted`` dict the ensemble reuses the members fitted
+    before it (and a member asked for after the ensemble reuses its fit):
+    one statsforecast fit per model, the same quantiles as unshared fits."""
+    rng = np.random.default_rng(3)
+    ys = [50 + np.cumsum(rng.normal(size=40)) for _ in range(3)]
+    alone = {name: BL.baseline_quantiles(name, ys, 5, 4)[0] for name in ("auto_ets", "stat_ensemble")}
+    calls = []
+    frame = BL._forecast_frame
+    monkeypatch.setattr(BL, "_forecast_frame", lambda name, *a: calls.append(name) or frame(name, *a))
+    fitted = {}
+    q_ets, _ = BL.baseline_quantiles("auto_ets", ys, 5, 4, fitted)
+    q_ens, _ = BL.baseline_quantiles("stat_ensemble", ys, 5, 4, fitted)
+    q_theta, _ = BL.baseline_quantiles("auto_theta", ys, 5, 4, fitted)
+    assert sorted(calls) == ["auto_ces", "auto_ets", "auto_theta"]
+    np.testing.assert_array_equal(q_ets, alone["auto_ets"])
+    np.testing.assert_allclose(q_ens, alone["stat_ensemble"], rtol=0, atol=1e-12)
+    assert q_theta is fitted["auto_theta"].quantiles
+    assert fitted["stat_ensemble"].seconds == pytest.approx(sum(fitted[m].seconds for m in BL.ENSEMBLE_MEMBERS))
+
+
 def test_quantile_forecasts_start_after_each_entry():
     start = pd.Period("2024-01-01 00:00", freq="h")
     inputs = [{"start": start, "target": np.arange(10.0), "item_id": "a"},

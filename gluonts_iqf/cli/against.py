@@ -5,8 +5,7 @@ windows as ours."""
 
 from __future__ import annotations
 
-import time
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import CLIError
 from .forecast import level_name
@@ -60,25 +59,30 @@ def check_baseline_names(text: str) -> List[str]:
 
 
 def score_baseline(name: str, windows: Sequence[list], series_by_window: Sequence[list],
-                   targets_by_window: Sequence[list], H: int, freq: str, ours: Dict[str, Any]) -> Dict[str, Any]:
+                   targets_by_window: Sequence[list], H: int, freq: str, ours: Dict[str, Any],
+                   fitted_by_window: Optional[Sequence[dict]] = None) -> Dict[str, Any]:
     """Baseline ``name`` fitted on the values before each window (the
     entries of ``windows`` end with their window) and scored as ours: its
     Evaluator metrics and coverage at :data:`COVERAGE_LEVELS`, pooled and
-    per window, seconds, season, season-1 refits, and ours divided by its
-    for :data:`BASELINE_METRICS`."""
+    per window, fit seconds, season, season-1 refits, and ours divided by
+    its for :data:`BASELINE_METRICS`. ``fitted_by_window``: one dict per
+    window, shared by the calls for several baselines, so that each
+    statsforecast model is fitted once per window (``stat_ensemble`` uses
+    its members' fits; its seconds are theirs together)."""
     import numpy as np
 
     from .. import baselines, metrics
 
-    t0 = time.perf_counter()
     season = baselines.season_length(freq)
-    forecasts, refits = [], 0
-    for w in windows:
+    if fitted_by_window is None:
+        fitted_by_window = [{} for _ in windows]
+    forecasts, refits, seconds = [], 0, 0.0
+    for w, fitted in zip(windows, fitted_by_window):
         inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in w]
-        q, r = baselines.baseline_quantiles(name, [e["target"] for e in inputs], H, season)
+        q, r = baselines.baseline_quantiles(name, [e["target"] for e in inputs], H, season, fitted)
         forecasts.append(baselines.quantile_forecasts(q, inputs))
         refits += r
-    seconds = time.perf_counter() - t0
+        seconds += fitted[name].seconds
 
     def summary(agg, fcs, targets) -> Dict[str, Any]:
         out = {k: float(agg[k]) for k in BASELINE_METRICS + ("ND",)}

@@ -243,7 +243,8 @@ def cmd_backtest(args) -> int:
         timings["evaluate_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        against = {name: score_baseline(name, windows, tss_by_window, targets_by_window, H, freq, results)
+        fitted = [{} for _ in windows]  # each statsforecast model fitted once per window
+        against = {name: score_baseline(name, windows, tss_by_window, targets_by_window, H, freq, results, fitted)
                    for name in baselines}
         if baselines:
             timings["baselines_s"] = time.perf_counter() - t0

@@ -186,6 +186,26 @@ def test_backtest_against_seasonal_naive(tmp_path, capsys):
         assert naive["ours_over_baseline"][key] == pytest.approx(report["metrics"][key] / naive["metrics"][key])
 
 
+def test_backtest_baselines_share_their_fits(tmp_path, capsys, monkeypatch):
+    """--baselines auto_theta,stat_ensemble on two windows: statsforecast
+    fits AutoTheta, AutoETS and AutoCES once per window (the ensemble uses
+    the AutoTheta fit already made), and the ensemble's seconds are its
+    members' together."""
+    pytest.importorskip("statsforecast")
+    from gluonts_iqf import baselines
+
+    calls = []
+    frame = baselines._forecast_frame
+    monkeypatch.setattr(baselines, "_forecast_frame", lambda name, *a: calls.append(name) or frame(name, *a))
+    out = tmp_path / "shared"
+    code, _, err = main_in_process(["backtest", *TINY, "--windows", "2", "--baselines", "auto_theta,stat_ensemble",
+                                    "--no-plots", "--output", str(out)], capsys)
+    assert code == 0, err
+    assert sorted(calls) == ["auto_ces"] * 2 + ["auto_ets"] * 2 + ["auto_theta"] * 2
+    report = json.loads((out / "metrics.json").read_text())["baselines"]
+    assert report["stat_ensemble"]["seconds"] > report["auto_theta"]["seconds"] > 0
+
+
 def test_backtest_user_csv_with_sff(user_csv, tmp_path, capsys):
     out = tmp_path / "sff"
     code, text, err = main_in_process(
