@@ -66,12 +66,16 @@ def backtest_windows(
     max_series: Optional[int] = MAX_CALIBRATION_SERIES,
     num_series: Optional[int] = None,
     min_values: int = MIN_CALIBRATION_VALUES,
+    spread: bool = False,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """The backtest windows of ``targets`` (1-D arrays, NaN where missing).
 
-    Each series is cut at ``T - j H``, ``j = 1 .. origins``: the window is
-    the ``context_length`` values before the cut (left-padded with
-    unobserved zeros), the future the ``H`` values after it. Cuts with
+    Each series of length ``T`` is cut at ``T - j s``, ``j = 1 .. origins``,
+    with the step ``s = H`` (its last ``origins`` horizons) or, with
+    ``spread``, ``s = max(H, (T - min_values - H) // origins)`` (the cuts
+    spread over its whole history): the window is the ``context_length``
+    values before the cut (left-padded with unobserved zeros), the future
+    the ``H`` values after it. Cuts with
     fewer than ``min_values`` observed values before them or no observed
     value after them are left out. Of ``num_series`` series (when known),
     every ``ceil(num_series / max_series)``-th is read; without
@@ -93,8 +97,9 @@ def backtest_windows(
             break
         read += 1
         y = np.asarray(target, dtype=np.float64)
+        step = max(H, (len(y) - min_values - H) // origins) if spread else H
         for j in range(1, origins + 1):
-            cut = len(y) - j * H
+            cut = len(y) - j * step
             if cut < min_values:
                 break
             before, after = y[max(0, cut - C):cut], y[cut:cut + H]
@@ -179,12 +184,14 @@ def member_backtest(
     active: Sequence[bool],
     num_series: Optional[int] = None,
     origins: int = CALIBRATION_ORIGINS,
+    spread: bool = False,
 ) -> MemberBacktest:
     """Each active member's standard quantiles at ``knot_levels`` and its
     loss (:func:`backtest_loss`) on the backtest windows of ``targets``
-    (:func:`backtest_windows`, ``origins`` cuts per series)."""
+    (:func:`backtest_windows`, ``origins`` cuts per series, ``spread`` or
+    not)."""
     past, past_obs, fut, fut_obs = backtest_windows(
-        targets, context_length, prediction_length, origins=origins, num_series=num_series
+        targets, context_length, prediction_length, origins=origins, num_series=num_series, spread=spread
     )
     forecasts: List[List[Tuple[Tensor, Tensor]]] = [[] for _ in MEMBERS]
     with torch.no_grad():

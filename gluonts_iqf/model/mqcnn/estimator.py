@@ -280,6 +280,12 @@ class MQCNNEstimator(ForkingEstimator):
         Cuts per training series of that backtest: its last
         ``calibration_origins`` windows of ``prediction_length`` values
         (default ``CALIBRATION_ORIGINS``, 16).
+    calibration_spread
+        Spread those cuts evenly over each series' whole history instead
+        (:func:`~gluonts_iqf.model.mqcnn.calibration.backtest_windows`; the
+        same on series shorter than ``calibration_origins + 1`` horizons), so
+        that the calibration measures the members' bias over the history
+        rather than over its last windows (default False).
     member_skill_power
         The members' weights above are multiplied by their quantile loss on
         that backtest to the power ``-member_skill_power`` and rescaled to
@@ -369,6 +375,7 @@ class MQCNNEstimator(ForkingEstimator):
         ces_weight: Optional[float] = None,
         calibrate_members: bool = True,
         calibration_origins: int = CALIBRATION_ORIGINS,
+        calibration_spread: bool = False,
         member_skill_power: float = MEMBER_SKILL_POWER,
         attention_heads: int = 0,
         attention_dim: int = 16,
@@ -440,6 +447,7 @@ class MQCNNEstimator(ForkingEstimator):
         check_at_least("calibration_origins", calibration_origins, 1)
         self.calibrate_members = calibrate_members
         self.calibration_origins = calibration_origins
+        self.calibration_spread = bool(calibration_spread)
         if not (math.isfinite(member_skill_power) and member_skill_power >= 0):
             raise ValueError(f"member_skill_power must be finite and >= 0, got {member_skill_power}")
         self.member_skill_power = member_skill_power
@@ -532,7 +540,7 @@ class MQCNNEstimator(ForkingEstimator):
         fit = member_backtest(
             (entry["target"] for entry in training_data), self.context_length, self.prediction_length,
             self.statistical_season_length, self.distr_output.knot_levels, active, num_series=num_series,
-            origins=self.calibration_origins,
+            origins=self.calibration_origins, spread=self.calibration_spread,
         )
         return fit if self.calibrate_members else fit._replace(calibration=None)
 
@@ -541,7 +549,8 @@ class MQCNNEstimator(ForkingEstimator):
         ensemble members that agree on it share one backtest."""
         return (self.context_length, self.prediction_length, self.statistical_season_length,
                 tuple(getattr(self.distr_output, "knot_levels", ())), *(w > 0 for w in self._prior_weights()),
-                self.calibrate_members, self.member_skill_power > 0, self.calibration_origins)
+                self.calibrate_members, self.member_skill_power > 0, self.calibration_origins,
+                self.calibration_spread)
 
     def _shared_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
         """:meth:`fit_member_backtest`, looked up first among the backtests

@@ -67,6 +67,23 @@ def test_backtest_windows_are_the_slices_before_and_after_each_cut():
     assert len(want) == 1 + 2 + 4 + 3
 
 
+def test_spread_cuts_cover_the_whole_history():
+    """With spread=True a series of T values is cut at T - j s, s = (T -
+    MIN_CALIBRATION_VALUES - H) // origins (the last values after each cut
+    identify it: the series is 0, 1, 2, ...); a series shorter than
+    origins + 1 horizons is cut as without it (s = H)."""
+    C, H, origins = 6, 3, 4
+    long, short = np.arange(105.0), np.arange(14.0)
+    step = (105 - MIN_CALIBRATION_VALUES - H) // origins  # 24
+    past, past_obs, fut, _ = backtest_windows([long], C, H, origins=origins, spread=True)
+    assert fut[:, 0].tolist() == [105.0 - j * step for j in range(1, origins + 1)]
+    assert past[:, -1].tolist() == [104.0 - j * step for j in range(1, origins + 1)]
+    assert bool(past_obs.all())
+    for spread in (False, True):
+        got = backtest_windows([short], C, H, origins=origins, spread=spread)[2]
+        assert got[:, 0].tolist() == [14.0 - j * H for j in range(1, 4)]  # the 4th cut has 2 values before it
+
+
 def test_backtest_windows_read_evenly_spaced_series():
     """Of 10 series with max_series 3: every 4th (0, 4, 8) when the number
     of series is known, else the first 3."""
