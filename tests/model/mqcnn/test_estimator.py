@@ -314,6 +314,10 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
                      naive_weight=0).fit_member_backtest(m4[0]) is None
     theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0, naive_weight=0).fit_member_backtest(m4[0])
     assert theta_only.calibration == [want.calibration[0], None, None, None]
+    spread = estimator(tmp_path, calibration_spread=True).fit_member_backtest(m4[0])
+    assert spread == member_backtest(targets, est.context_length, H, est.statistical_season_length,
+                                     est.distr_output.knot_levels, [True, True, True, False], num_series=len(m4[0]),
+                                     origins=CALIBRATION_ORIGINS, spread=True) != want
     assert theta_only.loss == [want.loss[0], None, None, None]
     two = estimator(tmp_path, calibration_origins=2).fit_member_backtest(m4[0])
     assert two == member_backtest(targets, est.context_length, H, est.statistical_season_length,
@@ -359,9 +363,11 @@ def test_calibration_settings_round_trip(tmp_path):
 
     from gluonts_iqf.model.mqcnn.calibration import MemberBacktest
 
-    est = estimator(tmp_path, calibrate_members=False, calibration_origins=3, member_skill_power=2.5)
+    est = estimator(tmp_path, calibrate_members=False, calibration_origins=3, member_skill_power=2.5,
+                    calibration_spread=True)
     back = serde.decode(serde.encode(est))
-    assert (back.calibrate_members, back.calibration_origins, back.member_skill_power) == (False, 3, 2.5)
+    assert (back.calibrate_members, back.calibration_origins, back.member_skill_power,
+            back.calibration_spread) == (False, 3, 2.5, True)
     est = estimator(tmp_path)
     table = [None, [-2.0 + 0.4 * k for k in range(len(est.distr_output.knot_levels))], None, None]
     est._member_backtest = MemberBacktest(table, [0.3, 0.2, 0.25, 0.35])
