@@ -15,8 +15,8 @@ the records of ``bench_accuracy.py`` (no model is run).
   pairs whose sign the other window agrees with, and the correlation. A change of a size whose sign agrees
   about half the time is not evidence, whatever it is on validation.
 * **The held-out windows pooled.** Nothing is chosen on ``validation3``,
-  ``validation4`` or ``test``: they are the held-out origins of a rolling
-  origin. Each model's score of a dataset is pooled over them (geometric
+  ``validation4``, ``validation5`` or ``test``: they are the held-out
+  origins of a rolling origin (those with records are pooled). Each model's score of a dataset is pooled over them (geometric
   mean over the windows of its seed mean) and compared as above: one window
   cannot decide "no worse than the best baseline on every dataset" (a
   baseline that is best on one window is often not on the next), several
@@ -57,7 +57,7 @@ BANDS = (0.0, 0.005, 0.01, 0.02, 0.05, math.inf)
 METRIC_LABEL = {"mean_wQuantileLoss": "wQL", "MASE": "MASE", "sMAPE": "sMAPE", "coverage_error": "coverage error"}
 HEADING = "## Accuracy: how far the windows can be trusted"
 #: windows where nothing is chosen (the origins of a rolling-origin evaluation)
-HELD_OUT = ("validation3", "validation4", "test")
+HELD_OUT = ("validation3", "validation4", "validation5", "test")
 
 
 def geometric_mean(values: Sequence[float]) -> float:

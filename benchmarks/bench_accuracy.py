@@ -18,8 +18,9 @@ Windows (one per series, the datasets' standard horizon ``H``):
 * ``validation3``: two windows earlier (the last ``3 H`` values removed,
   the first ``H`` of them forecast): a third.
 * ``validation4``: three windows earlier (the last ``4 H`` values removed):
-  a fourth. Nothing is chosen on ``validation3``, ``validation4`` or
-  ``test``: together they are the held-out windows of a rolling origin.
+  a fourth; ``validation5``: four windows earlier, a fifth. Nothing is
+  chosen on ``validation3``, ``validation4``, ``validation5`` or ``test``:
+  together they are the held-out windows of a rolling origin.
 
 Models: ``mqcnn`` (:class:`gluonts_iqf.MQCNNEstimator`, defaults unless
 ``--mqcnn-kwargs``), GluonTS's ``deepar``, ``tft`` and ``patchtst`` at the
@@ -100,7 +101,7 @@ LABEL = {
 EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BATCHES_PER_EPOCH = 50
 #: validation windows: how many horizons each cuts off the training series
-VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3, "validation4": 4}
+VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3, "validation4": 4, "validation5": 5}
 SPLITS = tuple(VALIDATION_CUTS) + ("test",)
 #: lower is better for these; the others are reported only
 RATIO_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
@@ -413,6 +414,9 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
         "validation4": "A fourth validation window, three horizons earlier (the H values before the last 3H of each "
                        "training series, the models trained on the series without their last 4H values): with the "
                        "third and the test windows, a held-out window of a rolling origin; nothing is chosen here.",
+        "validation5": "A fifth validation window, four horizons earlier (the H values before the last 4H of each "
+                       "training series, the models trained on the series without their last 5H values): another "
+                       "held-out window of the rolling origin; nothing is chosen here.",
         "test": "Each reported configuration is scored once on these windows (the datasets' standard test "
                 "windows); nothing is chosen here.",
     }[split]

@@ -42,11 +42,12 @@ def test_lever_table_names_early_stopping_and_the_defaults_commit():
 
 
 def test_validation_windows_cut_one_horizon_each():
-    """validation / validation2 / validation3 / validation4 forecast the H
-    values that end 1, 2, 3 and 4 horizons before the end of each training series (embedded
+    """validation / validation2 / validation3 / validation4 / validation5 forecast the H
+    values that end 1, 2, 3, 4 and 5 horizons before the end of each training series (embedded
     m4_hourly, H = 48), from the values before them; test forecasts the
     test series' last H."""
-    for split, k in (("validation", 1), ("validation2", 2), ("validation3", 3), ("validation4", 4)):
+    for split, k in (("validation", 1), ("validation2", 2), ("validation3", 3), ("validation4", 4),
+                     ("validation5", 5)):
         md, train, inputs, truth, dropped = B.windows("m4_hourly", None, split, 3)
         H = md.prediction_length
         full = B.windows("m4_hourly", None, "test", 3)[1]
