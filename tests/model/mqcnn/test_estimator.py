@@ -314,10 +314,13 @@ def test_member_backtest_is_fitted_on_the_training_series(trained, m4, tmp_path)
                      naive_weight=0).fit_member_backtest(m4[0]) is None
     theta_only = estimator(tmp_path, damped_weight=0, ces_weight=0, naive_weight=0).fit_member_backtest(m4[0])
     assert theta_only.calibration == [want.calibration[0], None, None, None]
-    spread = estimator(tmp_path, calibration_spread=True).fit_member_backtest(m4[0])
-    assert spread == member_backtest(targets, est.context_length, H, est.statistical_season_length,
-                                     est.distr_output.knot_levels, [True, True, True, False], num_series=len(m4[0]),
-                                     origins=CALIBRATION_ORIGINS, spread=True) != want
+    # series of 2,100 values: the spread cuts step by (2100 - 5 - H) // 16 = 127 values, not H
+    long = [dict(e, target=np.tile(e["target"], 3)) for e in m4[0][:10]]
+    spread = estimator(tmp_path, calibration_spread=True).fit_member_backtest(long)
+    assert spread == member_backtest([e["target"] for e in long], est.context_length, H,
+                                     est.statistical_season_length, est.distr_output.knot_levels,
+                                     [True, True, True, False], num_series=len(long), origins=CALIBRATION_ORIGINS,
+                                     spread=True) != estimator(tmp_path).fit_member_backtest(long)
     assert theta_only.loss == [want.loss[0], None, None, None]
     two = estimator(tmp_path, calibration_origins=2).fit_member_backtest(m4[0])
     assert two == member_backtest(targets, est.context_length, H, est.statistical_season_length,
