@@ -29,6 +29,7 @@ from .statistical import (  # noqa: F401 (the defaults are also read from here)
     DEFAULT_NAIVE_WEIGHT,
     DEFAULT_THETA_WEIGHT,
     WEEKS_PER_YEAR,
+    check_outlier_z,
     check_statistical_weights,
     default_statistical_season,
 )
@@ -301,6 +302,14 @@ class MQCNNEstimator(ForkingEstimator):
         absolute errors there to the power ``-member_recent_power``
         (:mod:`~gluonts_iqf.model.mqcnn.recent`; defaults ``RECENT_CUTS``, 4,
         and ``RECENT_POWER``, 4; 0 cuts: the same weights for every series).
+    network_outlier_z
+        With ``z0 > 0``, the network's weight is multiplied per series by
+        ``min(1, (z0 / z)^2)``, ``z`` the distance of its median from the
+        members' forecasts in their standard deviations
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.outlier_factor`): a
+        network that leaves the series' range (on little training data it
+        can extrapolate a trend into a flat series) gives way to the
+        members. Default 0: off.
     attention_heads, attention_dim
         With ``attention_heads >= 1``, MQ-Transformer's horizon-specific
         decoder-encoder attention (:class:`~gluonts_iqf.nn.attention.HorizonAttention`):
@@ -382,6 +391,7 @@ class MQCNNEstimator(ForkingEstimator):
         naive_weight: Optional[float] = None,
         member_recent_cuts: int = RECENT_CUTS,
         member_recent_power: float = RECENT_POWER,
+        network_outlier_z: float = 0.0,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -457,6 +467,8 @@ class MQCNNEstimator(ForkingEstimator):
             raise ValueError(f"member_recent_power must be finite and >= 0, got {member_recent_power}")
         self.member_recent_cuts = member_recent_cuts
         self.member_recent_power = member_recent_power
+        check_outlier_z(network_outlier_z)
+        self.network_outlier_z = network_outlier_z
         check_at_least("attention_heads", attention_heads, 0)
         check_at_least("attention_dim", attention_dim, 1)
         self.attention_heads = attention_heads
@@ -627,6 +639,7 @@ class MQCNNEstimator(ForkingEstimator):
                 naive_weight=naive_weight,
                 member_recent_cuts=self.member_recent_cuts,
                 member_recent_power=self.member_recent_power,
+                network_outlier_z=self.network_outlier_z,
             ),
             seasonal_loc_fit_batches=self.seasonal_loc_fit_batches if self.seasonal_loc else 0,
             **self._training_kwargs(),

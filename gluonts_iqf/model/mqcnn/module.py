@@ -48,7 +48,7 @@ from ...nn.scaler import CausalMeanScaler, CausalNOPScaler, causal_mean_abs_chan
 from .._forking.checks import check_at_least, check_choice
 from .calibration import check_member_calibration
 from .recent import RECENT_POWER
-from .statistical import COMBINATIONS, check_statistical_weights, mix_statistical
+from .statistical import COMBINATIONS, check_outlier_z, check_statistical_weights, mix_statistical
 
 #: Initial IQF quantile slope in scaled units per unit of level: a 0.1-0.9
 #: interval of ~0.16 x the scale at the start of training.
@@ -230,6 +230,12 @@ class MQCNNModel(nn.Module):
         cuts are forecast from the members' fit of the whole window, not
         refitted: networks saved with cuts before then forecast slightly
         differently (measured in RESULTS.md).
+    network_outlier_z
+        With a value ``z0 > 0``, the network's weight in that mix is
+        multiplied per series by ``min(1, (z0 / z)^2)``, ``z`` its median's
+        distance from the members' forecasts in their standard deviations
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.outlier_factor`; default
+        0: off, the behaviour of networks saved before it existed).
     attention_heads, attention_dim
         With ``attention_heads >= 1``, every horizon step's local MLP also
         reads MQ-Transformer's horizon-specific decoder-encoder attention
@@ -284,6 +290,7 @@ class MQCNNModel(nn.Module):
         naive_weight: float = 0.0,
         member_recent_cuts: int = 0,
         member_recent_power: float = RECENT_POWER,
+        network_outlier_z: float = 0.0,
     ) -> None:
         super().__init__()
         check_spread_exponent(spread_exponent)
@@ -294,6 +301,8 @@ class MQCNNModel(nn.Module):
         self.naive_weight = float(naive_weight)
         self.member_recent_cuts = int(member_recent_cuts)
         self.member_recent_power = float(member_recent_power)
+        check_outlier_z(network_outlier_z)
+        self.network_outlier_z = float(network_outlier_z)
         if member_calibration is not None:
             check_member_calibration(member_calibration, getattr(distr_output, "knot_levels", ()))
         self.member_calibration = (
@@ -631,6 +640,7 @@ class MQCNNModel(nn.Module):
                 self.statistical_combination, self.ces_weight, self.member_calibration,
                 naive_weight=self.naive_weight, recent_cuts=self.member_recent_cuts,
                 recent_power=self.member_recent_power,
+                network_outlier_z=self.network_outlier_z,
             )
         return args, loc, spread
 

@@ -15,6 +15,7 @@ statistical anchor where the network fits a series poorly, as forecast
 combinations of statistical and learned models were in the M4 competition.
 """
 
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -186,6 +187,12 @@ def check_statistical_weights(
         )
 
 
+def check_outlier_z(network_outlier_z: float) -> None:
+    """ValueError unless ``network_outlier_z`` is finite and >= 0."""
+    if not (math.isfinite(network_outlier_z) and network_outlier_z >= 0):
+        raise ValueError(f"network_outlier_z must be finite and >= 0, got {network_outlier_z}")
+
+
 def member_quantiles(
     knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor, knot_levels: Sequence[float]
 ) -> Tensor:
@@ -223,6 +230,34 @@ def widen_by_disagreement(
     return m + lam.unsqueeze(-1) * (kv - m), beta_l / lam, beta_r / lam
 
 
+def outlier_factor(
+    network_median: Tensor, means: Tensor, stds: Tensor, member_prior: Tensor, estimable: Tensor, z0: float
+) -> Tensor:
+    """Per series, ``min(1, (z0 / z)^2)``: ``z`` the root mean square over
+    the horizon of the network's median's distance from the members'
+    prior-weighted mean forecast, in the members' prior-weighted standard
+    deviations. A network whose median leaves everything the members have
+    seen of the series' noise (on little training data it can extrapolate a
+    trend into a flat series) keeps its prior share only within ``z0`` of
+    them, and loses it with the squared distance beyond (as an
+    inverse-variance weight would). Series whose members' variance is not
+    ``estimable`` keep 1.
+
+    network_median : (B, H); means, stds : (M', B, H) of the members;
+    member_prior : (M',) or (M', B); estimable : (B,). Returns (B,).
+    """
+    w = member_prior.view(-1, 1, 1) if member_prior.dim() == 1 else member_prior.unsqueeze(-1)
+    w = w / w.sum(0, keepdim=True)
+    centre = (w * means).sum(0)
+    # floor: the centre's rounding (a flat window's members have sd 0; any
+    # distance beyond rounding is then far)
+    info = torch.finfo(stds.dtype)
+    sd = torch.maximum((w * stds).sum(0), info.eps * centre.abs()).clamp(min=info.tiny)
+    z = ((network_median - centre) / sd).pow(2).mean(-1).sqrt()
+    factor = (z0 / z.clamp(min=torch.finfo(z.dtype).tiny)).pow(2).clamp(max=1.0)
+    return torch.where(estimable & torch.isfinite(factor), factor, torch.ones_like(factor))
+
+
 def inverse_variance_weights(prior, spreads: Tensor, estimable: Tensor) -> Tensor:
     """Weights ``prior_m / r_m^2`` normalised over the members (M, B, H),
     ``r_m`` each member's spread relative to the network's (member 0),
@@ -255,6 +290,7 @@ def mix_statistical(
     naive_weight: float = 0.0,
     recent_cuts: int = 0,
     recent_power: float = RECENT_POWER,
+    network_outlier_z: float = 0.0,
 ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor, Tensor]:
     """The network's plain IQF mixed with the statistical members.
 
@@ -275,7 +311,9 @@ def mix_statistical(
     ``recent_cuts`` > 0 the members' weights are moved per series by their
     errors on the window's last ``recent_cuts`` horizons
     (:mod:`~gluonts_iqf.model.mqcnn.recent`, power ``recent_power``).
-    Returns the mix in data units, ``((knot_values, beta_l,
+    With ``network_outlier_z`` > 0 the network's prior weight is multiplied
+    per series by :func:`outlier_factor` (its median's distance from the
+    members' forecasts). Returns the mix in data units, ``((knot_values, beta_l,
     beta_r), loc (B, H) zeros, scale (B, 1) ones)``.
     """
     check_choice("combination", combination, COMBINATIONS)
@@ -305,10 +343,18 @@ def mix_statistical(
         moved = recent_weights(prior[1:], errors, recent_power)  # (M - 1, B)
         prior = torch.cat([torch.full_like(moved[:1], prior[0]), moved])  # (M, B)
     stacked = [torch.stack(parts) for parts in zip(*members)]
+    estimable = adjusted.started.sum(-1) - 1 >= MIN_ERRORS  # one-step errors behind each member's variance (B,)
+    outlier = network_outlier_z > 0 and len(members) > 1
+    quantiles = member_quantiles(*stacked, knot_levels) if outlier or combination == "inverse_variance" else None
+    if outlier:
+        prior = torch.as_tensor(prior, dtype=kv.dtype, device=kv.device)
+        prior = prior.unsqueeze(-1).expand(-1, kv.shape[0]) if prior.dim() == 1 else prior  # (M, B)
+        means = torch.stack([f[0] for f in forecasts if f is not None]).to(kv.dtype)
+        factor = outlier_factor(quantiles[1, 0], means, torch.stack(stds), prior[1:], estimable, network_outlier_z)
+        prior = torch.cat([prior[:1] * factor, prior[1:]])
+        prior = prior / prior.sum(0, keepdim=True)  # the members' priors are positive
     if combination == "inverse_variance":
-        errors = adjusted.started.sum(-1) - 1  # one-step errors behind each member's variance (B,)
-        estimable = (errors >= MIN_ERRORS).expand(len(members), -1)
-        quantiles = member_quantiles(*stacked, knot_levels)
+        estimable = estimable.expand(len(members), -1)
         spreads = quantiles[2] - quantiles[0]
         if any(c is not None for c in calibration):
             # the weights compare the members' own variances; a calibration

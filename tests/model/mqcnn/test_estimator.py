@@ -268,7 +268,13 @@ def test_statistical_weight_defaults(tmp_path):
     assert (model.member_recent_cuts, model.member_recent_power) == (RECENT_CUTS, RECENT_POWER)
     model = estimator(tmp_path, member_recent_cuts=2, member_recent_power=1.5).create_lightning_module().model
     assert (model.member_recent_cuts, model.member_recent_power) == (2, 1.5)
-    for bad in (dict(member_recent_cuts=-1), dict(member_recent_power=-1.0), dict(member_recent_power=math.inf)):
+    assert model.network_outlier_z == 0.0
+    est = estimator(tmp_path, network_outlier_z=3.0)
+    assert est.create_lightning_module().model.network_outlier_z == 3.0
+    from gluonts.core import serde
+    assert serde.decode(serde.encode(est)).network_outlier_z == 3.0
+    for bad in (dict(member_recent_cuts=-1), dict(member_recent_power=-1.0), dict(member_recent_power=math.inf),
+                dict(network_outlier_z=-1.0), dict(network_outlier_z=math.nan)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             estimator(tmp_path, **bad)
     assert module.model.statistical_combination == "inverse_variance"

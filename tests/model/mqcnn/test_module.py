@@ -457,6 +457,8 @@ def test_statistical_weight_checks():
         make_model(distr_output=IQFOutput(), member_recent_cuts=-1)
     with pytest.raises(ValueError, match="member_recent_power"):
         make_model(distr_output=IQFOutput(), member_recent_power=math.nan)
+    with pytest.raises(ValueError, match="network_outlier_z"):
+        make_model(distr_output=IQFOutput(), network_outlier_z=-0.5)
     with pytest.raises(ValueError, match="plain IQF head"):
         make_model(ces_weight=0.3)
     with pytest.raises(ValueError, match="plain IQF head"):

@@ -14,6 +14,7 @@ from gluonts_iqf.model.mqcnn.statistical import (
     inverse_variance_weights,
     member_quantiles,
     mix_statistical,
+    outlier_factor,
     widen_by_disagreement,
 )
 from gluonts_iqf.nn.ces import ces_forecast
@@ -232,3 +233,67 @@ def test_member_iqf_rows():
         for a, f, gs in zip(member_iqf(mean, std, LEVELS, z, marked), fitted, gaussian):
             for i, r in enumerate(rows):
                 assert torch.equal(a[i], f[i] if r else gs[i])
+
+
+def test_outlier_factor_closed_form():
+    """float64, 1e-12: z = RMS over the steps of |median - centre| / sd, the
+    centre and sd the members' prior-weighted mean and standard deviation;
+    factor min(1, (z0 / z)^2); a series whose members have no variance
+    estimate keeps 1; members of zero spread agreeing with the network up
+    to rounding: 1."""
+    dt = torch.float64
+    means = torch.tensor([[[10.0, 10.0], [0.0, 0.0], [5.0, 5.0], [1.0, 1.0]],
+                          [[20.0, 20.0], [0.0, 0.0], [5.0, 5.0], [1.0, 1.0]]], dtype=dt)  # (M'=2, B=4, H=2)
+    stds = torch.tensor([[[1.0, 3.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]],
+                         [[3.0, 1.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]], dtype=dt)
+    prior = torch.tensor([0.3, 0.1], dtype=dt)
+    median = torch.tensor([[12.5 + 4.0, 12.5 - 2.0], [0.5, -0.5], [105.0, 105.0], [1.0, 1.0]], dtype=dt)
+    estimable = torch.tensor([True, True, False, True])
+    got = outlier_factor(median, means, stds, prior, estimable, 2.0)
+    # series 0: centre 12.5, sd 1.5 (step 0) and 2.5 (step 1): z^2 = ((4/1.5)^2 + (2/2.5)^2) / 2
+    z0 = (((4 / 1.5) ** 2 + (2 / 2.5) ** 2) / 2) ** 0.5
+    want = torch.tensor([min(1.0, (2.0 / z0) ** 2), 1.0, 1.0, 1.0], dtype=dt)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    # per-series priors (M', B) weigh the centre per series
+    per_series = torch.tensor([[0.3, 0.3, 0.3, 0.3], [0.1, 0.1, 0.1, 0.1]], dtype=dt)
+    torch.testing.assert_close(outlier_factor(median, means, stds, per_series, estimable, 2.0), want, rtol=1e-12, atol=1e-12)
+    # a flat window's members (sd 0, floored at the centre's rounding, eps x 1)
+    # and a network 0.5 away: (2 eps / 0.5)^2, no weight
+    far = median.clone()
+    far[3] = 1.5
+    eps = torch.finfo(dt).eps
+    got = float(outlier_factor(far, means, stds, prior, estimable, 2.0)[3])
+    assert got == pytest.approx(16 * eps ** 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_network_outlier_z_gives_a_far_network_way(dtype):
+    """A noisy flat window and a network whose quantile function sits 40
+    standard deviations above it: with network_outlier_z = 2 the mix's
+    median moves to the members' (within 1 of the window's level, against
+    more than 5 above it without); a network within the members' range is
+    untouched (the same mix, 1e-5 / 1e-10); the knots stay finite and
+    increasing."""
+    g = torch.Generator().manual_seed(3)
+    B, C, H = 2, 60, 4
+    y = (100 + torch.randn(B, C, generator=g, dtype=torch.float64)).to(dtype)
+    obs = torch.ones(B, C, dtype=dtype)
+    levels = torch.tensor(LEVELS, dtype=torch.float64)
+    z = torch.distributions.Normal(0.0, 1.0).icdf(levels).to(dtype)
+    kv = z.expand(B, H, -1).clone()
+    beta = torch.ones(B, H, dtype=dtype)
+    loc = torch.tensor([[140.0], [100.0]], dtype=dtype).expand(B, H).clone()  # series 0 far, series 1 near
+    scale = torch.ones(B, 1, dtype=dtype)
+    args = (kv, beta, beta.clone())
+    off = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.2, 0.2, "inverse_variance", 0.2)[0][0]
+    on = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.2, 0.2, "inverse_variance", 0.2,
+                         network_outlier_z=2.0)[0][0]
+    med = LEVELS.index(0.5)
+    level = float(y[0].mean())
+    assert float(off[0, :, med].min()) > level + 5
+    assert float((on[0, :, med] - level).abs().max()) < 1.0
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(on[1], off[1], rtol=tol, atol=tol * 100)
+    assert torch.isfinite(on).all() and (on.diff(dim=-1) > 0).all()
+    fixed = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.2, 0.2, "fixed", 0.2, network_outlier_z=2.0)[0][0]
+    assert float((fixed[0, :, med] - level).abs().max()) < 1.0
