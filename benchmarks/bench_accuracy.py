@@ -100,6 +100,8 @@ LABEL = {
 }
 EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BATCHES_PER_EPOCH = 50
+#: training steps of every neural model (the protocol's equal steps)
+DEFAULT_STEPS = 400
 #: validation windows: how many horizons each cuts off the training series
 VALIDATION_CUTS = {"validation": 1, "validation2": 2, "validation3": 3, "validation4": 4, "validation5": 5}
 SPLITS = tuple(VALIDATION_CUTS) + ("test",)
@@ -481,11 +483,11 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
         seeds = sorted({r["seed"] for r in runs})
         kwargs = runs[0].get("mqcnn_kwargs") or {}
         commits = sorted({str(r.get("commit", "?")).replace("+dirty", "") for r in runs})
-        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping")), commits))
+        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping")), commits, runs[0].get("steps")))
     best = {k: min(r[1]["geomean"][k] for r in rows) for k in ("mean_wQuantileLoss", "MASE")} if rows else {}
     lines += ["| tag | settings | seeds | " + " | ".join(datasets) + " | geo wQL | geo MASE |",
               "|---|---|---|" + "---:|" * (len(datasets) + 2)]
-    for tag, summ, seeds, kwargs, early, commits in rows:
+    for tag, summ, seeds, kwargs, early, commits, steps in rows:
         cells = []
         for d in datasets:
             w, m = summ["ratios"]["mean_wQuantileLoss"].get(d), summ["ratios"]["MASE"].get(d)
@@ -498,6 +500,8 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
         setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults of " + ", ".join(commits)
         if early:
             setting += ", early stopping on the training series' last H values"
+        if steps is not None and steps != DEFAULT_STEPS:
+            setting += f", {steps} training steps (the baselines' {DEFAULT_STEPS})"
         lines.append(f"| {tag} | {setting} | {','.join(str(x) for x in seeds)} | " + " | ".join(cells)
                      + f" | {geo[0]} | {geo[1]} |")
     lines.append("")
@@ -521,7 +525,7 @@ def parse_args(argv=None):
     p.add_argument("--datasets", default=",".join(DEV_SUITE))
     p.add_argument("--models", default=",".join(ALL_MODELS))
     p.add_argument("--seeds", default="0", help="training seeds of the neural models")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--tag", default="default", help="name of the MQ-CNN-IQF configuration")
     p.add_argument("--mqcnn-kwargs", default="{}", help="JSON of MQCNNEstimator keyword arguments")

@@ -26,19 +26,23 @@ def test_early_stopping_flag_parses():
     assert B.parse_args(["--split", "validation", "--datasets", "m4_hourly"]).early_stopping is False
 
 
-def test_lever_table_names_early_stopping_and_the_defaults_commit():
+def test_lever_table_names_early_stopping_steps_and_the_defaults_commit():
     metrics = {k: 1.0 for k in B.RATIO_METRICS}
     recs = [{"split": "validation", "dataset": "d", "model": "auto_ets", "tag": "default", "seed": None,
              "metrics": dict(metrics), "train_s": 1.0, "predict_s": 0.0}]
-    for tag, early, value in (("default", False, 0.9), ("early", True, 0.95)):
+    for tag, early, value, steps in (("default", False, 0.9, 400), ("early", True, 0.95, 400),
+                                     ("long", False, 0.97, 1200)):
         recs.append({"split": "validation", "dataset": "d", "model": "mqcnn", "tag": tag, "seed": 0,
                      "metrics": {k: value for k in B.RATIO_METRICS}, "train_s": 1.0, "predict_s": 0.0,
-                     "mqcnn_kwargs": {}, "early_stopping": early, "commit": "abc1234+dirty" if early else "abc1234"})
+                     "mqcnn_kwargs": {}, "early_stopping": early, "commit": "abc1234+dirty" if early else "abc1234",
+                     "steps": steps})
     table, _ = B.compare_tags({"records": {str(i): r for i, r in enumerate(recs)}}, "validation", ["d"],
-                              ["default", "early"])
-    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| default") or line.startswith("| early")}
+                              ["default", "early", "long"])
+    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| ")}
     assert "| defaults of abc1234 | 0 | 0.900 \\| 0.900 | **0.900** | **0.900** |" in rows["| default"]
     assert "defaults of abc1234, early stopping on the training series' last H values | 0 | 0.950 \\| 0.950 |" in rows["| early"]
+    # a tag trained for other than the protocol's steps says so
+    assert "defaults of abc1234, 1200 training steps (the baselines' 400) | 0 | 0.970 \\| 0.970 |" in rows["| long"]
 
 
 def test_validation_windows_cut_one_horizon_each():

@@ -106,6 +106,10 @@ class MQCNNEstimator(ForkingEstimator):
     loss                                            {"loss_units": "volume"}]`` (about 2x the
                                                     training time; no gain measured with the
                                                     statistical members in the mix)
+    the training length the accuracy benchmark      ``trainer_kwargs={"max_epochs": 8}`` (with the
+    measured (400 steps of batch 32); on a few      default 50 batches per epoch; the default is
+    thousand values or fewer, longer training       100 epochs)
+    made the network vary widely between seeds
     datasets too large for memory                   ``cache_data=False``
     several GPUs or nodes                           ``trainer_kwargs={"strategy": "ddp", ...}``
     ==============================================  ==================================================
