@@ -113,8 +113,28 @@ RATIO_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
 # data windows
 
 
-def windows(name: str, data_dir: Optional[str], split: str, max_series: Optional[int]):
-    """(metadata, training entries, forecast inputs, truths (n, H), dropped count)."""
+def history_length(horizons: int, H: int, season: int) -> int:
+    """Values each series keeps with ``--max-history K``: its last ``K H``,
+    but at least two seasons (the seasonal members and MASE's seasonal error
+    need one pair of same-phase values)."""
+    return max(horizons * H, 2 * season)
+
+
+def last_values(entry: Dict[str, Any], n: int) -> Dict[str, Any]:
+    """``entry`` with only its last ``n`` target values, its start moved to
+    the first of them (covariates are not used by the benchmark)."""
+    target = np.asarray(entry["target"])
+    drop = max(len(target) - n, 0)
+    return dict(entry, target=target[drop:], start=entry["start"] + drop)
+
+
+def windows(name: str, data_dir: Optional[str], split: str, max_series: Optional[int],
+            max_history: Optional[int] = None):
+    """(metadata, training entries, forecast inputs, truths (n, H), dropped count).
+
+    ``max_series``: only the first N series. ``max_history``: every training
+    series and forecast input cut to its last :func:`history_length` values
+    (short histories on the same windows; the truths are unchanged)."""
     from gluonts_iqf.datasets import load
 
     ds = load(name, data_dir=data_dir)
@@ -123,13 +143,18 @@ def windows(name: str, data_dir: Optional[str], split: str, max_series: Optional
     test = list(ds.test)
     if max_series:
         train, test = train[:max_series], test[:max_series]
+    keep_n = history_length(max_history, H, season_length(ds.metadata.freq)) if max_history else None
+
+    def cut_history(entries):
+        return entries if keep_n is None else [last_values(e, keep_n) for e in entries]
+
     if split == "test":
         inputs = [dict(e, target=np.asarray(e["target"])[:-H]) for e in test]
         truth = [np.asarray(e["target"], dtype=float)[-H:] for e in test]
-        return ds.metadata, train, inputs, truth, 0
+        return ds.metadata, cut_history(train), cut_history(inputs), truth, 0
     cut = VALIDATION_CUTS[split] * H
     keep = [e for e in train if len(e["target"]) > cut]
-    inputs = [dict(e, target=np.asarray(e["target"])[:-cut]) for e in keep]
+    inputs = cut_history([dict(e, target=np.asarray(e["target"])[:-cut]) for e in keep])
     truth = [np.asarray(e["target"], dtype=float)[len(e["target"]) - cut:][:H] for e in keep]
     return ds.metadata, inputs, inputs, truth, len(train) - len(keep)
 
@@ -308,7 +333,8 @@ def run(args) -> Dict[str, Any]:
     cfg = {"steps": args.steps, "batch_size": args.batch_size, "mqcnn_kwargs": args.mqcnn_kwargs,
            "early_stopping": args.early_stopping}
     for dataset in args.datasets:
-        metadata, train, inputs, truth, dropped = windows(dataset, args.raw_data_dir, args.split, args.max_series)
+        metadata, train, inputs, truth, dropped = windows(
+            dataset, args.raw_data_dir, args.split, args.max_series, args.max_history)
         print(f"[{args.split}] {dataset}: {len(inputs)} windows, H={metadata.prediction_length}, "
               f"freq={metadata.freq}" + (f", {dropped} series too short" if dropped else ""), flush=True)
         stat_q: Dict[str, Tuple[np.ndarray, float, int]] = {}  # quantiles, seconds, refits; fitted once here
@@ -339,7 +365,8 @@ def run(args) -> Dict[str, Any]:
                 metrics = score(forecasts, inputs, truth, metadata.freq)
                 rec = {"split": args.split, "dataset": dataset, "model": model, "tag": tag, "seed": seed,
                        "metrics": metrics, "train_s": train_s, "predict_s": predict_s,
-                       "windows": len(inputs), "dropped": dropped, "season_1_refits": refits, "steps": args.steps if model in NEURAL else None,
+                       "windows": len(inputs), "dropped": dropped, "max_series": args.max_series,
+                       "max_history": args.max_history, "season_1_refits": refits, "steps": args.steps if model in NEURAL else None,
                        "batch_size": args.batch_size if model in NEURAL else None,
                        "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None,
                        "early_stopping": bool(args.early_stopping) if model in NEURAL else None, **environment()}
@@ -355,10 +382,13 @@ def run(args) -> Dict[str, Any]:
 # tables
 
 
-def summarise(results: Dict[str, Any], split: str, datasets: Sequence[str], tag: str) -> Dict[str, Any]:
+def summarise(results: Dict[str, Any], split: str, datasets: Sequence[str], tag: str,
+              max_history: Optional[int] = None) -> Dict[str, Any]:
     """Per dataset and model: mean metrics over seeds (and their min/max);
-    ratios of ours to the best baseline and their geometric means."""
-    recs = [r for r in results["records"].values() if r["split"] == split and r["dataset"] in datasets]
+    ratios of ours to the best baseline and their geometric means. Only the
+    records of histories cut to ``max_history`` horizons (None: uncut)."""
+    recs = [r for r in results["records"].values() if r["split"] == split and r["dataset"] in datasets
+            and r.get("max_history") == max_history]
     table: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for r in recs:
         if r["model"] == "mqcnn" and r["tag"] != tag:
@@ -393,6 +423,9 @@ def summarise(results: Dict[str, Any], split: str, datasets: Sequence[str], tag:
 
 def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args) -> Tuple[str, str]:
     heading = f"## Accuracy on the {split} windows"
+    cut = getattr(args, "max_history", None)
+    if cut:
+        heading += f", histories cut to {cut} horizons"
     table, ratios, best, geo = summary["table"], summary["ratios"], summary["best"], summary["geomean"]
     models = [m for m in ALL_MODELS if any(m in table.get(d, {}) for d in datasets)]
     any_rec = next((c["runs"][0] for d in table.values() for c in d.values()), {})
@@ -422,10 +455,14 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
         "test": "Each reported configuration is scored once on these windows (the datasets' standard test "
                 "windows); nothing is chosen here.",
     }[split]
+    if cut:
+        rule = (f"The same windows with short histories: every series cut to its last {cut} horizons (at "
+                f"least two seasons) before training and forecasting, the truths unchanged. " + rule)
     lines += [rule, "",
               f"Command: `python benchmarks/bench_accuracy.py --split {split} --data-dir DIR "
               f"--datasets {','.join(datasets)} --steps {args.steps} --batch-size {args.batch_size} "
-              f"--seeds {','.join(str(s) for s in args.seeds)} --tag {args.tag}`  ",
+              f"--seeds {','.join(str(s) for s in args.seeds)} --tag {args.tag}"
+              + (f" --max-history {cut}" if cut else "") + "`  ",
               f"Code: MQ-CNN-IQF rows {provenance(True)}, baselines {provenance(False)}; versions "
               f"{json.dumps(any_rec.get('versions', {}))}; {any_rec.get('cpu', '?')}  ",
               f"Neural models: {args.steps} steps of batch {args.batch_size}, training seeds "
@@ -463,21 +500,26 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
     return "\n".join(lines), heading
 
 
-def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Sequence[str]) -> Tuple[str, str]:
+def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Sequence[str],
+                 max_history: Optional[int] = None) -> Tuple[str, str]:
     """Markdown table of MQ-CNN-IQF configurations (tags) on ``split``: per
     dataset ours / best baseline for mean wQL and MASE (seed means), their
     geometric means, and the seeds and settings of each tag (a tag run with
-    the defaults names the commits it ran at)."""
+    the defaults names the commits it ran at). ``max_history`` as
+    :func:`summarise`."""
     heading = f"## Accuracy levers on the {split} windows"
+    if max_history:
+        heading += f", histories cut to {max_history} horizons"
     lines = [heading, "",
              "Each MQ-CNN-IQF configuration (tag) against the best baseline of each dataset and metric "
              "(the baselines of the section above), mean over the tag's seeds; `wQL | MASE` per cell; "
              "bold: the lower geometric mean of each metric.", ""]
     rows = []
     for tag in tags:
-        summ = summarise(results, split, datasets, tag)
+        summ = summarise(results, split, datasets, tag, max_history)
         runs = [r for r in results["records"].values()
-                if r["split"] == split and r["model"] == "mqcnn" and r["tag"] == tag]
+                if r["split"] == split and r["model"] == "mqcnn" and r["tag"] == tag
+                and r.get("max_history") == max_history]
         if not runs:
             continue
         seeds = sorted({r["seed"] for r in runs})
@@ -539,6 +581,8 @@ def parse_args(argv=None):
                         "of least loss on those (GluonTS's validation_data); use with a --tag of its own")
     p.add_argument("--force", action="store_true", help="recompute records that exist")
     p.add_argument("--max-series", type=int, default=None)
+    p.add_argument("--max-history", type=int, default=None, metavar="K",
+                   help="cut every series to its last K horizons (at least two seasons) of history")
     p.add_argument("--threads", type=int, default=1)
     add_data_dir_option(p)
     args = p.parse_args(argv)
@@ -549,6 +593,8 @@ def parse_args(argv=None):
         p.error(f"unknown model(s) {bad}; choose from {', '.join(ALL_MODELS)}")
     if args.steps < BATCHES_PER_EPOCH or args.steps % BATCHES_PER_EPOCH:
         p.error(f"--steps must be a positive multiple of {BATCHES_PER_EPOCH}")
+    if args.max_history is not None and args.max_history < 1:
+        p.error(f"--max-history must be at least 1 horizon, got {args.max_history}")
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     try:
         args.mqcnn_kwargs = json.loads(args.mqcnn_kwargs)
@@ -563,13 +609,14 @@ def main(argv=None) -> int:
     if args.merge:
         merge_results(Path(args.output), [f for f in args.merge.split(",") if f])
     results = load_results(Path(args.output)) if args.summary_only else run(args)
-    summary = summarise(results, args.split, args.datasets, args.tag)
+    summary = summarise(results, args.split, args.datasets, args.tag, args.max_history)
     text, heading = markdown(summary, args.split, args.datasets, args)
     print(text)
     if args.markdown:
         write_section(Path(args.markdown), heading, text)
     if args.compare:
-        table, theading = compare_tags(results, args.split, args.datasets, [t for t in args.compare.split(",") if t])
+        table, theading = compare_tags(results, args.split, args.datasets, [t for t in args.compare.split(",") if t],
+                                       args.max_history)
         print(table)
         if args.markdown:
             write_section(Path(args.markdown), theading, table)

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import bench_accuracy as B  # noqa: E402
@@ -24,6 +25,14 @@ def test_early_stopping_flag_parses():
     args = B.parse_args(["--split", "validation", "--datasets", "m4_hourly", "--early-stopping"])
     assert args.early_stopping is True
     assert B.parse_args(["--split", "validation", "--datasets", "m4_hourly"]).early_stopping is False
+
+
+def test_max_history_flag_parses_and_rejects_nothing_kept():
+    base = ["--split", "validation", "--datasets", "m4_hourly"]
+    assert B.parse_args(base + ["--max-history", "2"]).max_history == 2
+    assert B.parse_args(base).max_history is None
+    with pytest.raises(SystemExit):
+        B.parse_args(base + ["--max-history", "0"])
 
 
 def test_lever_table_names_early_stopping_steps_and_the_defaults_commit():
@@ -62,6 +71,26 @@ def test_validation_windows_cut_one_horizon_each():
             np.testing.assert_array_equal(y, t[len(t) - k * H: len(t) - (k - 1) * H])
 
 
+def test_max_history_keeps_the_last_horizons_of_every_series():
+    """``--max-history K`` cuts each training series and forecast input to
+    its last max(K H, two seasons) values, moving its start to the first
+    kept value; the truths are those of the uncut windows (embedded
+    m4_hourly: H = 48, season 24)."""
+    assert B.history_length(3, 48, 24) == 144 and B.history_length(1, 4, 52) == 104
+    for split in ("validation", "test"):
+        md, train, inputs, truth, _ = B.windows("m4_hourly", None, split, 3)
+        _, short_train, short_inputs, short_truth, _ = B.windows("m4_hourly", None, split, 3, max_history=2)
+        for full, short in list(zip(train, short_train)) + list(zip(inputs, short_inputs)):
+            t = np.asarray(full["target"])
+            np.testing.assert_array_equal(short["target"], t[-96:])
+            assert short["start"] == full["start"] + (len(t) - 96)
+        for y, z in zip(truth, short_truth):
+            np.testing.assert_array_equal(y, z)
+    # a series shorter than the kept length stays whole
+    e = {"target": np.arange(5.0), "start": train[0]["start"]}
+    assert B.last_values(e, 10)["start"] == e["start"] and len(B.last_values(e, 10)["target"]) == 5
+
+
 def test_mase_is_averaged_over_the_series_where_it_is_defined():
     """A series whose history never changes has an infinite MASE in GluonTS;
     the benchmark's MASE is the mean over the others (worked out by hand:
@@ -95,3 +124,26 @@ def test_summary_of_runs_recorded_before_and_after_a_new_metric():
     cell = summ["table"]["d"]["mqcnn"]
     assert set(cell["mean"]) == set(B.RATIO_METRICS) and cell["mean"]["MASE"] == 0.75
     assert summ["ratios"]["MASE"]["d"] == 0.75
+
+
+def test_summary_and_lever_table_keep_cut_histories_apart():
+    """Records of histories cut by ``--max-history`` are summarised only
+    with their own kind: uncut records (older ones lack the key) and cut
+    ones never share a mean, and the headings say which is which."""
+    base = {"split": "validation", "dataset": "d", "train_s": 1.0, "predict_s": 0.0, "commit": "abc1234",
+            "steps": 400, "mqcnn_kwargs": {}}
+    keys = B.RATIO_METRICS + ("Coverage[0.1]", "Coverage[0.5]", "Coverage[0.9]", "crossing_rate")
+    recs = [dict(base, model="auto_ets", tag="default", seed=None, metrics=dict.fromkeys(keys, 1.0)),
+            dict(base, model="mqcnn", tag="default", seed=0, metrics=dict.fromkeys(keys, 0.9)),
+            dict(base, model="auto_ets", tag="default", seed=None, max_history=2, metrics=dict.fromkeys(keys, 2.0)),
+            dict(base, model="mqcnn", tag="default", seed=0, max_history=2, metrics=dict.fromkeys(keys, 1.0))]
+    results = {"records": {str(i): r for i, r in enumerate(recs)}}
+    assert B.summarise(results, "validation", ["d"], "default")["ratios"]["MASE"]["d"] == 0.9
+    assert B.summarise(results, "validation", ["d"], "default", 2)["ratios"]["MASE"]["d"] == 0.5
+    table, heading = B.compare_tags(results, "validation", ["d"], ["default"], 2)
+    assert heading == "## Accuracy levers on the validation windows, histories cut to 2 horizons"
+    assert "0.500 \\| 0.500" in table
+    args = B.parse_args(["--split", "validation", "--datasets", "d", "--max-history", "2"])
+    text, heading = B.markdown(B.summarise(results, "validation", ["d"], "default", 2), "validation", ["d"], args)
+    assert heading == "## Accuracy on the validation windows, histories cut to 2 horizons"
+    assert "--max-history 2`" in text and "last 2 horizons" in text

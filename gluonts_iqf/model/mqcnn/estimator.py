@@ -3,6 +3,7 @@
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 from gluonts.core.component import validated
 from gluonts.dataset.common import Dataset
 from gluonts.model.forecast_generator import ForecastGenerator
@@ -30,9 +31,18 @@ from .statistical import (  # noqa: F401 (the defaults are also read from here)
     DEFAULT_THETA_WEIGHT,
     WEEKS_PER_YEAR,
     check_outlier_z,
+    check_share_values,
     check_statistical_weights,
+    data_share_factor,
     default_statistical_season,
+    shrink_network,
 )
+
+def observed_values(training_data: Dataset) -> int:
+    """The number of observed (finite) target values over the entries of
+    ``training_data``."""
+    return int(sum(np.isfinite(np.asarray(entry["target"], dtype=float)).sum() for entry in training_data))
+
 
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402
@@ -314,6 +324,13 @@ class MQCNNEstimator(ForkingEstimator):
         network that leaves the series' range (on little training data it
         can extrapolate a trend into a flat series) gives way to the
         members. Default 0: off.
+    network_share_values
+        With ``N0 > 0``, the network's prior share is multiplied by ``min(1,
+        N / N0)``, ``N`` the observed target values of the training data,
+        and the members share the rest
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.data_share_factor`): a
+        network trained on a few hundred values weighs little. Default 0:
+        off.
     attention_heads, attention_dim
         With ``attention_heads >= 1``, MQ-Transformer's horizon-specific
         decoder-encoder attention (:class:`~gluonts_iqf.nn.attention.HorizonAttention`):
@@ -396,6 +413,7 @@ class MQCNNEstimator(ForkingEstimator):
         member_recent_cuts: int = RECENT_CUTS,
         member_recent_power: float = RECENT_POWER,
         network_outlier_z: float = 0.0,
+        network_share_values: int = 0,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length
@@ -473,6 +491,9 @@ class MQCNNEstimator(ForkingEstimator):
         self.member_recent_power = member_recent_power
         check_outlier_z(network_outlier_z)
         self.network_outlier_z = network_outlier_z
+        check_share_values(network_share_values)
+        self.network_share_values = network_share_values
+        self._training_values: Optional[int] = None  # counted by train_model when network_share_values > 0
         check_at_least("attention_heads", attention_heads, 0)
         check_at_least("attention_dim", attention_dim, 1)
         self.attention_heads = attention_heads
@@ -534,10 +555,12 @@ class MQCNNEstimator(ForkingEstimator):
         of an ensemble warm-starts each member from its counterpart."""
         if not self.members:
             self._member_backtest = self._shared_member_backtest(training_data)
+            self._training_values = observed_values(training_data) if self.network_share_values > 0 else None
             try:
                 return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
             finally:
                 self._member_backtest = None
+                self._training_values = None
         return train_ensemble(self._member_estimators(), training_data, validation_data, from_predictor, **kwargs)
 
     def fit_member_backtest(self, training_data: Dataset) -> Optional[MemberBacktest]:
@@ -587,11 +610,15 @@ class MQCNNEstimator(ForkingEstimator):
         """The Theta, damped-trend, CES and seasonal naive weights of the
         network: the estimator's, moved by the members' backtest losses
         (:func:`~gluonts_iqf.model.mqcnn.calibration.skill_weights`) when
-        there is a backtest."""
+        there is a backtest, then with ``network_share_values`` the
+        network's share shrunk by the training data's size
+        (:func:`~gluonts_iqf.model.mqcnn.statistical.shrink_network`)."""
         weights = self._prior_weights()
-        if backtest is None:
-            return weights
-        return skill_weights(weights, backtest.loss, self.member_skill_power)
+        if backtest is not None:
+            weights = skill_weights(weights, backtest.loss, self.member_skill_power)
+        if self._training_values is not None:
+            weights = shrink_network(weights, data_share_factor(self._training_values, self.network_share_values))
+        return weights
 
     def forecast_generator(self) -> ForecastGenerator:
         return self.distr_output.forecast_generator

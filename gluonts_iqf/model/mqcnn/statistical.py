@@ -193,6 +193,38 @@ def check_outlier_z(network_outlier_z: float) -> None:
         raise ValueError(f"network_outlier_z must be finite and >= 0, got {network_outlier_z}")
 
 
+def check_share_values(network_share_values: int) -> None:
+    """ValueError unless ``network_share_values`` is an integer >= 0."""
+    if isinstance(network_share_values, bool) or not isinstance(network_share_values, int) \
+            or network_share_values < 0:
+        raise ValueError(f"network_share_values must be an integer >= 0, got {network_share_values!r}")
+
+
+def data_share_factor(training_values: int, full_values: int) -> float:
+    """``min(1, N / N0)``: the fraction of its prior share that a network
+    trained on ``training_values`` observed values keeps, full at
+    ``full_values`` (0: always full). On a few hundred values the network
+    learns little about how a series continues and can extrapolate a trend
+    the data do not support; the members are fitted per series and do not
+    depend on the training set's size."""
+    if full_values <= 0:
+        return 1.0
+    return min(1.0, max(training_values, 0) / full_values)
+
+
+def shrink_network(weights: Sequence[float], factor: float) -> List[float]:
+    """The members' weights (in :data:`MEMBERS` order; the network has ``1 -
+    sum``) rescaled so that the network keeps ``factor`` of its share and
+    the members share the rest in their own proportions. Unchanged when
+    ``factor`` is 1 or no member has a weight (the network is the whole
+    forecast then)."""
+    total = sum(weights)
+    if factor >= 1.0 or total <= 0.0:
+        return [float(w) for w in weights]
+    network = max(1.0 - total, 0.0) * max(factor, 0.0)
+    return [float(w) * (1.0 - network) / total for w in weights]
+
+
 def member_quantiles(
     knot_values: Tensor, beta_l: Tensor, beta_r: Tensor, loc: Tensor, scale: Tensor, knot_levels: Sequence[float]
 ) -> Tensor:
