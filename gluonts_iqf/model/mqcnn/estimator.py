@@ -28,6 +28,7 @@ from .statistical import (  # noqa: F401 (the defaults are also read from here)
     DEFAULT_CES_WEIGHT,
     DEFAULT_DAMPED_WEIGHT,
     DEFAULT_NAIVE_WEIGHT,
+    DEFAULT_SHARE_VALUES,
     DEFAULT_THETA_WEIGHT,
     WEEKS_PER_YEAR,
     check_outlier_z,
@@ -329,8 +330,9 @@ class MQCNNEstimator(ForkingEstimator):
         N / N0)``, ``N`` the observed target values of the training data,
         and the members share the rest
         (:func:`~gluonts_iqf.model.mqcnn.statistical.data_share_factor`): a
-        network trained on a few hundred values weighs little. Default 0:
-        off.
+        network trained on a few hundred values weighs little (on a few
+        hundred yearly values it can extrapolate a trend into flat series).
+        Default ``DEFAULT_SHARE_VALUES``, 5,000; 0: off.
     attention_heads, attention_dim
         With ``attention_heads >= 1``, MQ-Transformer's horizon-specific
         decoder-encoder attention (:class:`~gluonts_iqf.nn.attention.HorizonAttention`):
@@ -413,7 +415,7 @@ class MQCNNEstimator(ForkingEstimator):
         member_recent_cuts: int = RECENT_CUTS,
         member_recent_power: float = RECENT_POWER,
         network_outlier_z: float = 0.0,
-        network_share_values: int = 0,
+        network_share_values: int = DEFAULT_SHARE_VALUES,
     ) -> None:
         check_at_least("prediction_length", prediction_length, 1)
         season = get_seasonality(freq) if season_length is None else season_length

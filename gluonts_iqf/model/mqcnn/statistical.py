@@ -85,6 +85,10 @@ DEFAULT_THETA_WEIGHT = 0.2
 DEFAULT_DAMPED_WEIGHT = 0.2
 DEFAULT_CES_WEIGHT = 0.2
 DEFAULT_NAIVE_WEIGHT = 0.0
+#: training values at which the network keeps its whole prior share
+#: (:func:`data_share_factor`; chosen on the validation windows, full and
+#: with cut histories, see benchmarks/RESULTS.md)
+DEFAULT_SHARE_VALUES = 5000
 
 #: Season of the statistical members on weekly data: the yearly cycle, as
 #: statsforecast and R's forecast take it (the network's lags keep GluonTS's

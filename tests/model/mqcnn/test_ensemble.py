@@ -100,9 +100,11 @@ def test_members_share_one_backtest(tmp_path, data, monkeypatch):
     """Members whose backtest settings agree (the loss units do not enter
     them) fit the statistical members' backtest once, and each trained
     member carries what it would have fitted alone (calibration and
-    weights, exact); a member with other cuts fits its own; nothing shared
+    weights, the network's share shrunk by the training size, exact); a member with other cuts fits its own; nothing shared
     is kept after training."""
     from gluonts_iqf.model.mqcnn.calibration import skill_weights
+    from gluonts_iqf.model.mqcnn.estimator import observed_values
+    from gluonts_iqf.model.mqcnn.statistical import data_share_factor, shrink_network
 
     calls = []
     fit = MQCNNEstimator.fit_member_backtest
@@ -121,8 +123,9 @@ def test_members_share_one_backtest(tmp_path, data, monkeypatch):
         model = member.model
         assert model.member_calibration == alone.calibration is not None
         priors = member_est._prior_weights()
-        assert [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight] == skill_weights(
-            priors, alone.loss, member_est.member_skill_power)
+        share = data_share_factor(observed_values(data[:6]), member_est.network_share_values)
+        assert [model.theta_weight, model.damped_weight, model.ces_weight, model.naive_weight] == shrink_network(
+            skill_weights(priors, alone.loss, member_est.member_skill_power), share)
     calls.clear()
     est = estimator(tmp_path / "two", members=[{"loss_units": "volume"}, {"calibration_origins": 2}])
     net = est.train(data[:6]).prediction_net

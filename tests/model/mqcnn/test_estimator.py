@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -279,6 +280,42 @@ def test_statistical_weight_defaults(tmp_path):
             estimator(tmp_path, **bad)
     assert module.model.statistical_combination == "inverse_variance"
     assert estimator(tmp_path, statistical_combination="fixed").create_lightning_module().model.statistical_combination == "fixed"
+
+
+def test_network_share_values_shrinks_the_network_by_the_training_size(tmp_path):
+    """With network_share_values = N0 the estimator counts the observed
+    training values N (missing ones not counted) and trains a module whose
+    network share is the prior's times min(1, N / N0), the members keeping
+    their proportions; off (0) and at N >= N0 the weights are the
+    estimator's (the default N0, 5,000, would shrink it here); the setting round-trips through serde; bad values are
+    named."""
+    from gluonts.core import serde
+
+    from gluonts_iqf.model.mqcnn.estimator import DEFAULT_SHARE_VALUES, observed_values
+
+    rng = np.random.default_rng(0)
+    data = [{"start": pd.Period("2020-01-01 00:00", freq="h"), "target": 10 + rng.standard_normal(200)}
+            for _ in range(3)]
+    data[0]["target"][:50] = np.nan
+    n = observed_values(data)
+    assert n == 550
+    est = estimator(tmp_path, batches=1, network_share_values=2200)
+    assert serde.decode(serde.encode(est)).network_share_values == 2200
+    model = est.train(data).prediction_net.model
+    members = [model.theta_weight, model.damped_weight, model.ces_weight]
+    # the skill weights move the members' split; the network's share is
+    # the default's 0.4 times 550 / 2200
+    assert 1 - sum(members) - model.naive_weight == pytest.approx(0.4 * 0.25, abs=1e-12)
+    assert estimator(tmp_path).network_share_values == DEFAULT_SHARE_VALUES == 5000
+    same = estimator(tmp_path, batches=1, network_share_values=0).train(data).prediction_net.model
+    ratio = [a / b for a, b in zip(members, [same.theta_weight, same.damped_weight, same.ces_weight])]
+    assert ratio == pytest.approx([ratio[0]] * 3, rel=1e-12)  # the members keep their proportions
+    full = estimator(tmp_path, batches=1, network_share_values=550).train(data).prediction_net.model
+    assert [full.theta_weight, full.damped_weight, full.ces_weight] == \
+        [same.theta_weight, same.damped_weight, same.ces_weight]
+    assert est._training_values is None  # counted for one training only
+    with pytest.raises(ValueError, match="network_share_values"):
+        estimator(tmp_path, network_share_values=-1)
 
 
 def test_loss_units_default(tmp_path):

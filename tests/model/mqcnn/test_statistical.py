@@ -11,10 +11,13 @@ from gluonts_iqf.model.mqcnn.statistical import (
     MAX_WIDENING,
     RELATIVE_SPREAD_CEILING,
     RELATIVE_SPREAD_FLOOR,
+    check_share_values,
+    data_share_factor,
     inverse_variance_weights,
     member_quantiles,
     mix_statistical,
     outlier_factor,
+    shrink_network,
     widen_by_disagreement,
 )
 from gluonts_iqf.nn.ces import ces_forecast
@@ -297,3 +300,24 @@ def test_network_outlier_z_gives_a_far_network_way(dtype):
     assert torch.isfinite(on).all() and (on.diff(dim=-1) > 0).all()
     fixed = mix_statistical(args, loc, scale, y, obs, LEVELS, 1, 0.2, 0.2, "fixed", 0.2, network_outlier_z=2.0)[0][0]
     assert float((fixed[0, :, med] - level).abs().max()) < 1.0
+
+
+def test_data_share_factor_and_shrink_network_closed_form():
+    """min(1, N / N0), 1 when off (N0 = 0); the network's share (1 - sum of
+    the members' weights) times the factor, the members sharing the rest in
+    their own proportions (exact up to 1e-15); no change at factor 1 or
+    without members."""
+    assert data_share_factor(500, 2000) == 0.25
+    assert data_share_factor(5000, 2000) == 1.0 and data_share_factor(10, 0) == 1.0
+    assert data_share_factor(-3, 100) == 0.0
+    weights = [0.2, 0.1, 0.1, 0.0]  # network 0.6
+    out = shrink_network(weights, 0.25)  # network 0.15, members 0.85 in proportions 2:1:1
+    assert out == pytest.approx([0.425, 0.2125, 0.2125, 0.0], abs=1e-15)
+    assert 1 - sum(out) == pytest.approx(0.15, abs=1e-15)
+    assert shrink_network(weights, 0.0) == pytest.approx([0.5, 0.25, 0.25, 0.0], abs=1e-15)
+    assert shrink_network(weights, 1.0) == weights
+    assert shrink_network([0.0, 0.0, 0.0, 0.0], 0.1) == [0.0, 0.0, 0.0, 0.0]
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(ValueError, match="network_share_values"):
+            check_share_values(bad)
+    check_share_values(0)
