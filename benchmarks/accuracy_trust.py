@@ -264,21 +264,6 @@ def pooled_report(results: Dict[str, Any], splits: Sequence[str], datasets: Sequ
     return lines + [""]
 
 
-def fill_tag(results: Dict[str, Any], tag: str, source: str) -> Dict[str, Any]:
-    """``results`` with the MQ-CNN-IQF records of ``source`` copied under
-    ``tag`` (marked ``filled_from``) for every window and dataset where
-    ``tag`` has none: for a setting that by construction changes nothing
-    there (e.g. a share that shrinks only below some training size). The
-    input is not changed."""
-    have = {(r["split"], r["dataset"]) for r in results["records"].values()
-            if r["model"] == "mqcnn" and r["tag"] == tag}
-    records = dict(results["records"])
-    for key, r in results["records"].items():
-        if r["model"] == "mqcnn" and r["tag"] == source and (r["split"], r["dataset"]) not in have:
-            records[f"{key}|filled:{tag}"] = dict(r, tag=tag, filled_from=source)
-    return dict(results, records=records)
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--results", default="benchmarks/results/accuracy.json")
@@ -286,9 +271,6 @@ def parse_args(argv=None):
     p.add_argument("--datasets", default=",".join(DEV_SUITE))
     p.add_argument("--tag", default="default", help="the MQ-CNN-IQF configuration of the first table")
     p.add_argument("--neutral", default="", help="TAG_A,TAG_B: one configuration run with two seed sets")
-    p.add_argument("--fill", default="", metavar="TAG",
-                   help="windows and datasets without records of --tag take TAG's (a setting that changes "
-                        "nothing there by construction)")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
     if args.neutral:
@@ -304,8 +286,6 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = load_results(Path(args.results))
-    if args.fill:
-        results = fill_tag(results, args.tag, args.fill)
     text = report(results, args.datasets, args.tag, args.neutral)
     print(text)
     if args.markdown:

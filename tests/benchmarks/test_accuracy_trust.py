@@ -120,20 +120,3 @@ def test_report_pools_the_held_out_windows(tmp_path):
     only_test = [r for r in recs if r["split"] == "test"]
     assert "held-out windows pooled" not in T.report(_results(only_test), ["a"], "default", None)
 
-
-def test_fill_tag_copies_the_source_where_the_tag_has_no_records():
-    """--fill: a window and dataset without records of the tag take the
-    source tag's (marked), one with records keeps its own; the input is not
-    changed and the baselines are not copied."""
-    recs = [_record("test", "a", "mqcnn", 1.0), _record("test", "a", "mqcnn", 1.2, seed=1),
-            _record("test", "b", "mqcnn", 2.0), _record("test", "b", "mqcnn", 1.5, tag="new"),
-            _record("test", "a", "auto_ets", 3.0)]
-    results = _results(recs)
-    filled = T.fill_tag(results, "new", "default")
-    assert len(results["records"]) == 5 and len(filled["records"]) == 7
-    new = [r for r in filled["records"].values() if r["model"] == "mqcnn" and r["tag"] == "new"]
-    assert sorted((r["dataset"], r["metrics"]["MASE"], r.get("filled_from")) for r in new) == [
-        ("a", 1.0, "default"), ("a", 1.2, "default"), ("b", 1.5, None)]
-    table = T.summarise(filled, "test", ["a", "b"], "new")["table"]
-    assert table["a"]["mqcnn"]["mean"]["MASE"] == pytest.approx(1.1) and table["b"]["mqcnn"]["mean"]["MASE"] == 1.5
-    assert T.parse_args(["--fill", "default"]).fill == "default" and T.parse_args([]).fill == ""

@@ -92,7 +92,11 @@ class MQCNNEstimator(ForkingEstimator):
                                                     loss on a backtest of the training series and
                                                     per series by its errors on the series' last
                                                     horizons, combined per series by their
-                                                    inverse variances
+                                                    inverse variances; the network's share
+                                                    shrinks below 5,000 training values
+    small training sets (a few hundred values)      the defaults (``network_share_values=5000``);
+                                                    ``network_share_values=0`` keeps the
+                                                    network's full share however little data
     near-periodic series (next season repeats the   ``naive_weight=0.15`` (a seasonal naive member;
     last)                                           not a default: it did not improve both
                                                     validation windows)
