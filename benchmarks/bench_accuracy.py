@@ -41,7 +41,12 @@ Results are kept per (split, dataset, model, tag, seed) in ``--output``
 (JSON): a re-run computes only the missing records (``--force`` recomputes),
 so baselines are fitted once while model variants (``--tag`` with
 ``--mqcnn-kwargs``) are compared on the validation split. ``--markdown``
-rewrites the RESULTS.md section of the split. ``--early-stopping`` trains
+rewrites the RESULTS.md section of the split. ``--max-history K`` cuts every
+series to its last K horizons (at least two seasons) before training and
+forecasting, the truths unchanged: short histories on the same windows
+(their records keyed apart; the tables read only the records of the cut
+asked for).
+``--early-stopping`` trains
 the neural models on the series without their last ``H`` values and keeps
 the epoch of least loss on those.
 
@@ -286,8 +291,12 @@ def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
 # records
 
 
-def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[int]) -> str:
-    return f"{split}|{dataset}|{model}|{tag}|{'-' if seed is None else seed}"
+def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[int],
+               max_history: Optional[int] = None) -> str:
+    """A record's key in the results file; histories cut by ``--max-history``
+    get their own keys."""
+    key = f"{split}|{dataset}|{model}|{tag}|{'-' if seed is None else seed}"
+    return key if max_history is None else f"{key}|history{max_history}"
 
 
 def load_results(path: Path) -> Dict[str, Any]:
@@ -348,7 +357,7 @@ def run(args) -> Dict[str, Any]:
             tag = args.tag if model == "mqcnn" else "default"
             seeds = args.seeds if model in NEURAL else [None]
             for seed in seeds:
-                key = record_key(args.split, dataset, model, tag, seed)
+                key = record_key(args.split, dataset, model, tag, seed, args.max_history)
                 if key in results["records"] and not args.force:
                     continue
                 predict_s, refits = 0.0, 0

@@ -147,3 +147,11 @@ def test_summary_and_lever_table_keep_cut_histories_apart():
     text, heading = B.markdown(B.summarise(results, "validation", ["d"], "default", 2), "validation", ["d"], args)
     assert heading == "## Accuracy on the validation windows, histories cut to 2 horizons"
     assert "--max-history 2`" in text and "last 2 horizons" in text
+
+
+def test_cut_histories_have_their_own_record_keys():
+    """A record of histories cut to K horizons never takes the key of the
+    uncut window's record (a re-run would otherwise skip it as done)."""
+    assert B.record_key("validation", "d", "mqcnn", "default", 0) == "validation|d|mqcnn|default|0"
+    assert B.record_key("validation", "d", "mqcnn", "default", 0, 2) == "validation|d|mqcnn|default|0|history2"
+    assert B.record_key("test", "d", "auto_ets", "default", None, 3).endswith("|-|history3")
