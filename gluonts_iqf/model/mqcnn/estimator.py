@@ -39,12 +39,6 @@ from .statistical import (  # noqa: F401 (the defaults are also read from here)
     shrink_network,
 )
 
-def observed_values(training_data: Dataset) -> int:
-    """The number of observed (finite) target values over the entries of
-    ``training_data``."""
-    return int(sum(np.isfinite(np.asarray(entry["target"], dtype=float)).sum() for entry in training_data))
-
-
 # Predictors saved before 0.2 name these classes by their path in this module.
 from .._forking.prediction import PredictionWindows  # noqa: F401,E402
 from .._forking.transform import (  # noqa: F401,E402
@@ -58,6 +52,20 @@ from .._forking.transform import (  # noqa: F401,E402
 
 #: Default forecast creation times per training window.
 DEFAULT_NUM_FORKING = 4
+
+
+def observed_values(training_data: Dataset, at_most: Optional[int] = None) -> int:
+    """The number of observed (finite) target values over the entries of
+    ``training_data``; with ``at_most``, the reading stops once that many are
+    counted (a large dataset read lazily is not read through for a count
+    that would change nothing)."""
+    total = 0
+    for entry in training_data:
+        total += int(np.isfinite(np.asarray(entry["target"], dtype=float)).sum())
+        if at_most is not None and total >= at_most:
+            break
+    return total
+
 
 #: Series per batch at prediction: the statistical members step through time
 #: with the whole batch at once, so a larger batch spreads each step's fixed
@@ -561,7 +569,8 @@ class MQCNNEstimator(ForkingEstimator):
         of an ensemble warm-starts each member from its counterpart."""
         if not self.members:
             self._member_backtest = self._shared_member_backtest(training_data)
-            self._training_values = observed_values(training_data) if self.network_share_values > 0 else None
+            self._training_values = (observed_values(training_data, at_most=self.network_share_values)
+                                     if self.network_share_values > 0 else None)
             try:
                 return super().train_model(training_data, validation_data, from_predictor=from_predictor, **kwargs)
             finally:

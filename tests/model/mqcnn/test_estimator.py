@@ -299,6 +299,7 @@ def test_network_share_values_shrinks_the_network_by_the_training_size(tmp_path)
     data[0]["target"][:50] = np.nan
     n = observed_values(data)
     assert n == 550
+    assert observed_values(data, at_most=100) == 150  # stops after the entry that reaches it
     est = estimator(tmp_path, batches=1, network_share_values=2200)
     assert serde.decode(serde.encode(est)).network_share_values == 2200
     model = est.train(data).prediction_net.model
