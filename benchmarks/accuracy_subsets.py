@@ -22,6 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import windows  # noqa: E402
 
+from gluonts_iqf.model.mqcnn.estimator import observed_values  # noqa: E402
+
 METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
 #: training sizes (observed values) of the second table's rows
 SIZE_EDGES = (0, 1000, 5000, math.inf)
@@ -65,7 +67,7 @@ def main(argv=None) -> None:
         sizes = {}
         for d in sorted({d for d, _ in means}):
             train = windows(d, args.data_dir, "validation", n)[1]
-            sizes[d] = sum(int(np.isfinite(np.asarray(e["target"], dtype=float)).sum()) for e in train)
+            sizes[d] = observed_values(train)
         for tag in tags:
             r = ratios(means, tag)
             print(f"| {n} | {tag} | {len(r)} | " + " | ".join(f"{geomean([x[m] for x in r.values()]):.3f}" for m in METRICS) + " |")
