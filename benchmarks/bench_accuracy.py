@@ -443,7 +443,8 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
         runs = [r for d in table.values() for m, c in d.items() if (m == "mqcnn") == ours for r in c["runs"]]
         commits = sorted({r.get("commit", "?") for r in runs})
         dates = sorted(r.get("date", "?") for r in runs)
-        return f"`{', '.join(commits)}` ({dates[0]} to {dates[-1]})" if runs else "-"
+        cpus = sorted({r.get("cpu", "?") for r in runs})
+        return f"`{', '.join(commits)}` ({dates[0]} to {dates[-1]}; {', '.join(cpus)})" if runs else "-"
     lines = [heading, ""]
     rule = {
         "validation": "Every default and setting of MQ-CNN-IQF is chosen on these windows (the last H values of "
@@ -473,7 +474,7 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
               f"--seeds {','.join(str(s) for s in args.seeds)} --tag {args.tag}"
               + (f" --max-history {cut}" if cut else "") + "`  ",
               f"Code: MQ-CNN-IQF rows {provenance(True)}, baselines {provenance(False)}; versions "
-              f"{json.dumps(any_rec.get('versions', {}))}; {any_rec.get('cpu', '?')}  ",
+              f"{json.dumps(any_rec.get('versions', {}))}  ",
               f"Neural models: {args.steps} steps of batch {args.batch_size}, training seeds "
               f"{', '.join(str(s) for s in args.seeds)} (mean shown, min-max in the JSON); MQ-CNN-IQF "
               f"configuration `{args.tag}`: {json.dumps(args.mqcnn_kwargs) if args.mqcnn_kwargs else 'defaults'}.",

@@ -131,7 +131,7 @@ def test_summary_and_lever_table_keep_cut_histories_apart():
     with their own kind: uncut records (older ones lack the key) and cut
     ones never share a mean, and the headings say which is which."""
     base = {"split": "validation", "dataset": "d", "train_s": 1.0, "predict_s": 0.0, "commit": "abc1234",
-            "steps": 400, "mqcnn_kwargs": {}}
+            "steps": 400, "mqcnn_kwargs": {}, "cpu": "CPU A", "date": "2026-12-06 10:00 UTC"}
     keys = B.RATIO_METRICS + ("Coverage[0.1]", "Coverage[0.5]", "Coverage[0.9]", "crossing_rate")
     recs = [dict(base, model="auto_ets", tag="default", seed=None, metrics=dict.fromkeys(keys, 1.0)),
             dict(base, model="mqcnn", tag="default", seed=0, metrics=dict.fromkeys(keys, 0.9)),
@@ -147,6 +147,8 @@ def test_summary_and_lever_table_keep_cut_histories_apart():
     text, heading = B.markdown(B.summarise(results, "validation", ["d"], "default", 2), "validation", ["d"], args)
     assert heading == "## Accuracy on the validation windows, histories cut to 2 horizons"
     assert "--max-history 2`" in text and "last 2 horizons" in text
+    # each group of rows names the machines it ran on
+    assert "MQ-CNN-IQF rows `abc1234` (2026-12-06 10:00 UTC to 2026-12-06 10:00 UTC; CPU A)" in text
 
 
 def test_cut_histories_have_their_own_record_keys():
