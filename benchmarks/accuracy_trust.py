@@ -21,6 +21,15 @@ the records of ``bench_accuracy.py`` (no model is run).
   cannot decide "no worse than the best baseline on every dataset" (a
   baseline that is best on one window is often not on the next), several
   windows pooled can.
+* **The baseline a forecaster would pick.** The best baseline of a window
+  is known only after it; a forecaster picks one per dataset on the window
+  before (the last H values of the series the models train on). Each
+  window's MQ-CNN-IQF divided by the baseline that was best on the
+  previous window.
+* **Choosing per dataset on the previous window.** With ``--choose
+  TAG_A,TAG_B``, the same choice between two MQ-CNN-IQF configurations
+  (per dataset, the better on the previous window): whether a validation
+  window can pick a configuration per dataset.
 * **Seeds.** With ``--neutral TAG_A,TAG_B``, two runs of one configuration
   with different training seeds: the change between them is the spread of a
   change that does nothing.
@@ -28,7 +37,8 @@ the records of ``bench_accuracy.py`` (no model is run).
 Usage::
 
     python benchmarks/accuracy_trust.py [--results benchmarks/results/accuracy.json] \\
-        [--markdown benchmarks/RESULTS.md] [--tag default] [--neutral default,seeds345]
+        [--markdown benchmarks/RESULTS.md] [--tag default] [--neutral default,seeds345] \\
+        [--choose default,members_only]
 """
 
 import argparse
@@ -48,6 +58,7 @@ from bench_accuracy import (  # noqa: E402
     LABEL,
     RATIO_METRICS,
     SPLITS,
+    VALIDATION_CUTS,
     load_results,
     summarise,
 )
@@ -120,6 +131,75 @@ def against_best(table: Dict[str, Dict[str, Any]], datasets: Sequence[str], metr
     return out
 
 
+def previous_window(split: str) -> Optional[str]:
+    """The window just before ``split``: the last H values of the series
+    that ``split``'s models train on, the window a forecaster can backtest
+    on before forecasting ``split``'s; None for the earliest window."""
+    cut = VALIDATION_CUTS.get(split, 0) + 1
+    return next((s for s, c in VALIDATION_CUTS.items() if c == cut), None)
+
+
+def against_picked(results: Dict[str, Any], split: str, datasets: Sequence[str], tag: str, metric: str
+                   ) -> Dict[str, Tuple[float, str]]:
+    """Per dataset: MQ-CNN-IQF's (``tag``) score on ``split`` divided by
+    that of the baseline with the best score on the previous window (picked
+    before the window's values are known). Baselines without a finite
+    positive score on both windows are not candidates."""
+    previous = previous_window(split)
+    if previous is None:
+        return {}
+    now = summarise(results, split, datasets, tag)["table"]
+    before = summarise(results, previous, datasets, tag)["table"]
+    out = {}
+    for d in datasets:
+        row, earlier = now.get(d, {}), before.get(d, {})
+        candidates = {m: earlier[m]["mean"][metric] for m in BASELINES if m in row and m in earlier
+                      and all(math.isfinite(v) and v > 0
+                              for v in (earlier[m]["mean"][metric], row[m]["mean"][metric]))}
+        if "mqcnn" in row and candidates:
+            pick = min(candidates, key=candidates.get)
+            out[d] = (row["mqcnn"]["mean"][metric] / row[pick]["mean"][metric], pick)
+    return out
+
+
+def _seed_means(results: Dict[str, Any], split: str, dataset: str, tags: Sequence[str], metric: str
+                ) -> Optional[List[float]]:
+    """Each tag's mean of ``metric`` over the training seeds that every tag
+    has on ``split`` and ``dataset`` (None where they share none)."""
+    runs: Dict[str, Dict[Any, float]] = {t: {} for t in tags}
+    for r in results["records"].values():
+        if (r["split"] == split and r["dataset"] == dataset and r["model"] == "mqcnn" and r["tag"] in runs
+                and r.get("max_history") is None):
+            runs[r["tag"]][r["seed"]] = r["metrics"][metric]
+    seeds = set.intersection(*(set(v) for v in runs.values()))
+    if not seeds:
+        return None
+    return [float(np.mean([runs[t][s] for s in seeds])) for t in tags]
+
+
+def choice_on_previous(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Tuple[str, str],
+                       metric: str) -> Optional[Tuple[float, int, int]]:
+    """Per dataset, the configuration of ``tags`` with the better score on
+    the previous window: the geometric mean over the datasets of its score
+    on ``split`` divided by the first tag's, on how many datasets the
+    previous window's order held on ``split``, and of how many (None when
+    no dataset has both tags on both windows; seeds common to the tags)."""
+    previous = previous_window(split)
+    if previous is None:
+        return None
+    logs, held = [], 0
+    for d in datasets:
+        now, before = (_seed_means(results, s, d, tags, metric) for s in (split, previous))
+        if now is None or before is None or not all(math.isfinite(v) and v > 0 for v in now + before):
+            continue
+        chosen = 1 if before[1] < before[0] else 0
+        logs.append(math.log(now[chosen] / now[0]))
+        held += (before[1] < before[0]) == (now[1] < now[0])
+    if not logs:
+        return None
+    return float(np.exp(np.mean(logs))), held, len(logs)
+
+
 def tag_geomeans(results: Dict[str, Any], split: str, datasets: Sequence[str]) -> Dict[str, Dict[str, float]]:
     """Geometric mean ratio to the best baseline per metric, for every
     MQ-CNN-IQF tag scored on all ``datasets`` of ``split``."""
@@ -164,10 +244,11 @@ def _band(low: float, high: float) -> str:
 
 
 def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
-           neutral: Optional[Tuple[str, str]]) -> str:
+           neutral: Optional[Tuple[str, str]], choose: Optional[Tuple[str, str]] = None) -> str:
     lines = [HEADING, "",
              "From the records of the sections above, no model run: `python benchmarks/accuracy_trust.py "
-             f"--tag {tag}" + (f" --neutral {','.join(neutral)}" if neutral else "") + "`.", ""]
+             f"--tag {tag}" + (f" --neutral {','.join(neutral)}" if neutral else "")
+             + (f" --choose {','.join(choose)}" if choose else "") + "`.", ""]
     lines += ["### Each model against the best of the other baselines", "",
               "Geometric mean over the datasets of each model's score divided by the best of the *other* "
               "baselines (MQ-CNN-IQF never among them), and on how many datasets that ratio is at most 1; "
@@ -192,6 +273,9 @@ def report(results: Dict[str, Any], datasets: Sequence[str], tag: str,
     held = [s for s in HELD_OUT if summarise(results, s, datasets, tag)["table"]]
     if len(held) > 1:
         lines += pooled_report(results, held, datasets, tag)
+    lines += picked_report(results, datasets, tag)
+    if choose:
+        lines += choice_report(results, datasets, choose)
     exclude = [neutral[1]] if neutral else []  # the re-run with other seeds would count every pair twice
     lines += ["### Do changes on the validation windows carry to other windows?", "",
               "Every pair of the MQ-CNN-IQF configurations scored on both windows (the pairs share "
@@ -264,6 +348,48 @@ def pooled_report(results: Dict[str, Any], splits: Sequence[str], datasets: Sequ
     return lines + [""]
 
 
+def picked_report(results: Dict[str, Any], datasets: Sequence[str], tag: str) -> List[str]:
+    rows = []
+    for split in SPLITS:
+        per = {k: against_picked(results, split, datasets, tag, k) for k in RATIO_METRICS}
+        if not per[RATIO_METRICS[0]]:
+            continue
+        cells = []
+        for k in RATIO_METRICS:
+            rs = [r for r, _ in per[k].values()]
+            cells.append(f"{geometric_mean(rs):.3f} ({sum(r <= 1 for r in rs)}/{len(rs)})" if rs else "-")
+        rows.append(f"| {split} | {previous_window(split)} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return ["### Against the baseline a forecaster would pick on the previous window", "",
+            "The targets' best baseline is the best of eight on the window itself, known only after it. A "
+            "forecaster picks a baseline per dataset (and metric) on the window before: the last H values of "
+            f"the series the models train on. MQ-CNN-IQF (`{tag}`) divided by that pick: the geometric mean "
+            "over the datasets and on how many the ratio is at most 1. A baseline without a finite score on "
+            "both windows is not picked.", "",
+            "| window | picked on | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+            "|---|---|" + "---:|" * len(RATIO_METRICS)] + rows + [""]
+
+
+def choice_report(results: Dict[str, Any], datasets: Sequence[str], tags: Tuple[str, str]) -> List[str]:
+    a, b = tags
+    rows = []
+    for split in SPLITS:
+        per = {k: choice_on_previous(results, split, datasets, tags, k) for k in RATIO_METRICS}
+        if per[RATIO_METRICS[0]] is None:
+            continue
+        rows.append(f"| {split} | {previous_window(split)} | " + " | ".join(
+            "{:.3f} ({}/{})".format(*per[k]) if per[k] else "-" for k in RATIO_METRICS) + " |")
+    if not rows:
+        return []
+    return [f"### Choosing `{a}` or `{b}` per dataset on the previous window", "",
+            f"Per dataset and metric, whichever of the two configurations scored better on the previous "
+            f"window (the training seeds both have): the geometric mean over the datasets of its score "
+            f"divided by `{a}`'s, and on how many datasets the previous window's order held.", "",
+            "| window | chosen on | " + " | ".join(METRIC_LABEL[k] for k in RATIO_METRICS) + " |",
+            "|---|---|" + "---:|" * len(RATIO_METRICS)] + rows + [""]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--results", default="benchmarks/results/accuracy.json")
@@ -271,6 +397,7 @@ def parse_args(argv=None):
     p.add_argument("--datasets", default=",".join(DEV_SUITE))
     p.add_argument("--tag", default="default", help="the MQ-CNN-IQF configuration of the first table")
     p.add_argument("--neutral", default="", help="TAG_A,TAG_B: one configuration run with two seed sets")
+    p.add_argument("--choose", default="", help="TAG_A,TAG_B: two configurations chosen between per dataset")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
     if args.neutral:
@@ -280,13 +407,20 @@ def parse_args(argv=None):
         args.neutral = pair
     else:
         args.neutral = None
+    if args.choose:
+        pair = tuple(t for t in args.choose.split(",") if t)
+        if len(pair) != 2:
+            p.error(f"--choose takes two tags, got {args.choose!r}")
+        args.choose = pair
+    else:
+        args.choose = None
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = load_results(Path(args.results))
-    text = report(results, args.datasets, args.tag, args.neutral)
+    text = report(results, args.datasets, args.tag, args.neutral, args.choose)
     print(text)
     if args.markdown:
         write_section(Path(args.markdown), HEADING, text)

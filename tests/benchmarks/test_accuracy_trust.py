@@ -120,3 +120,64 @@ def test_report_pools_the_held_out_windows(tmp_path):
     only_test = [r for r in recs if r["split"] == "test"]
     assert "held-out windows pooled" not in T.report(_results(only_test), ["a"], "default", None)
 
+
+
+def test_previous_window_is_the_next_cut():
+    assert T.previous_window("test") == "validation"
+    assert T.previous_window("validation") == "validation2"
+    assert T.previous_window("validation4") == "validation5"
+    assert T.previous_window("validation5") is None
+
+
+def test_against_picked_divides_by_the_previous_windows_best_baseline():
+    recs = [
+        # on the previous window ETS is best, on the window itself Theta
+        _record("validation", "a", "auto_ets", 1.0), _record("validation", "a", "auto_theta", 2.0),
+        _record("test", "a", "auto_ets", 3.0), _record("test", "a", "auto_theta", 1.0),
+        _record("test", "a", "mqcnn", 2.0, seed=0), _record("test", "a", "mqcnn", 1.0, seed=1),
+        # a baseline best before but failed on the window is not picked; one missing before neither
+        _record("validation", "b", "auto_ets", 0.1), _record("test", "b", "auto_ets", math.inf),
+        _record("validation", "b", "auto_theta", 1.0), _record("test", "b", "auto_theta", 2.0),
+        _record("test", "b", "auto_ces", 0.5), _record("test", "b", "mqcnn", 1.0),
+    ]
+    out = T.against_picked(_results(recs), "test", ["a", "b"], "default", "MASE")
+    assert out["a"] == (pytest.approx(1.5 / 3.0), "auto_ets")  # seed mean 1.5 against ETS's 3.0
+    assert out["b"] == (pytest.approx(0.5), "auto_theta")
+    # the earliest window has no previous one
+    assert T.against_picked(_results(recs), "validation5", ["a"], "default", "MASE") == {}
+
+
+def test_choice_on_previous_uses_the_seeds_both_tags_have():
+    recs = [
+        # dataset a: "other" better before (seed 0 only in common) and on the window: chosen, order held
+        _record("validation", "a", "mqcnn", 2.0, tag="default", seed=0),
+        _record("validation", "a", "mqcnn", 9.0, tag="default", seed=1),  # not in "other": ignored
+        _record("validation", "a", "mqcnn", 1.0, tag="other", seed=0),
+        _record("test", "a", "mqcnn", 4.0, tag="default", seed=0),
+        _record("test", "a", "mqcnn", 2.0, tag="other", seed=0),
+        # dataset b: "other" better before, worse on the window: chosen, order did not hold
+        _record("validation", "b", "mqcnn", 2.0, tag="default"), _record("validation", "b", "mqcnn", 1.0, tag="other"),
+        _record("test", "b", "mqcnn", 1.0, tag="default"), _record("test", "b", "mqcnn", 4.0, tag="other"),
+        # dataset c: default better before and on the window: kept, order held
+        _record("validation", "c", "mqcnn", 1.0, tag="default"), _record("validation", "c", "mqcnn", 3.0, tag="other"),
+        _record("test", "c", "mqcnn", 1.0, tag="default"), _record("test", "c", "mqcnn", 2.0, tag="other"),
+    ]
+    g, held, n = T.choice_on_previous(_results(recs), "test", ["a", "b", "c"], ("default", "other"), "MASE")
+    assert n == 3 and held == 2
+    assert g == pytest.approx((0.5 * 4.0 * 1.0) ** (1 / 3))
+    assert T.choice_on_previous(_results(recs), "validation", ["a"], ("default", "other"), "MASE") is None
+
+
+def test_report_with_picked_and_choice_sections(tmp_path):
+    recs = []
+    for split, ets, ours, other in (("validation", 1.0, 0.8, 0.9), ("test", 2.0, 1.0, 0.5)):
+        recs += [_record(split, "a", "auto_ets", ets), _record(split, "a", "auto_theta", 1.5),
+                 _record(split, "a", "mqcnn", ours, tag="default"), _record(split, "a", "mqcnn", other, tag="other")]
+    text = T.report(_results(recs), ["a"], "default", None, ("default", "other"))
+    # test: ETS was best on validation (1.0 < 1.5), so ours 1.0 / ETS's 2.0
+    assert "| test | validation | 0.500 (1/1) |" in text
+    # default better on validation (0.8 < 0.9) is kept; "other" was better on test: order not held
+    assert "### Choosing `default` or `other` per dataset on the previous window" in text
+    assert "| test | validation | 1.000 (0/1) |" in text
+    with pytest.raises(SystemExit):
+        T.parse_args(["--choose", "default"])
