@@ -54,6 +54,23 @@ def test_lever_table_names_early_stopping_steps_and_the_defaults_commit():
     assert "defaults of abc1234, 1200 training steps (the baselines' 400) | 0 | 0.970 \\| 0.970 |" in rows["| long"]
 
 
+def test_lever_table_names_settings_that_differ_by_dataset():
+    metrics = {k: 1.0 for k in B.RATIO_METRICS}
+    recs = []
+    for d, context in (("a", 50), ("b", 144)):
+        recs.append({"split": "validation", "dataset": d, "model": "auto_ets", "tag": "default", "seed": None,
+                     "metrics": dict(metrics), "train_s": 1.0, "predict_s": 0.0})
+        for tag, kwargs in (("ctx", {"context_length": context}), ("same", {"lr": 0.01})):
+            recs.append({"split": "validation", "dataset": d, "model": "mqcnn", "tag": tag, "seed": 0,
+                         "metrics": dict(metrics), "train_s": 1.0, "predict_s": 0.0, "mqcnn_kwargs": kwargs,
+                         "commit": "abc1234", "steps": 400})
+    table, _ = B.compare_tags({"records": {str(i): r for i, r in enumerate(recs)}}, "validation", ["a", "b"],
+                              ["ctx", "same"])
+    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| ")}
+    assert '| per dataset: a `{"context_length": 50}`; b `{"context_length": 144}` | 0 |' in rows["| ctx"]
+    assert '| `{"lr": 0.01}` | 0 |' in rows["| same"]
+
+
 def test_validation_windows_cut_one_horizon_each():
     """validation / validation2 / validation3 / validation4 / validation5 forecast the H
     values that end 1, 2, 3, 4 and 5 horizons before the end of each training series (embedded
