@@ -400,20 +400,12 @@ def parse_args(argv=None):
     p.add_argument("--choose", default="", help="TAG_A,TAG_B: two configurations chosen between per dataset")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
-    if args.neutral:
-        pair = tuple(t for t in args.neutral.split(",") if t)
-        if len(pair) != 2:
-            p.error(f"--neutral takes two tags, got {args.neutral!r}")
-        args.neutral = pair
-    else:
-        args.neutral = None
-    if args.choose:
-        pair = tuple(t for t in args.choose.split(",") if t)
-        if len(pair) != 2:
-            p.error(f"--choose takes two tags, got {args.choose!r}")
-        args.choose = pair
-    else:
-        args.choose = None
+    for option in ("neutral", "choose"):
+        value = getattr(args, option)
+        pair = tuple(t for t in value.split(",") if t) if value else None
+        if pair is not None and len(pair) != 2:
+            p.error(f"--{option} takes two tags, got {value!r}")
+        setattr(args, option, pair)
     return args
 
 
