@@ -139,17 +139,13 @@ def previous_window(split: str) -> Optional[str]:
     return next((s for s, c in VALIDATION_CUTS.items() if c == cut), None)
 
 
-def against_picked(results: Dict[str, Any], split: str, datasets: Sequence[str], tag: str, metric: str
-                   ) -> Dict[str, Tuple[float, str]]:
-    """Per dataset: MQ-CNN-IQF's (``tag``) score on ``split`` divided by
-    that of the baseline with the best score on the previous window (picked
-    before the window's values are known). Baselines without a finite
-    positive score on both windows are not candidates."""
-    previous = previous_window(split)
-    if previous is None:
-        return {}
-    now = summarise(results, split, datasets, tag)["table"]
-    before = summarise(results, previous, datasets, tag)["table"]
+def against_picked(now: Dict[str, Dict[str, Any]], before: Dict[str, Dict[str, Any]], datasets: Sequence[str],
+                   metric: str) -> Dict[str, Tuple[float, str]]:
+    """Per dataset: MQ-CNN-IQF's score in ``now`` (``summarise``'s table of
+    a window) divided by that of the baseline with the best score in
+    ``before`` (the previous window's table: picked before the window's
+    values are known). Baselines without a finite positive score on both
+    windows are not candidates."""
     out = {}
     for d in datasets:
         row, earlier = now.get(d, {}), before.get(d, {})
@@ -162,39 +158,35 @@ def against_picked(results: Dict[str, Any], split: str, datasets: Sequence[str],
     return out
 
 
-def _seed_means(results: Dict[str, Any], split: str, dataset: str, tags: Sequence[str], metric: str
-                ) -> Optional[List[float]]:
-    """Each tag's mean of ``metric`` over the training seeds that every tag
-    has on ``split`` and ``dataset`` (None where they share none)."""
-    runs: Dict[str, Dict[Any, float]] = {t: {} for t in tags}
-    for r in results["records"].values():
-        if (r["split"] == split and r["dataset"] == dataset and r["model"] == "mqcnn" and r["tag"] in runs
-                and r.get("max_history") is None):
-            runs[r["tag"]][r["seed"]] = r["metrics"][metric]
-    seeds = set.intersection(*(set(v) for v in runs.values()))
+def common_seed_means(cells: Sequence[Optional[Dict[str, Any]]], metric: str) -> Optional[List[float]]:
+    """Each cell's (``summarise``'s per-model cell) mean of ``metric`` over
+    the training seeds that every cell has; None where a cell is missing or
+    they share no seed."""
+    if any(c is None for c in cells):
+        return None
+    seeds = set.intersection(*(set(c["seeds"]) for c in cells))
     if not seeds:
         return None
-    return [float(np.mean([runs[t][s] for s in seeds])) for t in tags]
+    return [float(np.mean([r["metrics"][metric] for r in c["runs"] if r["seed"] in seeds])) for c in cells]
 
 
-def choice_on_previous(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Tuple[str, str],
-                       metric: str) -> Optional[Tuple[float, int, int]]:
-    """Per dataset, the configuration of ``tags`` with the better score on
-    the previous window: the geometric mean over the datasets of its score
-    on ``split`` divided by the first tag's, on how many datasets the
-    previous window's order held on ``split``, and of how many (None when
-    no dataset has both tags on both windows; seeds common to the tags)."""
-    previous = previous_window(split)
-    if previous is None:
-        return None
+def choice_on_previous(now: Sequence[Dict[str, Dict[str, Any]]], before: Sequence[Dict[str, Dict[str, Any]]],
+                       datasets: Sequence[str], metric: str) -> Optional[Tuple[float, int, int]]:
+    """Per dataset, the configuration of two with the better score on the
+    previous window: ``now`` and ``before`` hold ``summarise``'s tables of
+    the two configurations (in order) on the window and on the one before.
+    Returns the geometric mean over the datasets of the chosen one's score
+    on the window divided by the first's, on how many datasets the previous
+    window's order held, and of how many (None when no dataset has both on
+    both windows; means over the seeds both have)."""
     logs, held = [], 0
     for d in datasets:
-        now, before = (_seed_means(results, s, d, tags, metric) for s in (split, previous))
-        if now is None or before is None or not all(math.isfinite(v) and v > 0 for v in now + before):
+        scores = [common_seed_means([t.get(d, {}).get("mqcnn") for t in tables], metric) for tables in (now, before)]
+        if any(v is None for v in scores) or not all(math.isfinite(x) and x > 0 for v in scores for x in v):
             continue
-        chosen = 1 if before[1] < before[0] else 0
-        logs.append(math.log(now[chosen] / now[0]))
-        held += (before[1] < before[0]) == (now[1] < now[0])
+        (a, b), (a_before, b_before) = scores
+        logs.append(math.log((b if b_before < a_before else a) / a))
+        held += (b_before < a_before) == (b < a)
     if not logs:
         return None
     return float(np.exp(np.mean(logs))), held, len(logs)
@@ -351,7 +343,11 @@ def pooled_report(results: Dict[str, Any], splits: Sequence[str], datasets: Sequ
 def picked_report(results: Dict[str, Any], datasets: Sequence[str], tag: str) -> List[str]:
     rows = []
     for split in SPLITS:
-        per = {k: against_picked(results, split, datasets, tag, k) for k in RATIO_METRICS}
+        previous = previous_window(split)
+        if previous is None:
+            continue
+        now, before = (summarise(results, s, datasets, tag)["table"] for s in (split, previous))
+        per = {k: against_picked(now, before, datasets, k) for k in RATIO_METRICS}
         if not per[RATIO_METRICS[0]]:
             continue
         cells = []
@@ -375,7 +371,11 @@ def choice_report(results: Dict[str, Any], datasets: Sequence[str], tags: Tuple[
     a, b = tags
     rows = []
     for split in SPLITS:
-        per = {k: choice_on_previous(results, split, datasets, tags, k) for k in RATIO_METRICS}
+        previous = previous_window(split)
+        if previous is None:
+            continue
+        now, before = ([summarise(results, s, datasets, t)["table"] for t in tags] for s in (split, previous))
+        per = {k: choice_on_previous(now, before, datasets, k) for k in RATIO_METRICS}
         if per[RATIO_METRICS[0]] is None:
             continue
         rows.append(f"| {split} | {previous_window(split)} | " + " | ".join(

@@ -140,11 +140,12 @@ def test_against_picked_divides_by_the_previous_windows_best_baseline():
         _record("validation", "b", "auto_theta", 1.0), _record("test", "b", "auto_theta", 2.0),
         _record("test", "b", "auto_ces", 0.5), _record("test", "b", "mqcnn", 1.0),
     ]
-    out = T.against_picked(_results(recs), "test", ["a", "b"], "default", "MASE")
+    now, before = (T.summarise(_results(recs), s, ["a", "b"], "default")["table"] for s in ("test", "validation"))
+    out = T.against_picked(now, before, ["a", "b"], "MASE")
     assert out["a"] == (pytest.approx(1.5 / 3.0), "auto_ets")  # seed mean 1.5 against ETS's 3.0
     assert out["b"] == (pytest.approx(0.5), "auto_theta")
-    # the earliest window has no previous one
-    assert T.against_picked(_results(recs), "validation5", ["a"], "default", "MASE") == {}
+    # nothing to pick from without a previous window's table
+    assert T.against_picked(now, {}, ["a", "b"], "MASE") == {}
 
 
 def test_choice_on_previous_uses_the_seeds_both_tags_have():
@@ -162,10 +163,13 @@ def test_choice_on_previous_uses_the_seeds_both_tags_have():
         _record("validation", "c", "mqcnn", 1.0, tag="default"), _record("validation", "c", "mqcnn", 3.0, tag="other"),
         _record("test", "c", "mqcnn", 1.0, tag="default"), _record("test", "c", "mqcnn", 2.0, tag="other"),
     ]
-    g, held, n = T.choice_on_previous(_results(recs), "test", ["a", "b", "c"], ("default", "other"), "MASE")
+    now, before = ([T.summarise(_results(recs), s, ["a", "b", "c"], tag)["table"] for tag in ("default", "other")]
+                   for s in ("test", "validation"))
+    g, held, n = T.choice_on_previous(now, before, ["a", "b", "c"], "MASE")
     assert n == 3 and held == 2
     assert g == pytest.approx((0.5 * 4.0 * 1.0) ** (1 / 3))
-    assert T.choice_on_previous(_results(recs), "validation", ["a"], ("default", "other"), "MASE") is None
+    # no dataset with both configurations on both windows
+    assert T.choice_on_previous(now, [{}, {}], ["a", "b", "c"], "MASE") is None
 
 
 def test_report_with_picked_and_choice_sections(tmp_path):
