@@ -510,16 +510,6 @@ def markdown(summary: Dict[str, Any], split: str, datasets: Sequence[str], args)
     return "\n".join(lines), heading
 
 
-def dataset_settings(results: Dict[str, Any], split: str, tag: str, max_history: Optional[int] = None
-                     ) -> Dict[str, str]:
-    """The MQ-CNN-IQF keyword arguments (JSON) that ``tag`` ran with on each
-    dataset of ``split`` (a tag may set, e.g., a context length per dataset)."""
-    return {r["dataset"]: json.dumps(r.get("mqcnn_kwargs") or {}, sort_keys=True)
-            for r in results["records"].values()
-            if r["split"] == split and r["model"] == "mqcnn" and r["tag"] == tag
-            and r.get("max_history") == max_history}
-
-
 def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], tags: Sequence[str],
                  max_history: Optional[int] = None) -> Tuple[str, str]:
     """Markdown table of MQ-CNN-IQF configurations (tags) on ``split``: per
@@ -545,11 +535,14 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
         seeds = sorted({r["seed"] for r in runs})
         kwargs = runs[0].get("mqcnn_kwargs") or {}
         commits = sorted({str(r.get("commit", "?")).replace("+dirty", "") for r in runs})
-        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping")), commits, runs[0].get("steps")))
+        # a tag may set something per dataset (e.g. a context length): then each dataset's settings
+        per_dataset = {r["dataset"]: json.dumps(r.get("mqcnn_kwargs") or {}, sort_keys=True) for r in runs}
+        rows.append((tag, summ, seeds, kwargs, bool(runs[0].get("early_stopping")), commits, runs[0].get("steps"),
+                     per_dataset))
     best = {k: min(r[1]["geomean"][k] for r in rows) for k in ("mean_wQuantileLoss", "MASE")} if rows else {}
     lines += ["| tag | settings | seeds | " + " | ".join(datasets) + " | geo wQL | geo MASE |",
               "|---|---|---|" + "---:|" * (len(datasets) + 2)]
-    for tag, summ, seeds, kwargs, early, commits, steps in rows:
+    for tag, summ, seeds, kwargs, early, commits, steps, per_dataset in rows:
         cells = []
         for d in datasets:
             w, m = summ["ratios"]["mean_wQuantileLoss"].get(d), summ["ratios"]["MASE"].get(d)
@@ -560,8 +553,7 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
             geo.append(f"**{v:.3f}**" if v == best[k] else f"{v:.3f}")
         # the defaults change over time: name the code they were measured with
         setting = "`" + json.dumps(kwargs) + "`" if kwargs else "defaults of " + ", ".join(commits)
-        per_dataset = dataset_settings(results, split, tag, max_history)
-        if len(set(per_dataset.values())) > 1:  # settings that depend on the dataset: each one's
+        if len(set(per_dataset.values())) > 1:
             setting = "per dataset: " + "; ".join(f"{d} `{per_dataset[d]}`" for d in datasets if d in per_dataset)
         if early:
             setting += ", early stopping on the training series' last H values"
