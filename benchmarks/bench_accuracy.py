@@ -255,7 +255,29 @@ def mean_defined_mase(per_series: np.ndarray) -> Tuple[float, int]:
     return (float(per_series[ok].mean()) if ok.any() else float("nan")), int((~ok).sum())
 
 
-def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
+def series_parts(items, forecasts, truth) -> Dict[str, list]:
+    """Per-series parts from which every metric of :func:`score` is rebuilt
+    on any subset or resample of the series (``accuracy_bootstrap.py``):
+    ``ql`` the mean over EVAL_LEVELS of each series' quantile loss, ``abs``
+    its absolute target sum (wQL = sum ql / sum abs), ``mase`` and ``smape``
+    (the metrics' means over series), ``hits`` its observed values at or
+    below each GRID quantile and ``observed`` its observed values (coverage =
+    sum hits / sum observed). ``items`` is the Evaluator's per-series frame."""
+    from gluonts_iqf.metrics import coverage_curve
+
+    ql = np.mean([items[f"QuantileLoss[{q}]"].to_numpy(dtype=float) for q in EVAL_LEVELS], axis=0)
+    observed = [int(np.isfinite(y).sum()) for y in truth]
+    hits = [np.rint(coverage_curve([f], [y], list(GRID)) * n).astype(int).tolist() if n else [0] * len(GRID)
+            for f, y, n in zip(forecasts, truth, observed)]
+    def rounded(x):  # 9 significant digits: exact enough, a third of repr's size
+        return [float(f"{v:.9g}") for v in np.asarray(x, dtype=float)]
+    return {"ql": rounded(ql), "abs": rounded(items["abs_target_sum"]), "mase": rounded(items["MASE"]),
+            "smape": rounded(items["sMAPE"]), "hits": hits, "observed": observed}
+
+
+def score(forecasts, inputs, truth, freq: str, parts: bool = False) -> Dict[str, Any]:
+    """The metrics of a set of forecasts (with ``parts``, also the
+    per-series parts of :func:`series_parts` under ``"series"``)."""
     import pandas as pd
     from gluonts.env import env
     from gluonts.evaluation import Evaluator
@@ -273,7 +295,7 @@ def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
             iter(tss), iter(forecasts), num_series=len(forecasts))
     curve = coverage_curve(forecasts, truth, list(GRID))
     mase = mean_defined_mase(items["MASE"].to_numpy(dtype=float))
-    return {
+    out = {
         "mean_wQuantileLoss": float(agg["mean_wQuantileLoss"]),
         "MASE": mase[0],
         "MASE_undefined": mase[1],
@@ -285,6 +307,9 @@ def score(forecasts, inputs, truth, freq: str) -> Dict[str, float]:
         "coverage_error": float(np.mean(np.abs(curve - np.asarray(GRID)))),
         "crossing_rate": float(crossing_rate(forecasts, GRID)),
     }
+    if parts:
+        out["series"] = series_parts(items, forecasts, truth)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -371,7 +396,8 @@ def run(args) -> Dict[str, Any]:
                 else:
                     q, train_s, refits = stat_quantiles(model)
                     forecasts = quantile_forecasts(q, inputs)
-                metrics = score(forecasts, inputs, truth, metadata.freq)
+                metrics = score(forecasts, inputs, truth, metadata.freq, parts=args.keep_series)
+                series = metrics.pop("series", None)
                 rec = {"split": args.split, "dataset": dataset, "model": model, "tag": tag, "seed": seed,
                        "metrics": metrics, "train_s": train_s, "predict_s": predict_s,
                        "windows": len(inputs), "dropped": dropped, "max_series": args.max_series,
@@ -379,6 +405,8 @@ def run(args) -> Dict[str, Any]:
                        "batch_size": args.batch_size if model in NEURAL else None,
                        "mqcnn_kwargs": args.mqcnn_kwargs if model == "mqcnn" else None,
                        "early_stopping": bool(args.early_stopping) if model in NEURAL else None, **environment()}
+                if series is not None:
+                    rec["series"] = series
                 results["records"][key] = rec
                 save_results(path, results)
                 print(f"  {model:>14} {tag:>12} seed={seed}: wQL {metrics['mean_wQuantileLoss']:.4f} "
@@ -595,6 +623,8 @@ def parse_args(argv=None):
                    help="neural models train on the series without their last H values and keep the epoch "
                         "of least loss on those (GluonTS's validation_data); use with a --tag of its own")
     p.add_argument("--force", action="store_true", help="recompute records that exist")
+    p.add_argument("--keep-series", action="store_true",
+                   help="keep each record's per-series parts of the metrics (for accuracy_bootstrap.py)")
     p.add_argument("--max-series", type=int, default=None)
     p.add_argument("--max-history", type=int, default=None, metavar="K",
                    help="cut every series to its last K horizons (at least two seasons) of history")

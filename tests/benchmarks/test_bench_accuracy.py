@@ -129,6 +129,47 @@ def test_mase_is_averaged_over_the_series_where_it_is_defined():
     assert out["MASE"] == np.float64(1.5 / (5.0 / 3.0))
 
 
+def test_series_parts_rebuild_every_metric_of_the_score():
+    """The per-series parts kept with ``--keep-series`` give back the
+    Evaluator's wQL and sMAPE, the defined-series MASE and the coverage
+    error of :func:`score` (to the parts' 9 significant digits), on the
+    whole set and on a subset scored on its own."""
+    import pandas as pd
+    from gluonts.model.forecast import QuantileForecast
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    start = pd.Period("2000-01", freq="M")
+    inputs, truth, forecasts = [], [], []
+    for i in range(7):
+        level = 10.0 ** rng.uniform(0, 3)
+        history = level * (1 + 0.2 * rng.standard_normal(24))
+        history = np.full(24, level) if i == 3 else history  # no change: MASE undefined
+        inputs.append({"target": history, "start": start})
+        truth.append(level * (1 + 0.2 * rng.standard_normal(6)))
+        z = norm.ppf(np.asarray(B.GRID))[:, None]
+        forecasts.append(QuantileForecast(level * (1 + 0.2 * z) * np.ones((1, 6)), start_date=start + 24,
+                                          forecast_keys=[str(q) for q in B.GRID]))
+
+    def rebuilt(parts, idx):
+        ql, ab = np.asarray(parts["ql"])[idx], np.asarray(parts["abs"])[idx]
+        mase, smape = np.asarray(parts["mase"])[idx], np.asarray(parts["smape"])[idx]
+        hits, observed = np.asarray(parts["hits"])[idx], np.asarray(parts["observed"])[idx]
+        return {"mean_wQuantileLoss": ql.sum() / ab.sum(), "MASE": mase[np.isfinite(mase)].mean(),
+                "sMAPE": np.nanmean(smape),
+                "coverage_error": np.abs(hits.sum(0) / observed.sum() - np.asarray(B.GRID)).mean()}
+
+    out = B.score(forecasts, inputs, truth, "M", parts=True)
+    assert out["MASE_undefined"] == 1 and out["series"]["observed"] == [6] * 7
+    for key, value in rebuilt(out["series"], np.arange(7)).items():
+        assert value == pytest.approx(out[key], rel=1e-8), key
+    idx = [0, 2, 5]
+    sub = B.score([forecasts[i] for i in idx], [inputs[i] for i in idx], [truth[i] for i in idx], "M")
+    assert "series" not in sub
+    for key, value in rebuilt(out["series"], idx).items():
+        assert value == pytest.approx(sub[key], rel=1e-8), key
+
+
 def test_summary_of_runs_recorded_before_and_after_a_new_metric():
     """A cell whose seeds were scored by different versions keeps the
     metrics that every run has."""
