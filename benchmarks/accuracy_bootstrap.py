@@ -24,7 +24,6 @@ Usage::
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -33,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import rel, write_section  # noqa: E402
-from bench_accuracy import BASELINES, DEV_SUITE, GRID, LABEL, SPLITS  # noqa: E402
+from bench_accuracy import BASELINES, DEV_SUITE, GRID, LABEL, SPLITS, load_results  # noqa: E402
 
 HEADING = "## Accuracy: how far the series drawn move the ratios (bootstrap)"
 METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
@@ -200,7 +199,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results = json.loads(Path(args.results).read_text())
+    results = load_results(Path(args.results))
     boot = bootstrap(results, args.split, args.tag, args.datasets, args.draws, args.seed)
     text = report(boot, args.split, args.tag, args.draws, args.seed, rel(Path(args.results)))
     print(text)

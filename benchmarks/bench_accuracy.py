@@ -60,6 +60,7 @@ Usage::
 
 import argparse
 import datetime as _dt
+import gzip
 import json
 import math
 import platform
@@ -325,14 +326,21 @@ def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[in
 
 
 def load_results(path: Path) -> Dict[str, Any]:
+    """The records of a results file (gzipped when its name ends in ``.gz``)."""
+    path = Path(path)
     if path.exists():
-        return json.loads(path.read_text())
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return json.loads(raw.decode())
     return {"records": {}}
 
 
 def save_results(path: Path, results: Dict[str, Any]) -> None:
+    """Write the records; a name ending in ``.gz`` is gzipped (records kept
+    with ``--keep-series`` are ~50 KB each as text)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, sort_keys=True))
+    text = json.dumps(results, indent=1, sort_keys=True)
+    path.write_bytes(gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode())
 
 
 def environment() -> Dict[str, Any]:

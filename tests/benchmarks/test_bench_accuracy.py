@@ -215,3 +215,16 @@ def test_cut_histories_have_their_own_record_keys():
     assert B.record_key("validation", "d", "mqcnn", "default", 0) == "validation|d|mqcnn|default|0"
     assert B.record_key("validation", "d", "mqcnn", "default", 0, 2) == "validation|d|mqcnn|default|0|history2"
     assert B.record_key("test", "d", "auto_ets", "default", None, 3).endswith("|-|history3")
+
+
+def test_results_files_ending_in_gz_are_gzipped_and_read_back(tmp_path):
+    import gzip
+    import json
+
+    results = {"records": {"k": {"metrics": {"MASE": 1.5}, "series": {"ql": [0.1, 0.2]}}}}
+    B.save_results(tmp_path / "r.json.gz", results)
+    assert json.loads(gzip.decompress((tmp_path / "r.json.gz").read_bytes())) == results
+    assert B.load_results(tmp_path / "r.json.gz") == results
+    B.save_results(tmp_path / "r.json", results)
+    assert json.loads((tmp_path / "r.json").read_text()) == results
+    assert B.load_results(tmp_path / "missing.json.gz") == {"records": {}}
