@@ -88,3 +88,11 @@ def write_section(path: Path, heading: str, section: str) -> None:
         text = "# Benchmarks\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def publish(text: str, markdown: str, heading: str) -> None:
+    """Print a report's section and, when ``markdown`` names a file, write
+    it there as the section titled ``heading`` (:func:`write_section`)."""
+    print(text)
+    if markdown:
+        write_section(Path(markdown), heading, text)

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import rel, write_section  # noqa: E402
+from _common import publish, rel  # noqa: E402
 from bench_accuracy import BASELINES, DEV_SUITE, GRID, LABEL, SPLITS, load_results  # noqa: E402
 
 HEADING = "## Accuracy: how far the series drawn move the ratios (bootstrap)"
@@ -203,10 +203,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     results = load_results(Path(args.results))
     boot = bootstrap(results, args.split, args.tag, args.datasets, args.draws, args.seed)
-    text = report(boot, args.split, args.tag, args.draws, args.seed, rel(Path(args.results)))
-    print(text)
-    if args.markdown:
-        write_section(Path(args.markdown), HEADING, text)
+    publish(report(boot, args.split, args.tag, args.draws, args.seed, rel(Path(args.results))), args.markdown, HEADING)
     return 0
 
 

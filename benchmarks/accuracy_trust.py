@@ -51,7 +51,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_section  # noqa: E402
+from _common import publish  # noqa: E402
 from bench_accuracy import (  # noqa: E402
     BASELINES,
     DEV_SUITE,
@@ -412,10 +412,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = load_results(Path(args.results))
-    text = report(results, args.datasets, args.tag, args.neutral, args.choose)
-    print(text)
-    if args.markdown:
-        write_section(Path(args.markdown), HEADING, text)
+    publish(report(results, args.datasets, args.tag, args.neutral, args.choose), args.markdown, HEADING)
     return 0
 
 
