@@ -19,7 +19,7 @@ calendar period of the window (``accuracy_trust.py`` pools windows for that).
 
 Usage::
 
-    python benchmarks/accuracy_bootstrap.py --results FILE [--split test] [--tag share5000] \\
+    python benchmarks/accuracy_bootstrap.py --results FILE [--split validation,test] [--tag share5000] \\
         [--draws 2000] [--seed 0] [--markdown benchmarks/RESULTS.md]
 """
 
@@ -140,11 +140,11 @@ def summary(values: np.ndarray) -> Tuple[float, float, float]:
     return float(values[0]), float(np.percentile(values[1:], LOW)), float(np.percentile(values[1:], HIGH))
 
 
-def report(boot: Dict[str, Any], split: str, tag: str, draws: int, seed: int, source: str) -> str:
-    """The markdown section."""
-    head = "| dataset | " + " | ".join(NAMES[k] for k in METRICS) + " |"
-    rule = "|---|" + "---:|" * len(METRICS)
-    rows = []
+def table(boot: Dict[str, Any]) -> List[str]:
+    """One window's table: per dataset and metric the ratio, its range, the
+    best baseline and the share of draws at most 1; the geometric mean and
+    how often every dataset is at most 1."""
+    rows = ["| dataset | " + " | ".join(NAMES[k] for k in METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
     for d in boot["datasets"]:
         cells_ = []
         for k in METRICS:
@@ -158,12 +158,20 @@ def report(boot: Dict[str, Any], split: str, tag: str, draws: int, seed: int, so
         at = float(np.mean(boot["geomean"][k][1:] <= TARGET_GEOMEAN))
         geo.append(f"**{v:.3f}** [{lo:.3f}, {hi:.3f}] (<= {TARGET_GEOMEAN} in {at:.0%})")
     every = [f"{float(np.mean(boot['every'][k][1:])):.0%}" for k in METRICS]
-    return "\n".join([
+    rows.append("| geometric mean | " + " | ".join(geo) + " |")
+    rows.append("| every dataset at most 1 | " + " | ".join(f"in {e} of the draws" for e in every) + " |")
+    return rows
+
+
+def report(boots: Dict[str, Dict[str, Any]], tag: str, draws: int, seed: int, source: str) -> str:
+    """The markdown section: one table per window (``boots`` by split, in order)."""
+    splits = list(boots)
+    lines = [
         HEADING, "",
-        f"From the records of `{source}` (`bench_accuracy.py --split {split} --keep-series`: every model "
+        f"From the records of `{source}` (`bench_accuracy.py --split SPLIT --keep-series`: every model "
         f"of the benchmark rerun in one run on one machine, so each record keeps its per-series parts), "
-        f"no model run here: `python benchmarks/accuracy_bootstrap.py --results {source} --split {split} "
-        f"--tag {tag} --draws {draws} --seed {seed}`.",
+        f"no model run here: `python benchmarks/accuracy_bootstrap.py --results {source} "
+        f"--split {','.join(splits)} --tag {tag} --draws {draws} --seed {seed}`.",
         "",
         f"Each of {draws} draws resamples every dataset's series with replacement (the same series for "
         f"every model), rebuilds each model's metrics from its per-series parts (the neural models' seeds "
@@ -176,17 +184,16 @@ def report(boot: Dict[str, Any], split: str, tag: str, draws: int, seed: int, so
         f"least of eight noisy scores favours the baselines: where several baselines are close, the draws' "
         f"ratios sit above the ratio on the series as they are.",
         "",
-        head, rule, *rows,
-        "| geometric mean | " + " | ".join(geo) + " |",
-        "| every dataset at most 1 | " + " | ".join(f"in {e} of the draws" for e in every) + " |",
-        "",
-    ])
+    ]
+    for split in splits:
+        lines += [f"**{split} windows**", "", *table(boots[split]), ""]
+    return "\n".join(lines)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", required=True, help="records of bench_accuracy.py --keep-series")
-    p.add_argument("--split", choices=SPLITS, default="test")
+    p.add_argument("--split", default="test", help="comma-separated windows, one table each")
     p.add_argument("--tag", default="share5000", help="the MQ-CNN-IQF configuration")
     p.add_argument("--datasets", default=",".join(DEV_SUITE))
     p.add_argument("--draws", type=int, default=2000)
@@ -196,14 +203,18 @@ def parse_args(argv=None):
     if args.draws < 1:
         p.error(f"--draws must be at least 1, got {args.draws}")
     args.datasets = [d for d in args.datasets.split(",") if d]
+    args.split = [x for x in args.split.split(",") if x]
+    unknown = [x for x in args.split if x not in SPLITS]
+    if unknown or not args.split:
+        p.error(f"--split takes windows among {', '.join(SPLITS)}, got {unknown or 'none'}")
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = load_results(Path(args.results))
-    boot = bootstrap(results, args.split, args.tag, args.datasets, args.draws, args.seed)
-    publish(report(boot, args.split, args.tag, args.draws, args.seed, rel(Path(args.results))), args.markdown, HEADING)
+    boots = {split: bootstrap(results, split, args.tag, args.datasets, args.draws, args.seed) for split in args.split}
+    publish(report(boots, args.tag, args.draws, args.seed, rel(Path(args.results))), args.markdown, HEADING)
     return 0
 
 

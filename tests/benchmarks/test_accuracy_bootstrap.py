@@ -109,9 +109,10 @@ def test_bootstrap_on_hand_made_records():
     # ratio lies between the extreme draws (both series the small or the large one)
     d1 = boot["per_dataset"]["d1"]["mean_wQuantileLoss"]
     assert d1.min() >= (0.15 / 0.4) - 1e-12 and d1.max() <= (0.35 / 0.4) + 1e-12
-    text = A.report(boot, "test", "t", 200, 0, "records.json")
-    assert text.startswith(A.HEADING)
-    assert "| d1 | 0.625 [" in text and "| geometric mean | **1.118** [" in text
+    text = A.report({"test": boot, "validation": boot}, "t", 200, 0, "records.json")
+    assert text.startswith(A.HEADING) and "--split test,validation" in text
+    assert text.index("**test windows**") < text.index("**validation windows**")
+    assert text.count("| d1 | 0.625 [") == 2 and "| geometric mean | **1.118** [" in text
 
 
 def test_bootstrap_names_what_is_missing():
@@ -125,6 +126,9 @@ def test_bootstrap_names_what_is_missing():
         A.bootstrap({"records": recs}, "test", "default", ["d1"], draws=10, seed=0)
 
 
-def test_draws_must_be_positive():
+def test_draws_must_be_positive_and_windows_known():
     with pytest.raises(SystemExit):
         A.parse_args(["--results", "x.json", "--draws", "0"])
+    with pytest.raises(SystemExit):
+        A.parse_args(["--results", "x.json", "--split", "validation,tset"])
+    assert A.parse_args(["--results", "x.json", "--split", "validation,test"]).split == ["validation", "test"]
