@@ -69,7 +69,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -270,10 +270,14 @@ def series_parts(items, forecasts, truth) -> Dict[str, list]:
     observed = [int(np.isfinite(y).sum()) for y in truth]
     hits = [np.rint(coverage_curve([f], [y], list(GRID)) * n).astype(int).tolist() if n else [0] * len(GRID)
             for f, y, n in zip(forecasts, truth, observed)]
-    def rounded(x):  # 9 significant digits: exact enough, a third of repr's size
-        return [float(f"{v:.9g}") for v in np.asarray(x, dtype=float)]
-    return {"ql": rounded(ql), "abs": rounded(items["abs_target_sum"]), "mase": rounded(items["MASE"]),
-            "smape": rounded(items["sMAPE"]), "hits": hits, "observed": observed}
+    return {"ql": _digits9(ql), "abs": _digits9(items["abs_target_sum"]), "mase": _digits9(items["MASE"]),
+            "smape": _digits9(items["sMAPE"]), "hits": hits, "observed": observed}
+
+
+def _digits9(x) -> List[float]:
+    """Values to 9 significant digits: relative rounding 5e-9, about half
+    the text of full precision."""
+    return [float(f"{v:.9g}") for v in np.asarray(x, dtype=float)]
 
 
 def score(forecasts, inputs, truth, freq: str, parts: bool = False) -> Dict[str, Any]:
@@ -632,7 +636,8 @@ def parse_args(argv=None):
                         "of least loss on those (GluonTS's validation_data); use with a --tag of its own")
     p.add_argument("--force", action="store_true", help="recompute records that exist")
     p.add_argument("--keep-series", action="store_true",
-                   help="keep each record's per-series parts of the metrics (for accuracy_bootstrap.py)")
+                   help="keep each record's per-series parts of the metrics (for accuracy_bootstrap.py); "
+                        "records already in --output are not rerun without --force")
     p.add_argument("--max-series", type=int, default=None)
     p.add_argument("--max-history", type=int, default=None, metavar="K",
                    help="cut every series to its last K horizons (at least two seasons) of history")
