@@ -51,8 +51,8 @@ def parts_arrays(series: Dict[str, list]) -> Dict[str, np.ndarray]:
 
 def draw_counts(n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """How often each of ``n`` series is drawn in each of ``draws``
-    resamples with replacement, (draws, n); the first row is the series as
-    they are (all ones)."""
+    resamples with replacement, (draws + 1, n); the first row is the series
+    as they are (all ones)."""
     counts = np.ones((draws + 1, n))
     for d in range(draws):
         counts[d + 1] = np.bincount(rng.integers(0, n, n), minlength=n)
@@ -60,11 +60,11 @@ def draw_counts(n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def metrics_of(p: Dict[str, np.ndarray], counts: np.ndarray) -> Dict[str, np.ndarray]:
-    """The four metrics of one run for every resample, each (draws,):
+    """The four metrics of one run for every row of ``counts``, each (R,):
     wQL = sum ql / sum abs; MASE the mean over the series where it is
     defined (finite); sMAPE the mean over the series where it is (not NaN);
     coverage error the mean over GRID of |sum hits / sum observed - level|.
-    ``counts`` (draws, n) from :func:`draw_counts`."""
+    ``counts`` (R, n) from :func:`draw_counts`."""
     mase_ok = np.isfinite(p["mase"])
     smape_ok = ~np.isnan(p["smape"])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -93,9 +93,9 @@ def cells(results: Dict[str, Any], split: str, tag: str) -> Dict[str, Dict[str, 
 
 def ratios(models: Dict[str, List[Dict[str, np.ndarray]]], counts: np.ndarray
            ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
-    """Per metric, MQ-CNN-IQF's score over the best baseline's in each
-    draw (draws,), and which baseline was best (draws,) (index into the
-    baselines present). Seed means first; a baseline with a non-finite score
+    """Per metric, MQ-CNN-IQF's score over the best baseline's for each row
+    of ``counts`` (R,), and which baseline was best (R,) (index into the
+    baselines present, in BASELINES order). Seed means first; a baseline with a non-finite score
     in a draw is not best there."""
     seeds = {m: [metrics_of(p, counts) for p in runs] for m, runs in models.items()}
     mean = {m: {k: np.mean([s[k] for s in runs], axis=0) for k in METRICS} for m, runs in seeds.items()}
