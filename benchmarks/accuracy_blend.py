@@ -19,17 +19,17 @@ from typing import Dict, List
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _accuracy_records import environment  # noqa: E402
+from _accuracy_scoring import score  # noqa: E402
 from bench_accuracy import (  # noqa: E402
     DEFAULT_STEPS,
     DEV_SUITE,
     GRID,
     SPLITS,
     STATS,
-    environment,
     quantile_forecasts,
     run_neural,
     run_stats,
-    score,
     windows,
 )
 

@@ -51,6 +51,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _accuracy_records import load_results  # noqa: E402
 from _common import publish  # noqa: E402
 from bench_accuracy import (  # noqa: E402
     BASELINES,
@@ -59,7 +60,6 @@ from bench_accuracy import (  # noqa: E402
     RATIO_METRICS,
     SPLITS,
     VALIDATION_CUTS,
-    load_results,
     summarise,
 )
 

@@ -59,11 +59,8 @@ Usage::
 """
 
 import argparse
-import datetime as _dt
-import gzip
 import json
 import math
-import platform
 import sys
 import tempfile
 import time
@@ -74,14 +71,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    REPO,
-    add_data_dir_option,
-    check_data_dir,
-    cpu_model,
-    package_version,
-    write_section,
-)
+from _accuracy_records import environment, load_results, merge_results, record_key, save_results  # noqa: E402
+from _accuracy_scoring import score  # noqa: E402
+from _common import add_data_dir_option, check_data_dir, write_section  # noqa: E402
 
 from gluonts_iqf.baselines import (  # noqa: E402
     ENSEMBLE_MEMBERS,
@@ -104,7 +96,6 @@ LABEL = {
     "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_theta": "AutoTheta",
     "auto_ces": "AutoCES", "stat_ensemble": "ETS/Theta/CES avg",
 }
-EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BATCHES_PER_EPOCH = 50
 #: training steps of every neural model (the protocol's equal steps)
 DEFAULT_STEPS = 400
@@ -240,127 +231,6 @@ def run_stats(model, metadata, inputs) -> Tuple[np.ndarray, float, int]:
     t0 = time.perf_counter()
     q, refits = baseline_quantiles(model, [np.asarray(e["target"], dtype=np.float64) for e in inputs], H, season)
     return q, time.perf_counter() - t0, refits
-
-
-# --------------------------------------------------------------------------
-# scoring
-
-
-def mean_defined_mase(per_series: np.ndarray) -> Tuple[float, int]:
-    """Mean MASE over the series where it is defined, and how many it is not
-    defined for: a history without any change over a season has a zero
-    seasonal error, and GluonTS's per-series MASE is infinite (or NaN) there,
-    which would make its mean infinite for every model alike (short yearly
-    series on the third validation window)."""
-    ok = np.isfinite(per_series)
-    return (float(per_series[ok].mean()) if ok.any() else float("nan")), int((~ok).sum())
-
-
-def series_parts(items, forecasts, truth) -> Dict[str, list]:
-    """Per-series parts from which every metric of :func:`score` is rebuilt
-    on any subset or resample of the series (``accuracy_bootstrap.py``):
-    ``ql`` the mean over EVAL_LEVELS of each series' quantile loss, ``abs``
-    its absolute target sum (wQL = sum ql / sum abs), ``mase`` and ``smape``
-    (the metrics' means over series), ``hits`` its observed values at or
-    below each GRID quantile and ``observed`` its observed values (coverage =
-    sum hits / sum observed). ``items`` is the Evaluator's per-series frame."""
-    from gluonts_iqf.metrics import coverage_curve
-
-    ql = np.mean([items[f"QuantileLoss[{q}]"].to_numpy(dtype=float) for q in EVAL_LEVELS], axis=0)
-    observed = [int(np.isfinite(y).sum()) for y in truth]
-    hits = [np.rint(coverage_curve([f], [y], list(GRID)) * n).astype(int).tolist() if n else [0] * len(GRID)
-            for f, y, n in zip(forecasts, truth, observed)]
-    return {"ql": _digits9(ql), "abs": _digits9(items["abs_target_sum"]), "mase": _digits9(items["MASE"]),
-            "smape": _digits9(items["sMAPE"]), "hits": hits, "observed": observed}
-
-
-def _digits9(x) -> List[float]:
-    """Values to 9 significant digits: relative rounding 5e-9, about half
-    the text of full precision."""
-    return [float(f"{v:.9g}") for v in np.asarray(x, dtype=float)]
-
-
-def score(forecasts, inputs, truth, freq: str, parts: bool = False) -> Dict[str, Any]:
-    """The metrics of a set of forecasts (with ``parts``, also the
-    per-series parts of :func:`series_parts` under ``"series"``)."""
-    import pandas as pd
-    from gluonts.env import env
-    from gluonts.evaluation import Evaluator
-
-    from gluonts_iqf.metrics import coverage_curve, crossing_rate
-
-    tss = []
-    for e, y in zip(inputs, truth):
-        full = np.concatenate([np.asarray(e["target"], dtype=float), y])
-        idx = pd.period_range(start=e["start"], periods=len(full), freq=e["start"].freq)
-        tss.append(pd.DataFrame(full, index=idx))
-    with env._let(use_tqdm=False), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        agg, items = Evaluator(quantiles=list(EVAL_LEVELS), num_workers=0)(
-            iter(tss), iter(forecasts), num_series=len(forecasts))
-    curve = coverage_curve(forecasts, truth, list(GRID))
-    mase = mean_defined_mase(items["MASE"].to_numpy(dtype=float))
-    out = {
-        "mean_wQuantileLoss": float(agg["mean_wQuantileLoss"]),
-        "MASE": mase[0],
-        "MASE_undefined": mase[1],
-        "sMAPE": float(agg["sMAPE"]),
-        "ND": float(agg["ND"]),
-        "Coverage[0.1]": float(agg["Coverage[0.1]"]),
-        "Coverage[0.5]": float(agg["Coverage[0.5]"]),
-        "Coverage[0.9]": float(agg["Coverage[0.9]"]),
-        "coverage_error": float(np.mean(np.abs(curve - np.asarray(GRID)))),
-        "crossing_rate": float(crossing_rate(forecasts, GRID)),
-    }
-    if parts:
-        out["series"] = series_parts(items, forecasts, truth)
-    return out
-
-
-# --------------------------------------------------------------------------
-# records
-
-
-def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[int],
-               max_history: Optional[int] = None) -> str:
-    """A record's key in the results file; histories cut by ``--max-history``
-    get their own keys."""
-    key = f"{split}|{dataset}|{model}|{tag}|{'-' if seed is None else seed}"
-    return key if max_history is None else f"{key}|history{max_history}"
-
-
-def load_results(path: Path) -> Dict[str, Any]:
-    """The records of a results file (gzipped when its name ends in ``.gz``)."""
-    path = Path(path)
-    if path.exists():
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        return json.loads(raw.decode())
-    return {"records": {}}
-
-
-def save_results(path: Path, results: Dict[str, Any]) -> None:
-    """Write the records; a name ending in ``.gz`` is gzipped (records kept
-    with ``--keep-series`` are ~50 KB each as text)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=1, sort_keys=True)
-    path.write_bytes(gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode())
-
-
-def environment() -> Dict[str, Any]:
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "gluonts_iqf"], cwd=REPO,
-                                capture_output=True, text=True).stdout.strip())
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit + ("+dirty" if dirty else ""),
-        "versions": {p: package_version(p) for p in ("torch", "gluonts", "lightning", "statsforecast", "numpy")},
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-    }
 
 
 def run(args) -> Dict[str, Any]:
@@ -603,16 +473,6 @@ def compare_tags(results: Dict[str, Any], split: str, datasets: Sequence[str], t
                      + f" | {geo[0]} | {geo[1]} |")
     lines.append("")
     return "\n".join(lines), heading
-
-
-def merge_results(path: Path, others: Sequence[str]) -> Dict[str, Any]:
-    """The records of ``path`` with those of ``others`` added (later files
-    win on equal keys); written back to ``path``."""
-    results = load_results(path)
-    for other in others:
-        results["records"].update(load_results(Path(other))["records"])
-    save_results(path, results)
-    return results
 
 
 def parse_args(argv=None):

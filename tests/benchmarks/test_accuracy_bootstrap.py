@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import _accuracy_scoring as S  # noqa: E402
 import accuracy_bootstrap as A  # noqa: E402
 import bench_accuracy as B  # noqa: E402
 
@@ -46,11 +47,11 @@ def test_metrics_of_a_draw_equal_the_benchmarks_score_of_the_resampled_series():
     drawn, repeats included; the parts' 9 significant digits bound the
     tolerance (relative 1e-8)."""
     inputs, truth, forecasts = _scored_set(6, 0)
-    parts = A.parts_arrays(B.score(forecasts, inputs, truth, "M", parts=True)["series"])
+    parts = A.parts_arrays(S.score(forecasts, inputs, truth, "M", parts=True)["series"])
     idx = np.array([4, 0, 0, 5, 2, 4])
     counts = np.bincount(idx, minlength=6)[None, :].astype(float)
     got = A.metrics_of(parts, counts)
-    expected = B.score([forecasts[i] for i in idx], [inputs[i] for i in idx], [truth[i] for i in idx], "M")
+    expected = S.score([forecasts[i] for i in idx], [inputs[i] for i in idx], [truth[i] for i in idx], "M")
     for key in A.METRICS:
         assert got[key].shape == (1,)
         assert got[key][0] == pytest.approx(expected[key], rel=1e-8), key

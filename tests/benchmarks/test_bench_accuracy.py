@@ -108,68 +108,6 @@ def test_max_history_keeps_the_last_horizons_of_every_series():
     assert B.last_values(e, 10)["start"] == e["start"] and len(B.last_values(e, 10)["target"]) == 5
 
 
-def test_mase_is_averaged_over_the_series_where_it_is_defined():
-    """A series whose history never changes has an infinite MASE in GluonTS;
-    the benchmark's MASE is the mean over the others (worked out by hand:
-    a history 1, 3, 2, 4 has mean absolute change 5/3, a median 4 against
-    truths 5, 2 errs by 1.5 on average, MASE 0.9) and counts it."""
-    import pandas as pd
-    from gluonts.model.forecast import QuantileForecast
-
-    assert B.mean_defined_mase(np.array([1.0, np.inf, 3.0, np.nan])) == (2.0, 2)
-    assert np.isnan(B.mean_defined_mase(np.array([np.inf]))[0])
-    start = pd.Period("2000", freq="Y")
-    inputs = [{"target": np.array([1.0, 3.0, 2.0, 4.0]), "start": start},
-              {"target": np.array([7.0, 7.0, 7.0, 7.0]), "start": start}]
-    truth = [np.array([5.0, 2.0]), np.array([7.0, 8.0])]
-    forecasts = [QuantileForecast(np.full((len(B.GRID), 2), m), start_date=start + 4,
-                                  forecast_keys=[str(q) for q in B.GRID]) for m in (4.0, 7.0)]
-    out = B.score(forecasts, inputs, truth, "Y")
-    assert out["MASE_undefined"] == 1
-    assert out["MASE"] == np.float64(1.5 / (5.0 / 3.0))
-
-
-def test_series_parts_rebuild_every_metric_of_the_score():
-    """The per-series parts kept with ``--keep-series`` give back the
-    Evaluator's wQL and sMAPE, the defined-series MASE and the coverage
-    error of :func:`score` (to the parts' 9 significant digits), on the
-    whole set and on a subset scored on its own."""
-    import pandas as pd
-    from gluonts.model.forecast import QuantileForecast
-    from scipy.stats import norm
-
-    rng = np.random.default_rng(0)
-    start = pd.Period("2000-01", freq="M")
-    inputs, truth, forecasts = [], [], []
-    for i in range(7):
-        level = 10.0 ** rng.uniform(0, 3)
-        history = level * (1 + 0.2 * rng.standard_normal(24))
-        history = np.full(24, level) if i == 3 else history  # no change: MASE undefined
-        inputs.append({"target": history, "start": start})
-        truth.append(level * (1 + 0.2 * rng.standard_normal(6)))
-        z = norm.ppf(np.asarray(B.GRID))[:, None]
-        forecasts.append(QuantileForecast(level * (1 + 0.2 * z) * np.ones((1, 6)), start_date=start + 24,
-                                          forecast_keys=[str(q) for q in B.GRID]))
-
-    def rebuilt(parts, idx):
-        ql, ab = np.asarray(parts["ql"])[idx], np.asarray(parts["abs"])[idx]
-        mase, smape = np.asarray(parts["mase"])[idx], np.asarray(parts["smape"])[idx]
-        hits, observed = np.asarray(parts["hits"])[idx], np.asarray(parts["observed"])[idx]
-        return {"mean_wQuantileLoss": ql.sum() / ab.sum(), "MASE": mase[np.isfinite(mase)].mean(),
-                "sMAPE": np.nanmean(smape),
-                "coverage_error": np.abs(hits.sum(0) / observed.sum() - np.asarray(B.GRID)).mean()}
-
-    out = B.score(forecasts, inputs, truth, "M", parts=True)
-    assert out["MASE_undefined"] == 1 and out["series"]["observed"] == [6] * 7
-    for key, value in rebuilt(out["series"], np.arange(7)).items():
-        assert value == pytest.approx(out[key], rel=1e-8), key
-    idx = [0, 2, 5]
-    sub = B.score([forecasts[i] for i in idx], [inputs[i] for i in idx], [truth[i] for i in idx], "M")
-    assert "series" not in sub
-    for key, value in rebuilt(out["series"], idx).items():
-        assert value == pytest.approx(sub[key], rel=1e-8), key
-
-
 def test_summary_of_runs_recorded_before_and_after_a_new_metric():
     """A cell whose seeds were scored by different versions keeps the
     metrics that every run has."""
@@ -207,24 +145,3 @@ def test_summary_and_lever_table_keep_cut_histories_apart():
     assert "--max-history 2`" in text and "last 2 horizons" in text
     # each group of rows names the machines it ran on
     assert "MQ-CNN-IQF rows `abc1234` (2026-12-06 10:00 UTC to 2026-12-06 10:00 UTC; CPU A)" in text
-
-
-def test_cut_histories_have_their_own_record_keys():
-    """A record of histories cut to K horizons never takes the key of the
-    uncut window's record (a re-run would otherwise skip it as done)."""
-    assert B.record_key("validation", "d", "mqcnn", "default", 0) == "validation|d|mqcnn|default|0"
-    assert B.record_key("validation", "d", "mqcnn", "default", 0, 2) == "validation|d|mqcnn|default|0|history2"
-    assert B.record_key("test", "d", "auto_ets", "default", None, 3).endswith("|-|history3")
-
-
-def test_results_files_ending_in_gz_are_gzipped_and_read_back(tmp_path):
-    import gzip
-    import json
-
-    results = {"records": {"k": {"metrics": {"MASE": 1.5}, "series": {"ql": [0.1, 0.2]}}}}
-    B.save_results(tmp_path / "r.json.gz", results)
-    assert json.loads(gzip.decompress((tmp_path / "r.json.gz").read_bytes())) == results
-    assert B.load_results(tmp_path / "r.json.gz") == results
-    B.save_results(tmp_path / "r.json", results)
-    assert json.loads((tmp_path / "r.json").read_text()) == results
-    assert B.load_results(tmp_path / "missing.json.gz") == {"records": {}}
