@@ -12,8 +12,6 @@ from typing import Any, Dict, Optional, Sequence
 from _common import REPO, cpu_model, package_version
 
 
-
-
 def record_key(split: str, dataset: str, model: str, tag: str, seed: Optional[int],
                max_history: Optional[int] = None) -> str:
     """A record's key in the results file; histories cut by ``--max-history``
@@ -41,6 +39,8 @@ def save_results(path: Path, results: Dict[str, Any]) -> None:
 
 
 def environment() -> Dict[str, Any]:
+    """Where a record comes from: date, commit (``+dirty`` when the package
+    differs from it), library versions, Python and CPU."""
     import subprocess
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,

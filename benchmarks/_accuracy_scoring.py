@@ -14,8 +14,6 @@ from gluonts_iqf.baselines import GRID
 EVAL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-
-
 def mean_defined_mase(per_series: np.ndarray) -> Tuple[float, int]:
     """Mean MASE over the series where it is defined, and how many it is not
     defined for: a history without any change over a season has a zero

@@ -24,7 +24,6 @@ from _accuracy_scoring import score  # noqa: E402
 from bench_accuracy import (  # noqa: E402
     DEFAULT_STEPS,
     DEV_SUITE,
-    GRID,
     SPLITS,
     STATS,
     quantile_forecasts,
@@ -32,6 +31,8 @@ from bench_accuracy import (  # noqa: E402
     run_stats,
     windows,
 )
+
+from gluonts_iqf.baselines import GRID  # noqa: E402
 
 METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")
 

@@ -33,7 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import publish, rel  # noqa: E402
 from _accuracy_records import load_results  # noqa: E402
-from bench_accuracy import BASELINES, DEV_SUITE, GRID, LABEL, SPLITS  # noqa: E402
+from bench_accuracy import BASELINES, DEV_SUITE, LABEL, SPLITS  # noqa: E402
+
+from gluonts_iqf.baselines import GRID  # noqa: E402
 
 HEADING = "## Accuracy: how far the series drawn move the ratios (bootstrap)"
 METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "coverage_error")

@@ -66,7 +66,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,7 +77,6 @@ from _common import add_data_dir_option, check_data_dir, write_section  # noqa: 
 
 from gluonts_iqf.baselines import (  # noqa: E402
     ENSEMBLE_MEMBERS,
-    GRID,
     baseline_quantiles,
     quantile_forecasts,
     season_length,

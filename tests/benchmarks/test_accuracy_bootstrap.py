@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gluonts_iqf.baselines import GRID
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import _accuracy_scoring as S  # noqa: E402
 import accuracy_bootstrap as A  # noqa: E402
-import bench_accuracy as B  # noqa: E402
 
 
 def _scored_set(n: int, seed: int):
@@ -24,13 +25,13 @@ def _scored_set(n: int, seed: int):
     rng = np.random.default_rng(seed)
     start = pd.Period("2000-01", freq="M")
     inputs, truth, forecasts = [], [], []
-    z = norm.ppf(np.asarray(B.GRID))[:, None]
+    z = norm.ppf(np.asarray(GRID))[:, None]
     for _ in range(n):
         level = 10.0 ** rng.uniform(0, 3)
         inputs.append({"target": level * (1 + 0.2 * rng.standard_normal(24)), "start": start})
         truth.append(level * (1 + 0.3 * rng.standard_normal(6)))
         forecasts.append(QuantileForecast(level * (1 + 0.2 * z) * np.ones((1, 6)), start_date=start + 24,
-                                          forecast_keys=[str(q) for q in B.GRID]))
+                                          forecast_keys=[str(q) for q in GRID]))
     return inputs, truth, forecasts
 
 
@@ -66,7 +67,7 @@ def _hits(n_series, share):
     """Hits at every GRID level for series of 10 observed values, a share
     ``share`` of them at or below every quantile (coverage error
     mean |share - level| over GRID)."""
-    return [[int(round(10 * share))] * len(B.GRID)] * n_series
+    return [[int(round(10 * share))] * len(GRID)] * n_series
 
 
 def test_bootstrap_on_hand_made_records():
