@@ -31,8 +31,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import publish, rel  # noqa: E402
 from _accuracy_records import load_results  # noqa: E402
+from _common import publish, rel  # noqa: E402
 from bench_accuracy import BASELINES, DEV_SUITE, LABEL, SPLITS  # noqa: E402
 
 from gluonts_iqf.baselines import GRID  # noqa: E402
@@ -98,8 +98,8 @@ def ratios(models: Dict[str, List[Dict[str, np.ndarray]]], counts: np.ndarray
            ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
     """Per metric, MQ-CNN-IQF's score over the best baseline's for each row
     of ``counts`` (R,), and which baseline was best (R,) (index into the
-    baselines present, in BASELINES order). Seed means first; a baseline with a non-finite score
-    in a draw is not best there."""
+    baselines present, in BASELINES order). Seed means first; a baseline
+    with a non-finite score in a draw is not best there."""
     seeds = {m: [metrics_of(p, counts) for p in runs] for m, runs in models.items()}
     mean = {m: {k: np.mean([s[k] for s in runs], axis=0) for k in METRICS} for m, runs in seeds.items()}
     base = [b for b in BASELINES if b in mean]
